@@ -1,0 +1,3 @@
+#ifndef PF_COMMON_H
+#define PF_COMMON_H
+#endif

@@ -1,0 +1,1 @@
+"""pyfast: the standard library's socketserver, made fast."""
