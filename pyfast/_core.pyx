@@ -1,2 +1,686 @@
-# cython: language_level=3
-"""pyfast._core: the only place Python meets csrc/ (stub)."""
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""pyfast._core: the only place Python meets csrc/.
+
+Thin by design: argument conversion, GIL handling and object lifetime.
+Every wait (epoll_wait, poll, condition variables, blocking recv/send)
+runs without the GIL.  A wait interrupted by a signal runs Python's signal
+handlers and is retried (PEP 475), so Ctrl-C raises KeyboardInterrupt in
+the thread blocked here.
+
+Contents:
+- Waiter: an epoll set with an eventfd wake-up (serve_forever, shutdown).
+- Listener: accept4() on a listening socket, EMFILE handled.
+- Pool: the worker pool's queue (threads are started by Pool itself, as
+  Python threads, when the C queue asks for one).
+- SocketReader / SocketWriter: StreamRequestHandler's rfile and wfile,
+  buffered in C.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.stdint cimport uint64_t, int64_t
+from libc.string cimport memcpy
+
+from pyfast.includes.core cimport *
+
+import errno as _errno
+import io as _io
+import os as _os
+import signal as _signal
+import sys as _sys
+import threading as _threading
+import weakref as _weakref
+
+DEF _TAGS = 16
+
+cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
+# A write of at least this many bytes into an empty buffer goes straight to
+# the socket instead of being copied first.
+cdef size_t DIRECT_WRITE = 65536
+
+
+cdef int raise_errno(long neg) except -1:
+    """Raise the OSError subclass for -neg (OSError maps errno to e.g.
+    ConnectionResetError, BrokenPipeError, BlockingIOError)."""
+    cdef int err = <int>(-neg)
+    raise OSError(err, _os.strerror(err))
+
+
+cdef int timeout_ms(object seconds) except -2:
+    """None -> -1 (no limit); seconds (float) -> whole milliseconds, rounded up."""
+    if seconds is None:
+        return -1
+    cdef double s = seconds
+    if s <= 0:
+        return 0
+    if s > 86400.0 * 24:
+        return -1
+    return <int>(s * 1000.0 + 0.999)
+
+
+# --------------------------------------------------------------------------
+# Waiter
+# --------------------------------------------------------------------------
+
+cdef class Waiter:
+    """An epoll set plus an eventfd wake-up.
+
+    ``add(fd)`` watches a descriptor for readability, ``wait(timeout)``
+    sleeps without the GIL until one is ready, the timeout (seconds) passes,
+    or ``wake()`` is called from any thread.  Used by serve_forever() so
+    that shutdown() ends the wait at once.
+    """
+    cdef pf_waiter w
+    cdef bint is_open
+
+    def __cinit__(self):
+        cdef int rc = pf_waiter_open(&self.w)
+        if rc < 0:
+            raise_errno(rc)
+        self.is_open = True
+
+    def __dealloc__(self):
+        if self.is_open:
+            pf_waiter_close(&self.w)
+
+    cdef int _check(self) except -1:
+        if not self.is_open:
+            raise ValueError("Waiter is closed")
+        return 0
+
+    def add(self, int fd, bint readable=True, bint writable=False):
+        """Watch fd (int) for readability and/or writability.  OSError from epoll_ctl."""
+        self._check()
+        cdef unsigned int ev = (EPOLLIN if readable else 0) | (EPOLLOUT if writable else 0)
+        cdef int rc = pf_waiter_add(&self.w, fd, ev, <uint64_t>fd)
+        if rc < 0:
+            raise_errno(rc)
+
+    def remove(self, int fd):
+        """Stop watching fd; a closed or unknown fd is ignored."""
+        self._check()
+        pf_waiter_del(&self.w, fd)
+
+    def wake(self):
+        """End the current (or the next) wait() at once.  Thread-safe."""
+        if self.is_open:
+            pf_waiter_wake(&self.w)
+
+    def wait(self, timeout=None):
+        """Wait up to timeout seconds (None: no limit) without the GIL.
+
+        Returns the list of ready file descriptors; empty on timeout or
+        wake-up.  Signals: Python's handlers run (KeyboardInterrupt is
+        raised here) and the wait resumes with the time left.
+        """
+        self._check()
+        cdef uint64_t tags[_TAGS]
+        cdef int ms = timeout_ms(timeout)
+        cdef int64_t deadline = pf_now_ms() + ms if ms > 0 else 0
+        cdef int n, i
+        while True:
+            with nogil:
+                n = pf_waiter_wait(&self.w, ms, tags, _TAGS)
+            if n == -_errno.EINTR:
+                PyErr_CheckSignals()
+                if ms > 0:
+                    ms = <int>(deadline - pf_now_ms())
+                    if ms < 0:
+                        ms = 0
+                continue
+            if n < 0:
+                raise_errno(n)
+            break
+        return [<int>tags[i] for i in range(n) if tags[i] != PF_WAITER_WAKE_TAG]
+
+    def close(self):
+        if self.is_open:
+            self.is_open = False
+            pf_waiter_close(&self.w)
+
+    @property
+    def closed(self):
+        return not self.is_open
+
+
+# --------------------------------------------------------------------------
+# Listener
+# --------------------------------------------------------------------------
+
+cdef object decode_address(const sockaddr *sa, socklen_t salen):
+    cdef pf_addr_info info
+    if pf_addr_decode(sa, salen, &info) < 0:
+        return None
+    if info.family == _AF_INET:
+        return (info.host.decode("ascii"), info.port)
+    if info.family == _AF_INET6:
+        return (info.host.decode("ascii"), info.port, info.flowinfo, info.scope_id)
+    # AF_UNIX: str as socket.accept() gives ('' for an unnamed client);
+    # bytes for Linux abstract names.
+    if info.path_len > 0 and info.path[0] == 0:
+        return PyBytes_FromStringAndSize(info.path, info.path_len)
+    return _os.fsdecode(PyBytes_FromStringAndSize(info.path, info.path_len))
+
+import socket as _socket
+cdef int _AF_INET = _socket.AF_INET
+cdef int _AF_INET6 = _socket.AF_INET6
+
+
+cdef class Listener:
+    """accept4() on a listening socket's descriptor.
+
+    Listener(fd) makes fd non-blocking and keeps a reserve descriptor for
+    the EMFILE case (see csrc/pf_listen.h).  The fd stays owned by the
+    Python socket object.
+    """
+    cdef pf_listener l
+    cdef bint is_open
+
+    def __cinit__(self, int fd):
+        cdef int rc = pf_listener_init(&self.l, fd)
+        if rc < 0:
+            raise_errno(rc)
+        self.is_open = True
+
+    def __dealloc__(self):
+        if self.is_open:
+            pf_listener_close(&self.l)
+
+    def accept(self, bint nonblocking=False):
+        """Accept one pending connection: (fd, address) as socket.accept() gives.
+
+        The new descriptor is close-on-exec and, unless nonblocking, in
+        blocking mode.  Raises BlockingIOError when none is pending and
+        OSError (EMFILE...) when accept4 fails; on EMFILE/ENFILE one pending
+        client has been closed so the caller does not spin.
+        """
+        if not self.is_open:
+            raise ValueError("Listener is closed")
+        cdef sockaddr_storage ss
+        cdef socklen_t sslen = sizeof(ss)
+        cdef int fd = pf_listener_accept(&self.l, SOCK_NONBLOCK if nonblocking else 0,
+                                         <sockaddr *>&ss, &sslen)
+        if fd < 0:
+            raise_errno(fd)
+        return fd, decode_address(<sockaddr *>&ss, sslen)
+
+    @property
+    def shed(self):
+        """Connections closed at once because the process was out of descriptors."""
+        return self.l.shed
+
+    def close(self):
+        if self.is_open:
+            self.is_open = False
+            pf_listener_close(&self.l)
+
+
+# --------------------------------------------------------------------------
+# Pool
+# --------------------------------------------------------------------------
+
+# Signals a worker thread blocks, so that the kernel delivers them to a
+# thread that runs Python's handlers (the main thread) and interrupts its
+# wait: Ctrl-C then reaches serve_forever() at once.
+_WORKER_BLOCKED_SIGNALS = {getattr(_signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2",
+    "SIGCHLD", "SIGWINCH", "SIGPIPE") if hasattr(_signal, name)}
+
+
+cdef class Pool:
+    """The worker pool: a C queue (mutex + condition variable) served by
+    reusable Python threads.
+
+    Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True)
+
+    max_workers (int): at most this many threads; items beyond wait in the
+    queue.  idle_timeout (seconds): a thread with nothing to do for this
+    long exits.  Threads start on demand, when an item is queued and no
+    thread is waiting for work; no thread is created while one is idle.
+    """
+    cdef pf_pool p
+    cdef bint inited
+    cdef int idle_ms
+    cdef readonly str name
+    cdef readonly bint daemon
+    cdef readonly int max_workers
+    cdef unsigned long started
+    cdef object __weakref__
+
+    def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
+                  bint daemon=True):
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        cdef int rc = pf_pool_init(&self.p, max_workers)
+        if rc < 0:
+            raise_errno(rc)
+        self.inited = True
+        self.idle_ms = timeout_ms(idle_timeout)
+        self.name = name
+        self.daemon = daemon
+        self.max_workers = max_workers
+        if not daemon:
+            # Non-daemon workers are joined at interpreter exit (as the
+            # stdlib's non-daemon handler threads are); close the pool first
+            # so idle ones leave instead of keeping the process alive.
+            ref = _weakref.ref(self)
+            def _close_at_exit(ref=ref):
+                pool = ref()
+                if pool is not None:
+                    pool.close()
+            try:
+                _threading._register_atexit(_close_at_exit)
+            except (AttributeError, RuntimeError):
+                pass
+
+    def __dealloc__(self):
+        cdef void *item
+        if self.inited:
+            while pf_pool_pop(&self.p, &item) == 0:
+                Py_DECREF(<object>item)
+            pf_pool_destroy(&self.p)
+
+    def submit(self, fn, *args):
+        """Queue fn(*args) to run on a worker thread.
+
+        Raises RuntimeError after close(), RuntimeError from threading when
+        a thread cannot be started (the item stays queued for the threads
+        that exist).
+        """
+        item = (fn, args)
+        Py_INCREF(item)
+        cdef int rc = pf_pool_submit(&self.p, <void *>item)
+        if rc < 0:
+            Py_DECREF(item)
+            if rc == -_errno.ESHUTDOWN:
+                raise RuntimeError("cannot submit to a closed pool")
+            raise_errno(rc)
+        if rc == 1:
+            self.started += 1
+            t = _threading.Thread(target=self._work, daemon=self.daemon,
+                                  name=f"{self.name}-{self.started}")
+            try:
+                t.start()
+            except BaseException:
+                pf_pool_worker_failed(&self.p)
+                raise
+
+    def _work(self):
+        cdef void *item
+        cdef int rc
+        try:
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _WORKER_BLOCKED_SIGNALS)
+        except (AttributeError, OSError, ValueError):
+            pass
+        while True:
+            with nogil:
+                rc = pf_pool_take(&self.p, self.idle_ms, &item)
+            if rc < 0:
+                return
+            job = <object>item
+            Py_DECREF(job)
+            try:
+                fn, args = job
+                del job
+                fn(*args)
+            except SystemExit:
+                pass
+            except BaseException:
+                _sys.excepthook(*_sys.exc_info())
+            finally:
+                fn = args = None
+                pf_pool_done(&self.p)
+
+    def close(self):
+        """Accept no more items; idle threads exit, queued items still run."""
+        if self.inited:
+            pf_pool_close(&self.p)
+
+    def join(self, timeout=None):
+        """Wait until nothing is queued or running; True if so, False when
+        timeout (seconds) passed first.  Signals are handled meanwhile."""
+        cdef int ms = timeout_ms(timeout)
+        cdef int64_t deadline = pf_now_ms() + ms
+        cdef int slice_ms, rc
+        while True:
+            slice_ms = 50
+            if ms >= 0:
+                slice_ms = <int>min(50, max(0, deadline - pf_now_ms()))
+            with nogil:
+                rc = pf_pool_join(&self.p, slice_ms)
+            if rc == 0:
+                return True
+            PyErr_CheckSignals()
+            if ms >= 0 and pf_now_ms() >= deadline:
+                return False
+
+    @property
+    def stats(self):
+        """dict: workers (threads alive), waiting (idle), running, queued."""
+        cdef pf_pool_stats s
+        pf_pool_get_stats(&self.p, &s)
+        return {"workers": s.workers, "waiting": s.waiting,
+                "running": s.running, "queued": s.queued}
+
+
+# --------------------------------------------------------------------------
+# SocketReader / SocketWriter
+# --------------------------------------------------------------------------
+
+cdef class _SocketStream:
+    """What SocketReader and SocketWriter share: the socket, its fd, the
+    socket's timeout, closing as socket.SocketIO does (the socket's fd is
+    closed only when the socket and every file made from it are closed)."""
+    cdef object sock
+    cdef int fd
+    cdef pf_bytes buf
+    cdef bint is_closed
+
+    def __cinit__(self, sock, *args, **kwargs):
+        self.fd = sock.fileno()
+        if self.fd < 0:
+            raise OSError(_errno.EBADF, "Bad file descriptor")
+        self.sock = sock
+        sock._io_refs += 1
+
+    def __dealloc__(self):
+        pf_bytes_free(&self.buf)
+
+    cdef int _check_open(self) except -1:
+        if self.is_closed:
+            raise ValueError("I/O operation on closed file.")
+        return 0
+
+    cdef int _wait(self, short events, int *deadline_ms_left) except -1:
+        """Block (without the GIL) until fd is ready for events or the socket's
+        timeout passes (TimeoutError).  deadline_ms_left: -2 = not started."""
+        cdef int ms, rc
+        cdef int64_t start
+        if deadline_ms_left[0] == -2:
+            deadline_ms_left[0] = timeout_ms(self.sock.gettimeout())
+        ms = deadline_ms_left[0]
+        if ms == 0:
+            raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable") \
+                if self.sock.gettimeout() == 0 else TimeoutError("timed out")
+        while True:
+            start = pf_now_ms()
+            with nogil:
+                rc = pf_wait_fd(self.fd, events, ms)
+            if ms > 0:
+                ms = <int>max(0, ms - (pf_now_ms() - start))
+                deadline_ms_left[0] = ms if ms > 0 else 0
+            if rc == -_errno.EINTR:
+                PyErr_CheckSignals()
+                continue
+            if rc < 0:
+                raise_errno(rc)
+            if rc == 0:
+                raise TimeoutError("timed out")
+            return 0
+
+    def fileno(self):
+        self._check_open()
+        return self.fd
+
+    @property
+    def closed(self):
+        return self.is_closed
+
+    def isatty(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.is_closed:
+            return
+        try:
+            self._before_close()
+        finally:
+            self.is_closed = True
+            pf_bytes_free(&self.buf)
+            self.sock._decref_socketios()
+
+    cdef int _before_close(self) except -1:
+        return 0
+
+
+cdef class SocketReader(_SocketStream):
+    """rfile of StreamRequestHandler: a buffered binary reader over a socket,
+    with the methods of io.BufferedReader that socketserver and http.server
+    use (read, read1, readinto, readline, readlines, peek, iteration).
+
+    SocketReader(sock, bufsize=-1): sock is a socket.socket (its timeout is
+    honoured: TimeoutError after sock.gettimeout() seconds without data);
+    bufsize (bytes) is how much one recv asks for, io.DEFAULT_BUFFER_SIZE
+    when < 1.  Made by RequestSocket.makefile('rb').
+    """
+    cdef size_t bufsize
+    cdef readonly str mode
+
+    def __init__(self, sock, Py_ssize_t bufsize=-1):
+        self.bufsize = <size_t>bufsize if bufsize > 0 else DEFAULT_BUFFER_SIZE
+        self.mode = "rb"
+
+    def readable(self):
+        self._check_open()
+        return True
+
+    def writable(self):
+        return False
+
+    cdef Py_ssize_t _fill(self, size_t want) except -1:
+        """One recv into the buffer: bytes read, 0 at end of stream."""
+        cdef Py_ssize_t n
+        cdef int left = -2
+        if want < self.bufsize:
+            want = self.bufsize
+        while True:
+            with nogil:
+                n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)
+            if n >= 0:
+                return n
+            if n == -_errno.EINTR:
+                PyErr_CheckSignals()
+            elif n == -_errno.EAGAIN:
+                # The socket has a timeout (Python made the fd non-blocking).
+                self._wait(POLLIN, &left)
+            else:
+                raise_errno(n)
+
+    cdef bytes _take(self, size_t n):
+        cdef size_t avail = pf_bytes_len(&self.buf)
+        if n > avail:
+            n = avail
+        out = PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf), n)
+        pf_bytes_consume(&self.buf, n)
+        return out
+
+    def readline(self, size=-1):
+        """Read up to and including b'\\n', at most size bytes (size < 0: no
+        limit); b'' at end of stream."""
+        self._check_open()
+        cdef Py_ssize_t limit = -1 if size is None else size
+        cdef Py_ssize_t idx
+        cdef size_t scanned = 0, avail
+        while True:
+            avail = pf_bytes_len(&self.buf)
+            if limit >= 0 and avail > <size_t>limit:
+                avail = <size_t>limit
+            if avail > scanned:
+                idx = pf_bytes_find(&self.buf, b'\n', avail)
+                if idx >= 0:
+                    return self._take(<size_t>idx + 1)
+                scanned = avail
+            if limit >= 0 and avail >= <size_t>limit:
+                return self._take(<size_t>limit)
+            if self._fill(0) == 0:
+                return self._take(pf_bytes_len(&self.buf))
+
+    def __iter__(self):
+        self._check_open()
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readlines(self, hint=-1):
+        lines = []
+        cdef Py_ssize_t total = 0, h = -1 if hint is None else hint
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < h <= total:
+                break
+        return lines
+
+    def read(self, size=-1):
+        """Read size bytes, fewer only at end of stream (size < 0 or None:
+        until end of stream)."""
+        self._check_open()
+        cdef Py_ssize_t n = -1 if size is None else size
+        if n < 0:
+            while self._fill(0) > 0:
+                pass
+            return self._take(pf_bytes_len(&self.buf))
+        while pf_bytes_len(&self.buf) < <size_t>n:
+            if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
+                break
+        return self._take(<size_t>n)
+
+    def read1(self, size=-1):
+        """Return buffered bytes, or the result of at most one recv."""
+        self._check_open()
+        cdef Py_ssize_t n = -1 if size is None else size
+        if n == 0:
+            return b""
+        if pf_bytes_len(&self.buf) == 0:
+            self._fill(<size_t>n if n > 0 else 0)
+        return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
+
+    def peek(self, size=0):
+        """Buffered bytes without consuming them (one recv if none)."""
+        self._check_open()
+        if pf_bytes_len(&self.buf) == 0:
+            self._fill(0)
+        return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
+                                         pf_bytes_len(&self.buf))
+
+    def readinto(self, b):
+        """Read into a writable buffer; returns the number of bytes (0 at end)."""
+        with memoryview(b) as view, view.cast("B") as mv:
+            data = self.read(len(mv))
+            mv[:len(data)] = data
+            return len(data)
+
+    def readinto1(self, b):
+        with memoryview(b) as view, view.cast("B") as mv:
+            data = self.read1(len(mv))
+            mv[:len(data)] = data
+            return len(data)
+
+    def flush(self):
+        pass
+
+
+cdef class SocketWriter(_SocketStream):
+    """wfile of StreamRequestHandler: a binary writer over a socket.
+
+    SocketWriter(sock, bufsize=0): bufsize 0 writes through (each write()
+    is sent before it returns, as socketserver's unbuffered wfile);
+    bufsize > 0 (bytes) or < 0 (io.DEFAULT_BUFFER_SIZE) keeps writes in a
+    C buffer until it holds bufsize bytes, flush() or close(), as
+    io.BufferedWriter.  A send that completes at once keeps the GIL (one
+    send(MSG_DONTWAIT)); one that must wait releases it.  The socket's
+    timeout is honoured (TimeoutError).  Errors: BrokenPipeError,
+    ConnectionResetError... as socket.sendall raises them.
+    """
+    cdef size_t limit
+    cdef readonly str mode
+
+    def __init__(self, sock, Py_ssize_t bufsize=0):
+        if bufsize < 0:
+            self.limit = DEFAULT_BUFFER_SIZE
+        else:
+            self.limit = <size_t>bufsize
+        self.mode = "wb"
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        self._check_open()
+        return True
+
+    cdef int _send_all(self, const unsigned char *p, size_t n) except -1:
+        """Send n bytes: first without waiting (GIL kept), then blocking
+        without the GIL for what the socket did not take."""
+        cdef Py_ssize_t r
+        cdef int left = -2
+        while n > 0:
+            r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
+            if r == -_errno.EAGAIN:
+                self._wait(POLLOUT, &left)
+                continue
+            if r < 0:
+                raise_errno(r)
+            p += r
+            n -= <size_t>r
+        return 0
+
+    cdef int _flush_buf(self) except -1:
+        cdef size_t n = pf_bytes_len(&self.buf)
+        if n == 0:
+            return 0
+        # Consume before sending: on error the data is dropped, as a failed
+        # sendall leaves nothing to retry.
+        try:
+            self._send_all(pf_bytes_head(&self.buf), n)
+        finally:
+            pf_bytes_consume(&self.buf, n)
+        return 0
+
+    def write(self, data):
+        """Write a bytes-like object; returns its length in bytes."""
+        self._check_open()
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        cdef size_t n = <size_t>view.len
+        try:
+            if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
+                self._flush_buf()
+                self._send_all(<const unsigned char *>view.buf, n)
+            else:
+                if pf_bytes_append(&self.buf, view.buf, n) < 0:
+                    raise MemoryError()
+                if pf_bytes_len(&self.buf) >= self.limit:
+                    self._flush_buf()
+        finally:
+            PyBuffer_Release(&view)
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        """Send what is buffered (blocking as needed)."""
+        self._check_open()
+        self._flush_buf()
+
+    cdef int _before_close(self) except -1:
+        self._flush_buf()
+        return 0

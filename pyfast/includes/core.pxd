@@ -1,0 +1,109 @@
+# C declarations of csrc/ used by pyfast._core.
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    struct sockaddr:
+        pass
+    struct sockaddr_storage:
+        pass
+    enum:
+        MSG_DONTWAIT
+        SOCK_NONBLOCK
+
+
+cdef extern from "<poll.h>" nogil:
+    enum:
+        POLLIN
+        POLLOUT
+
+
+cdef extern from "<sys/epoll.h>" nogil:
+    enum:
+        EPOLLIN
+        EPOLLOUT
+
+
+cdef extern from "pf_common.h" nogil:
+    int64_t pf_now_ms()
+    int pf_set_nonblocking(int fd, int on)
+
+
+cdef extern from "pf_waiter.h" nogil:
+    ctypedef struct pf_waiter:
+        int epfd
+        int wakefd
+    uint64_t PF_WAITER_WAKE_TAG
+    int pf_waiter_open(pf_waiter *w)
+    void pf_waiter_close(pf_waiter *w)
+    int pf_waiter_add(pf_waiter *w, int fd, uint32_t events, uint64_t tag)
+    int pf_waiter_mod(pf_waiter *w, int fd, uint32_t events, uint64_t tag)
+    int pf_waiter_del(pf_waiter *w, int fd)
+    int pf_waiter_wake(pf_waiter *w)
+    int pf_waiter_wait(pf_waiter *w, int timeout_ms, uint64_t *tags, int max)
+
+
+cdef extern from "pf_listen.h" nogil:
+    ctypedef struct pf_listener:
+        int fd
+        int reserve_fd
+        unsigned long shed
+    int pf_listener_init(pf_listener *l, int fd)
+    void pf_listener_close(pf_listener *l)
+    int pf_listener_accept(pf_listener *l, int flags, sockaddr *addr,
+                           socklen_t *addrlen)
+
+
+cdef extern from "pf_pool.h" nogil:
+    ctypedef struct pf_pool:
+        int max_workers
+    ctypedef struct pf_pool_stats:
+        int workers
+        int waiting
+        int running
+        size_t queued
+    int pf_pool_init(pf_pool *p, int max_workers)
+    void pf_pool_destroy(pf_pool *p)
+    int pf_pool_submit(pf_pool *p, void *item)
+    void pf_pool_worker_failed(pf_pool *p)
+    int pf_pool_take(pf_pool *p, int idle_ms, void **item)
+    void pf_pool_done(pf_pool *p)
+    int pf_pool_pop(pf_pool *p, void **item)
+    void pf_pool_close(pf_pool *p)
+    int pf_pool_join(pf_pool *p, int timeout_ms)
+    void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out)
+
+
+cdef extern from "pf_stream.h" nogil:
+    ctypedef struct pf_bytes:
+        unsigned char *data
+        size_t cap
+        size_t start
+        size_t end
+    ctypedef pf_bytes pf_rbuf
+    ctypedef pf_bytes pf_wbuf
+    size_t pf_bytes_len(const pf_bytes *b)
+    unsigned char *pf_bytes_head(const pf_bytes *b)
+    void pf_bytes_free(pf_bytes *b)
+    int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
+    void pf_bytes_consume(pf_bytes *b, size_t n)
+    int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
+    ssize_t pf_bytes_find(const pf_bytes *b, unsigned char c, size_t limit)
+    ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, size_t cap_limit, int flags)
+    ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
+    ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
+    int pf_wbuf_flush_nowait(pf_wbuf *b, int fd)
+    int pf_wait_fd(int fd, short events, int timeout_ms)
+
+
+cdef extern from "pf_addr.h" nogil:
+    ctypedef struct pf_addr_info:
+        int family
+        char host[64]
+        int port
+        uint32_t flowinfo
+        uint32_t scope_id
+        const char *path
+        int path_len
+    int pf_addr_decode(const sockaddr *addr, socklen_t len, pf_addr_info *out)

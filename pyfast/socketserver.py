@@ -1,0 +1,846 @@
+"""Generic socket server classes, as the standard library's socketserver,
+with the hot paths in C.
+
+This module is a drop-in for ``socketserver``: the same classes, hooks,
+class attributes and behaviour, so that ``import pyfast as socketserver``
+is the only change a program needs.  What differs is underneath:
+
+- serve_forever() and handle_request() sleep in epoll (C, without the GIL)
+  on the listening socket and an eventfd, so shutdown() returns at once
+  instead of at the next poll_interval, and Ctrl-C in that thread raises
+  KeyboardInterrupt at once.
+- get_request() accepts with accept4() in C, several connections per
+  wake-up, with EMFILE handled (no busy loop when out of descriptors).
+- ThreadingMixIn runs handlers on a pool of reusable threads (at most
+  ``max_workers``) instead of creating a thread per connection.
+- StreamRequestHandler's rfile and wfile are buffered in C
+  (pyfast._core.SocketReader / SocketWriter).
+
+There are five classes in an inheritance diagram, four of which represent
+synchronous servers of four types, as in socketserver::
+
+        +------------+
+        | BaseServer |
+        +------------+
+              |
+              v
+        +-----------+        +------------------+
+        | TCPServer |------->| UnixStreamServer |
+        +-----------+        +------------------+
+              |
+              v
+        +-----------+        +--------------------+
+        | UDPServer |------->| UnixDatagramServer |
+        +-----------+        +--------------------+
+
+ForkingMixIn and ThreadingMixIn make asynchronous variants, e.g.
+``class ThreadingTCPServer(ThreadingMixIn, TCPServer): pass``.
+
+Request handlers: BaseRequestHandler (override handle()),
+StreamRequestHandler (self.rfile / self.wfile), DatagramRequestHandler.
+"""
+
+import os
+import socket
+import sys
+import threading
+from io import BufferedIOBase
+from time import monotonic as time
+
+from pyfast import _core
+
+__all__ = ["BaseServer", "TCPServer", "UDPServer",
+           "ThreadingUDPServer", "ThreadingTCPServer",
+           "BaseRequestHandler", "StreamRequestHandler",
+           "DatagramRequestHandler", "ThreadingMixIn"]
+if hasattr(os, "fork"):
+    __all__.extend(["ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"])
+if hasattr(socket, "AF_UNIX"):
+    __all__.extend(["UnixStreamServer", "UnixDatagramServer",
+                    "ThreadingUnixStreamServer",
+                    "ThreadingUnixDatagramServer"])
+    if hasattr(os, "fork") and sys.version_info >= (3, 12):
+        __all__.extend(["ForkingUnixStreamServer", "ForkingUnixDatagramServer"])
+
+# Connections accepted per wake-up of serve_forever() before it checks for
+# shutdown and runs service_actions() again.
+_ACCEPT_BATCH = 64
+
+
+class RequestSocket(socket.socket):
+    """The socket a stream handler gets as ``self.request``.
+
+    A socket.socket in every respect (recv, sendall, sendfile, settimeout,
+    setsockopt, getpeername, fileno, shutdown, detach, ...), except that
+    makefile('rb') and makefile('wb') return files buffered in C
+    (pyfast._core.SocketReader / SocketWriter).  Other modes (text,
+    unbuffered reads) are socket.socket.makefile's.
+    """
+
+    __slots__ = ()
+
+    def makefile(self, mode="r", buffering=None, *,
+                 encoding=None, errors=None, newline=None):
+        """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files.
+
+        buffering (int, bytes): for 'rb', the read size (None/-1: default);
+        for 'wb', 0 writes through, > 0 buffers that many bytes, None/-1
+        buffers io.DEFAULT_BUFFER_SIZE.
+        """
+        if mode == "rb" and buffering != 0:
+            return _core.SocketReader(self, -1 if buffering is None else buffering)
+        if mode == "wb":
+            return _core.SocketWriter(self, -1 if buffering is None else buffering)
+        return super().makefile(mode, buffering, encoding=encoding,
+                                errors=errors, newline=newline)
+
+
+class BaseServer:
+
+    """Base class for server classes.
+
+    Methods for the caller:
+
+    - __init__(server_address, RequestHandlerClass)
+    - serve_forever(poll_interval=0.5)
+    - shutdown()
+    - handle_request()  # if you do not use serve_forever()
+    - fileno() -> int   # for selector
+
+    Methods that may be overridden:
+
+    - server_bind()
+    - server_activate()
+    - get_request() -> request, client_address
+    - handle_timeout()
+    - verify_request(request, client_address)
+    - server_close()
+    - process_request(request, client_address)
+    - shutdown_request(request)
+    - close_request(request)
+    - service_actions()
+    - handle_error()
+
+    Methods for derived classes:
+
+    - finish_request(request, client_address)
+
+    Class variables that may be overridden by derived classes or
+    instances:
+
+    - timeout
+    - address_family
+    - socket_type
+    - allow_reuse_address
+    - allow_reuse_port
+
+    Instance variables:
+
+    - RequestHandlerClass
+    - socket
+
+    """
+
+    timeout = None
+
+    def __init__(self, server_address, RequestHandlerClass):
+        """Constructor.  May be extended, do not override."""
+        self.server_address = server_address
+        self.RequestHandlerClass = RequestHandlerClass
+        self.__is_shut_down = threading.Event()
+        self.__shutdown_request = False
+        # epoll + eventfd: serve_forever() sleeps here, shutdown() wakes it.
+        self.__waiter = _core.Waiter()
+
+    def server_activate(self):
+        """Called by constructor to activate the server.
+
+        May be overridden.
+
+        """
+        pass
+
+    def serve_forever(self, poll_interval=0.5):
+        """Handle requests until shutdown().
+
+        poll_interval (seconds) is how often service_actions() runs when
+        no request arrives; unlike socketserver, shutdown() does not wait
+        for it: the wait ends at once.  Ignores self.timeout.  KeyboardInterrupt
+        (Ctrl-C) is raised here at once when this is the main thread.
+        """
+        self.__is_shut_down.clear()
+        try:
+            waiter = self.__waiter
+            fd = self.fileno()
+            waiter.add(fd)
+            try:
+                while not self.__shutdown_request:
+                    ready = waiter.wait(poll_interval)
+                    # bpo-35017: shutdown() called during the wait: exit at once.
+                    if self.__shutdown_request:
+                        break
+                    if ready:
+                        self._handle_requests_noblock()
+                    self.service_actions()
+            finally:
+                if not waiter.closed:
+                    waiter.remove(fd)
+        finally:
+            self.__shutdown_request = False
+            self.__is_shut_down.set()
+
+    def shutdown(self):
+        """Stops the serve_forever loop.
+
+        Blocks until the loop has finished: within milliseconds, the wait
+        is woken through an eventfd.  This must be called while
+        serve_forever() is running in another thread, or it will
+        deadlock (as socketserver.BaseServer.shutdown).
+        """
+        self.__shutdown_request = True
+        self.__waiter.wake()
+        self.__is_shut_down.wait()
+
+    def service_actions(self):
+        """Called by the serve_forever() loop.
+
+        May be overridden by a subclass / Mixin to implement any code that
+        needs to be run during the loop.
+        """
+        pass
+
+    # The distinction between handling, getting, processing and finishing a
+    # request is fairly arbitrary.  Remember:
+    #
+    # - handle_request() is the top-level call.  It waits for readiness,
+    #   then calls get_request(), verify_request() and process_request()
+    # - get_request() is different for stream or datagram sockets
+    # - process_request() is the place that may fork a new process or create a
+    #   new thread to finish the request
+    # - finish_request() instantiates the request handler class; this
+    #   constructor will handle the request all by itself
+
+    def handle_request(self):
+        """Handle one request, possibly blocking.
+
+        Respects self.timeout (seconds) and the listening socket's timeout,
+        as socketserver.BaseServer.handle_request; calls handle_timeout()
+        when it passes without a request.
+        """
+        timeout = self.socket.gettimeout()
+        if timeout is None:
+            timeout = self.timeout
+        elif self.timeout is not None:
+            timeout = min(timeout, self.timeout)
+        if timeout is not None:
+            deadline = time() + timeout
+
+        waiter = self.__waiter
+        fd = self.fileno()
+        waiter.add(fd)
+        try:
+            while True:
+                if waiter.wait(timeout):
+                    return self._handle_request_noblock()
+                if timeout is not None:
+                    timeout = deadline - time()
+                    if timeout < 0:
+                        return self.handle_timeout()
+        finally:
+            waiter.remove(fd)
+
+    def _handle_requests_noblock(self):
+        """Handle the requests that are ready, up to _ACCEPT_BATCH."""
+        for _ in range(_ACCEPT_BATCH if self._batch_accept() else 1):
+            if not self._handle_request_noblock():
+                break
+
+    def _batch_accept(self):
+        return False
+
+    def _handle_request_noblock(self):
+        """Handle one request, without blocking.
+
+        Assumes the wait reported the socket readable.  Returns False when
+        no request could be got (get_request raised OSError, e.g.
+        BlockingIOError once the backlog is empty).
+        """
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return False
+        if self.verify_request(request, client_address):
+            try:
+                self.process_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+                self.shutdown_request(request)
+            except:
+                self.shutdown_request(request)
+                raise
+        else:
+            self.shutdown_request(request)
+        return True
+
+    def handle_timeout(self):
+        """Called if no new request arrives within self.timeout.
+
+        Overridden by ForkingMixIn.
+        """
+        pass
+
+    def verify_request(self, request, client_address):
+        """Verify the request.  May be overridden.
+
+        Return True if we should proceed with this request.
+
+        """
+        return True
+
+    def process_request(self, request, client_address):
+        """Call finish_request.
+
+        Overridden by ForkingMixIn and ThreadingMixIn.
+
+        """
+        self.finish_request(request, client_address)
+        self.shutdown_request(request)
+
+    def server_close(self):
+        """Called to clean-up the server.
+
+        May be overridden.
+
+        """
+        self.__waiter.close()
+
+    def finish_request(self, request, client_address):
+        """Finish one request by instantiating RequestHandlerClass."""
+        self.RequestHandlerClass(request, client_address, self)
+
+    def shutdown_request(self, request):
+        """Called to shutdown and close an individual request."""
+        self.close_request(request)
+
+    def close_request(self, request):
+        """Called to clean up an individual request."""
+        pass
+
+    def handle_error(self, request, client_address):
+        """Handle an error gracefully.  May be overridden.
+
+        The default is to print a traceback to stderr and continue, as
+        socketserver.BaseServer.handle_error.
+
+        """
+        print('-'*40, file=sys.stderr)
+        print('Exception occurred during processing of request from',
+            client_address, file=sys.stderr)
+        import traceback
+        traceback.print_exc()
+        print('-'*40, file=sys.stderr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.server_close()
+
+
+class TCPServer(BaseServer):
+
+    """Base class for various socket-based server classes.
+
+    Defaults to synchronous IP stream (i.e., TCP).
+
+    Methods for the caller:
+
+    - __init__(server_address, RequestHandlerClass, bind_and_activate=True)
+    - serve_forever(poll_interval=0.5)
+    - shutdown()
+    - handle_request()  # if you don't use serve_forever()
+    - fileno() -> int   # for selector
+
+    Methods that may be overridden:
+
+    - server_bind()
+    - server_activate()
+    - get_request() -> request, client_address
+    - handle_timeout()
+    - verify_request(request, client_address)
+    - process_request(request, client_address)
+    - shutdown_request(request)
+    - close_request(request)
+    - handle_error()
+
+    Methods for derived classes:
+
+    - finish_request(request, client_address)
+
+    Class variables that may be overridden by derived classes or
+    instances:
+
+    - timeout
+    - address_family
+    - socket_type
+    - request_queue_size (only for stream sockets): the listen() backlog
+    - allow_reuse_address
+    - allow_reuse_port
+
+    Instance variables:
+
+    - server_address
+    - RequestHandlerClass
+    - socket
+
+    The constructor raises OSError (e.g. EADDRINUSE) when the address
+    cannot be bound, after closing the socket, as socketserver.TCPServer.
+    """
+
+    address_family = socket.AF_INET
+
+    socket_type = socket.SOCK_STREAM
+
+    request_queue_size = 5
+
+    allow_reuse_address = False
+
+    allow_reuse_port = False
+
+    _listener = None
+
+    def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
+        """Constructor.  May be extended, do not override."""
+        BaseServer.__init__(self, server_address, RequestHandlerClass)
+        self.socket = socket.socket(self.address_family,
+                                    self.socket_type)
+        if bind_and_activate:
+            try:
+                self.server_bind()
+                self.server_activate()
+            except:
+                self.server_close()
+                raise
+
+    def server_bind(self):
+        """Called by constructor to bind the socket.
+
+        May be overridden.
+
+        """
+        if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.socket.bind(self.server_address)
+        self.server_address = self.socket.getsockname()
+
+    def server_activate(self):
+        """Called by constructor to activate the server.
+
+        May be overridden.
+
+        """
+        self.socket.listen(self.request_queue_size)
+
+    def server_close(self):
+        """Called to clean-up the server.
+
+        May be overridden.
+
+        """
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        self.socket.close()
+        super().server_close()
+
+    def fileno(self):
+        """Return socket file number.
+
+        Interface required by selector.
+
+        """
+        return self.socket.fileno()
+
+    def get_request(self):
+        """Get the request and client address from the socket.
+
+        May be overridden.  Accepts in C (accept4); returns a RequestSocket
+        (a socket.socket) in blocking mode and the client's address as
+        socket.accept() gives it.  Raises BlockingIOError when no
+        connection is pending, OSError when accept fails.
+        """
+        listener = self._listener
+        if listener is None:
+            listener = self._listener = _core.Listener(self.socket.fileno())
+        fd, address = listener.accept()
+        sock = self.socket
+        try:
+            return RequestSocket(sock.family, sock.type, sock.proto, fd), address
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _batch_accept(self):
+        # Only our own get_request() is known to raise instead of blocking
+        # when the backlog is empty.
+        return type(self).get_request is TCPServer.get_request
+
+    def shutdown_request(self, request):
+        """Called to shutdown and close an individual request."""
+        try:
+            #explicitly shutdown.  socket.close() merely releases
+            #the socket and waits for GC to perform the actual close.
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass #some platforms may raise ENOTCONN here
+        self.close_request(request)
+
+    def close_request(self, request):
+        """Called to clean up an individual request."""
+        request.close()
+
+
+class UDPServer(TCPServer):
+
+    """UDP server class."""
+
+    allow_reuse_address = False
+
+    allow_reuse_port = False
+
+    socket_type = socket.SOCK_DGRAM
+
+    max_packet_size = 8192
+
+    def get_request(self):
+        """(data, socket), client_address from one recvfrom(max_packet_size).
+
+        A larger datagram is truncated to max_packet_size bytes, as
+        socketserver.UDPServer.get_request.
+        """
+        data, client_addr = self.socket.recvfrom(self.max_packet_size)
+        return (data, self.socket), client_addr
+
+    def server_activate(self):
+        # No need to call listen() for UDP.
+        pass
+
+    def shutdown_request(self, request):
+        # No need to shutdown anything.
+        self.close_request(request)
+
+    def close_request(self, request):
+        # No need to close anything.
+        pass
+
+
+if hasattr(os, "fork"):
+    class ForkingMixIn:
+        """Mix-in class to handle each request in a new process.
+
+        As socketserver.ForkingMixIn: max_children, timeout (seconds),
+        collect_children(), block_on_close.  The child handles the request
+        inline and exits with os._exit(); it never touches the parent's
+        worker pool or wait loop.
+        """
+
+        timeout = 300
+        active_children = None
+        max_children = 40
+        # If true, server_close() waits until all child processes complete.
+        block_on_close = True
+
+        def collect_children(self, *, blocking=False):
+            """Internal routine to wait for children that have exited."""
+            if self.active_children is None:
+                return
+
+            # Above max_children, reap with waitpid(-1) until below it.
+            while len(self.active_children) >= self.max_children:
+                try:
+                    pid, _ = os.waitpid(-1, 0)
+                    self.active_children.discard(pid)
+                except ChildProcessError:
+                    self.active_children.clear()
+                except OSError:
+                    break
+
+            # Now reap all defunct children.
+            for pid in self.active_children.copy():
+                try:
+                    flags = 0 if blocking else os.WNOHANG
+                    pid, _ = os.waitpid(pid, flags)
+                    # 0 if the child has not exited yet: discard() ignores it.
+                    self.active_children.discard(pid)
+                except ChildProcessError:
+                    # someone else reaped it
+                    self.active_children.discard(pid)
+                except OSError:
+                    pass
+
+        def handle_timeout(self):
+            """Wait for zombies after self.timeout seconds of inactivity.
+
+            May be extended, do not override.
+            """
+            self.collect_children()
+
+        def service_actions(self):
+            """Collect the zombie child processes regularly in the ForkingMixIn.
+
+            service_actions is called in the BaseServer's serve_forever loop.
+            """
+            self.collect_children()
+
+        def process_request(self, request, client_address):
+            """Fork a new subprocess to process the request."""
+            pid = os.fork()
+            if pid:
+                # Parent process
+                if self.active_children is None:
+                    self.active_children = set()
+                self.active_children.add(pid)
+                self.close_request(request)
+                return
+            else:
+                # Child process.
+                # This must never return, hence os._exit()!
+                status = 1
+                try:
+                    self.finish_request(request, client_address)
+                    status = 0
+                except Exception:
+                    self.handle_error(request, client_address)
+                finally:
+                    try:
+                        self.shutdown_request(request)
+                    finally:
+                        os._exit(status)
+
+        def server_close(self):
+            super().server_close()
+            self.collect_children(blocking=self.block_on_close)
+
+
+class ThreadingMixIn:
+    """Mix-in class to handle each request on a worker thread.
+
+    Unlike socketserver's, no thread is created per request: handlers run
+    on a pool of reusable threads, started on demand up to
+    ``max_workers``; a request that arrives while all of them are busy
+    waits in the pool's queue.  Threads idle for ``worker_idle_timeout``
+    seconds exit.
+
+    Class attributes:
+
+    - daemon_threads: worker threads are daemon threads (the process may
+      exit while handlers run), as socketserver.
+    - block_on_close: server_close() waits until every queued and running
+      handler has finished (unless daemon_threads), as socketserver.
+    - max_workers (int): the bound on worker threads.
+    - worker_idle_timeout (seconds).
+    """
+
+    # Decides how threads will act upon termination of the
+    # main process
+    daemon_threads = False
+    # If true, server_close() waits until all non-daemonic threads terminate.
+    block_on_close = True
+    max_workers = 1024
+    worker_idle_timeout = 10.0
+    _pool = None
+
+    def process_request_thread(self, request, client_address):
+        """Same as in BaseServer but on a worker thread.
+
+        In addition, exception handling is done here.
+
+        """
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def process_request(self, request, client_address):
+        """Queue the request for a worker thread."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = _core.Pool(
+                self.max_workers, self.worker_idle_timeout,
+                name=f"{type(self).__name__}-worker",
+                daemon=bool(self.daemon_threads))
+        pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self):
+        super().server_close()
+        pool = self._pool
+        if pool is not None:
+            pool.close()
+            if self.block_on_close and not self.daemon_threads:
+                pool.join()
+
+
+if hasattr(os, "fork"):
+    class ForkingUDPServer(ForkingMixIn, UDPServer): pass
+    class ForkingTCPServer(ForkingMixIn, TCPServer): pass
+
+class ThreadingUDPServer(ThreadingMixIn, UDPServer): pass
+class ThreadingTCPServer(ThreadingMixIn, TCPServer): pass
+
+if hasattr(socket, 'AF_UNIX'):
+
+    class UnixStreamServer(TCPServer):
+        address_family = socket.AF_UNIX
+
+    class UnixDatagramServer(UDPServer):
+        address_family = socket.AF_UNIX
+
+    class ThreadingUnixStreamServer(ThreadingMixIn, UnixStreamServer): pass
+
+    class ThreadingUnixDatagramServer(ThreadingMixIn, UnixDatagramServer): pass
+
+    if hasattr(os, "fork"):
+        class ForkingUnixStreamServer(ForkingMixIn, UnixStreamServer): pass
+
+        class ForkingUnixDatagramServer(ForkingMixIn, UnixDatagramServer): pass
+
+
+class BaseRequestHandler:
+
+    """Base class for request handler classes.
+
+    This class is instantiated for each request to be handled.  The
+    constructor sets the instance variables request, client_address
+    and server, and then calls the handle() method.  To implement a
+    specific service, all you need to do is to derive a class which
+    defines a handle() method.
+
+    The handle() method can find the request as self.request, the
+    client address as self.client_address, and the server (in case it
+    needs access to per-server information) as self.server.  Since a
+    separate instance is created for each request, the handle() method
+    can define other arbitrary instance variables.
+
+    """
+
+    def __init__(self, request, client_address, server):
+        self.request = request
+        self.client_address = client_address
+        self.server = server
+        self.setup()
+        try:
+            self.handle()
+        finally:
+            self.finish()
+
+    def setup(self):
+        pass
+
+    def handle(self):
+        pass
+
+    def finish(self):
+        pass
+
+
+class StreamRequestHandler(BaseRequestHandler):
+
+    """Define self.rfile and self.wfile for stream sockets.
+
+    As socketserver.StreamRequestHandler, with both files buffered in C:
+
+    - rbufsize (bytes): read size of rfile (-1: io.DEFAULT_BUFFER_SIZE).
+    - wbufsize (bytes): 0 (default) sends every wfile.write() before it
+      returns; otherwise wfile keeps up to wbufsize bytes until flush().
+    - timeout (seconds or None): applied to the socket; a read or write
+      that waits longer raises TimeoutError.
+    - disable_nagle_algorithm: set TCP_NODELAY on the socket.
+    """
+
+    # Default buffer sizes for rfile, wfile.
+    rbufsize = -1
+    wbufsize = 0
+
+    # A timeout to apply to the request socket, if not None.
+    timeout = None
+
+    # Disable nagle algorithm for this socket, if True.
+    # Use only when wbufsize != 0, to avoid small packets.
+    disable_nagle_algorithm = False
+
+    def setup(self):
+        self.connection = self.request
+        if self.timeout is not None:
+            self.connection.settimeout(self.timeout)
+        if self.disable_nagle_algorithm:
+            self.connection.setsockopt(socket.IPPROTO_TCP,
+                                       socket.TCP_NODELAY, True)
+        conn = self.connection
+        if type(conn) in _PLAIN_SOCKETS:
+            # Files buffered in C, straight on the descriptor.
+            self.rfile = (_core.SocketReader(conn, self.rbufsize)
+                          if self.rbufsize != 0 else conn.makefile('rb', 0))
+            self.wfile = _core.SocketWriter(conn, self.wbufsize)
+        else:
+            # Anything else (an ssl.SSLSocket, a wrapper) keeps its own
+            # makefile(), as in socketserver.
+            self.rfile = conn.makefile('rb', self.rbufsize)
+            if self.wbufsize == 0:
+                self.wfile = _SocketWriter(conn)
+            else:
+                self.wfile = conn.makefile('wb', self.wbufsize)
+
+    def finish(self):
+        if not self.wfile.closed:
+            try:
+                self.wfile.flush()
+            except OSError:
+                # A final socket error may have occurred here, such as
+                # the local error ECONNABORTED.
+                pass
+        self.wfile.close()
+        self.rfile.close()
+
+
+_PLAIN_SOCKETS = (RequestSocket, socket.socket)
+
+
+class _SocketWriter(BufferedIOBase):
+    """Unbuffered writable file over any socket-like object with sendall(),
+    as socketserver's (used when the request is not a plain socket)."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self._sock.sendall(b)
+        with memoryview(b) as view:
+            return view.nbytes
+
+    def fileno(self):
+        return self._sock.fileno()
+
+
+class DatagramRequestHandler(BaseRequestHandler):
+
+    """Define self.rfile and self.wfile for datagram sockets.
+
+    rfile reads the datagram; what is written to wfile is sent back to the
+    client as one datagram when handle() returns.
+    """
+
+    def setup(self):
+        from io import BytesIO
+        self.packet, self.socket = self.request
+        self.rfile = BytesIO(self.packet)
+        self.wfile = BytesIO()
+
+    def finish(self):
+        self.socket.sendto(self.wfile.getvalue(), self.client_address)
