@@ -98,7 +98,11 @@ class ServerProcess:
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        # Run from the directory holding the pyfast package this process
+        # imported, so `-m` finds the same one (not a source tree in cwd).
+        import pyfast
+        here = os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=here)
         self.port = None
         self.unavailable = None
         line = self._first_line(timeout)
