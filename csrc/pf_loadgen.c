@@ -67,6 +67,8 @@ struct lg {
     uint64_t t_m0, t_m1;   /* measure window, ns */
     int measuring;
     double cpu0;
+    int connecting;        /* connections in ST_CONNECTING */
+    int next_open;         /* first connection never opened yet */
 };
 
 static uint64_t now_ns(void)
@@ -143,6 +145,14 @@ static void record(struct lg *g, uint64_t t0)
     r->lat_sum_us += (double)us;
 }
 
+static void count_error(struct lg *g)
+{
+    if (g->measuring)
+        g->res->errors++;
+    else
+        g->res->warmup_errors++;
+}
+
 /* ---- config ---------------------------------------------------------- */
 
 void pf_lg_config_init(struct pf_lg_config *cfg)
@@ -157,6 +167,7 @@ void pf_lg_config_init(struct pf_lg_config *cfg)
     cfg->connect_timeout_s = 2.0;
     cfg->udp_timeout_s = 0.2;
     cfg->backoff_s = 0.05;
+    cfg->connect_burst = 256;
     cfg->mark_fd = -1;
     cfg->stop_fd = -1;
 }
@@ -233,6 +244,8 @@ static void conn_close(struct lg *g, struct lg_conn *c)
             ;
         c->fd = -1;
     }
+    if (c->state == ST_CONNECTING)
+        g->connecting--;
     c->gen++;
     c->events = 0;
     c->state = ST_CLOSED;
@@ -254,7 +267,7 @@ static void conn_close(struct lg *g, struct lg_conn *c)
 /* Close after a failure: one error, reconnect after the back-off. */
 static void conn_fail(struct lg *g, struct lg_conn *c)
 {
-    g->res->errors++;
+    count_error(g);
     conn_close(g, c);
     c->state = ST_WAIT;
     c->deadline = g->now + (uint64_t)(g->cfg->backoff_s * 1e9) + 1;
@@ -282,7 +295,7 @@ static int flush(struct lg *g, struct lg_conn *c)
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
                     break;
                 if (errno == ECONNREFUSED) {   /* ICMP from an earlier datagram */
-                    g->res->errors++;
+                    count_error(g);
                     continue;
                 }
                 conn_fail(g, c);
@@ -319,6 +332,8 @@ static int flush(struct lg *g, struct lg_conn *c)
 
 static void conn_connected(struct lg *g, struct lg_conn *c)
 {
+    if (c->state == ST_CONNECTING)
+        g->connecting--;
     c->state = ST_OPEN;
     c->deadline = 0;
     g->res->connects++;
@@ -348,6 +363,7 @@ static void conn_open(struct lg *g, struct lg_conn *c)
     }
     c->fd = fd;
     c->state = ST_CONNECTING;
+    g->connecting++;
     if (family != AF_UNIX && cfg->mode != PF_LG_UDP) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -391,7 +407,7 @@ static int complete(struct lg *g, struct lg_conn *c, int ok)
     c->head = (c->head + 1) % g->depth;
     c->inflight--;
     if (!ok) {
-        g->res->errors++;
+        count_error(g);
     } else if (g->measuring) {
         g->res->requests++;
         record(g, t0);
@@ -408,6 +424,16 @@ static int complete(struct lg *g, struct lg_conn *c, int ok)
         g->active_now--;
     }
     return 0;
+}
+
+/* Open never-opened connections, at most connect_burst connecting at once. */
+static void ramp(struct lg *g)
+{
+    int burst = g->cfg->connect_burst > 0 ? g->cfg->connect_burst : g->n;
+    while (g->next_open < g->n && g->connecting < burst) {
+        g->now = now_ns();
+        conn_open(g, &g->c[g->next_open++]);
+    }
 }
 
 /* Hand idle connections a turn until `active` are busy. */
@@ -531,7 +557,7 @@ static void on_readable(struct lg *g, struct lg_conn *c)
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return;
         if (cfg->mode == PF_LG_UDP && errno == ECONNREFUSED) {
-            g->res->errors++;   /* no server yet: the loss timer re-sends */
+            count_error(g);   /* no server yet: the loss timer re-sends */
             return;
         }
         conn_fail(g, c);
@@ -742,10 +768,7 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
         if (g.hbuf_mem)
             g.c[i].hbuf = g.hbuf_mem + (size_t)i * LG_HBUF;
     }
-    for (int i = 0; i < g.n; i++) {
-        g.now = now_ns();
-        conn_open(&g, &g.c[i]);
-    }
+    ramp(&g);
     fill_active(&g);
 
     struct epoll_event evs[LG_MAX_EVENTS];
@@ -789,6 +812,7 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
             on_timers(&g);
             next_tick = g.now + LG_TICK_NS;
         }
+        ramp(&g);
         fill_active(&g);
     }
     g.now = now_ns();

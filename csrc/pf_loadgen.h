@@ -50,6 +50,8 @@ struct pf_lg_config {
     double connect_timeout_s;      /* seconds for a connect to complete */
     double udp_timeout_s;          /* seconds before a datagram counts as lost */
     double backoff_s;              /* seconds to wait before reconnecting */
+    int connect_burst;             /* max connects in progress while opening the
+                                      conns at start; 0 = no limit */
     const char *http_path;         /* HTTP: request target, default "/" */
     const char *http_host;         /* HTTP: Host header value, default "localhost" */
     int mark_fd;                   /* -1, or an fd that gets one byte written at the
@@ -59,9 +61,11 @@ struct pf_lg_config {
 
 struct pf_lg_result {
     uint64_t requests;      /* completed inside the measure window */
-    uint64_t errors;        /* connection failures, resets, bad replies, non-2xx */
-    uint64_t lost;          /* UDP datagrams that timed out (re-sent) */
-    uint64_t connects;      /* successful connects (whole run) */
+    uint64_t errors;        /* in the measure window: connection failures, resets,
+                               bad replies, non-2xx */
+    uint64_t warmup_errors; /* the same, during the warm-up */
+    uint64_t lost;          /* UDP datagrams that timed out (re-sent), whole run */
+    uint64_t connects;      /* successful connects, whole run */
     uint64_t bytes_sent;    /* inside the measure window, bytes */
     uint64_t bytes_recv;    /* inside the measure window, bytes */
     double elapsed_s;       /* actual measure window length, seconds */
@@ -75,8 +79,8 @@ struct pf_lg_result {
 };
 
 /* Fill cfg with defaults: ECHO, 1 conn, depth 1, 1024 bytes, 1 s warm-up,
- * 5 s measure, 2 s connect timeout, 0.2 s UDP timeout, 0.05 s back-off. The
- * address is left empty. */
+ * 5 s measure, 2 s connect timeout, 0.2 s UDP timeout, 0.05 s back-off,
+ * 256 connects at once. The address is left empty. */
 void pf_lg_config_init(struct pf_lg_config *cfg);
 
 /* Set cfg's address: a numeric IPv4/IPv6 host or a name such as

@@ -71,7 +71,7 @@ cdef class _SignalStop:
 def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
                 int active=0, size_t size=1024, double warmup=1.0,
                 double duration=5.0, double connect_timeout=2.0,
-                double udp_timeout=0.2, double backoff=0.05,
+                double udp_timeout=0.2, double backoff=0.05, int connect_burst=256,
                 str http_path="/", str http_host=None,
                 int mark_fd=-1, int stop_fd=-1):
     """Drive a server at `address` and return the figures as a dict.
@@ -81,11 +81,14 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     conns: connections (UDP sockets); active: if 0 < active < conns, only
     that many have requests in flight at once. depth: requests outstanding
     per busy connection. size: request size in bytes. warmup, duration,
-    connect_timeout, udp_timeout, backoff: seconds. mark_fd: one byte is
-    written to it when the measure window opens and one when it closes.
+    connect_timeout, udp_timeout, backoff: seconds. connect_burst: at most
+    this many connects in progress while the conns are first opened (0: no
+    limit). mark_fd: one byte is written to it when the measure window opens
+    and one when it closes.
 
-    The dict holds counts for the measure window (``requests``, ``bytes_sent``,
-    ``bytes_recv``), whole-run ``errors``, ``lost`` and ``connects``,
+    The dict holds counts for the measure window (``requests``, ``errors``,
+    ``bytes_sent``, ``bytes_recv``), ``warmup_errors``, whole-run ``lost``
+    and ``connects``,
     ``elapsed_s`` (seconds), ``rps`` (requests per second), latencies in
     microseconds (``p50_us``, ``p90_us``, ``p99_us``, ``p999_us``, ``min_us``,
     ``max_us``, ``mean_us``), ``gen_cpu`` (the generator thread's CPU seconds
@@ -124,6 +127,7 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     cfg.connect_timeout_s = connect_timeout
     cfg.udp_timeout_s = udp_timeout
     cfg.backoff_s = backoff
+    cfg.connect_burst = connect_burst
     cfg.http_path = b_hpath
     cfg.http_host = b_hhost
     cfg.mark_fd = mark_fd
@@ -156,6 +160,7 @@ cdef dict _result_dict(pf_lg_result *res):
     return {
         "requests": res.requests,
         "errors": res.errors,
+        "warmup_errors": res.warmup_errors,
         "lost": res.lost,
         "connects": res.connects,
         "bytes_sent": res.bytes_sent,

@@ -13,6 +13,13 @@ def _ratio(x: float | None) -> str:
     return f"{x:.2f}x" if x is not None else ""
 
 
+def _errors(r: Row) -> str:
+    text = f"{r.errors:,}" if r.errors else ""
+    if r.warmup_errors:
+        text += f" (+{r.warmup_errors:,})"
+    return text.strip()
+
+
 def table(rows: list[Row], opts: Options, pinned: bool) -> Table:
     """scenario | server | req/s | p50 | p99 | CPU us/req | x stdlib | x C | errors | gen CPU."""
     pin = "server and generator pinned to separate cores" if pinned else "not pinned"
@@ -34,7 +41,7 @@ def table(rows: list[Row], opts: Options, pinned: bool) -> Table:
             continue
         t.add_row(name, r.server, f"{r.rps:,.0f}", f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
                   f"{r.cpu_us_per_req:.1f}", _ratio(r.vs_stdlib), _ratio(r.vs_c),
-                  f"{r.errors:,}" if r.errors else "", f"{r.gen_cpu:.0%}" if r.gen_cpu else "")
+                  _errors(r), f"{r.gen_cpu:.0%}" if r.gen_cpu else "")
     return t
 
 
@@ -53,7 +60,8 @@ def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None =
     console = console or Console()
     console.print(table(rows, opts, pinned))
     console.print("[dim]CPU µs/req: server process user+system CPU over the measure window / requests. "
-                  "gen CPU: load generator core busy (100% = it may be the bottleneck).[/]")
+                  "gen CPU: load generator core busy (100% = it may be the bottleneck). "
+                  "errors: in the measure windows (+ during warm-up).[/]")
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
 

@@ -58,7 +58,8 @@ class Run:
     p99_us: float = 0.0
     max_us: float = 0.0
     requests: int = 0
-    errors: int = 0
+    errors: int = 0                # in the measure window
+    warmup_errors: int = 0
     lost: int = 0
     elapsed_s: float = 0.0
     server_cpu_s: float = 0.0      # user+system seconds over the measure window
@@ -236,7 +237,8 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
         server.stop()
     run = Run(sc.name, impl, rnd, ok=True, driver=driver,
               rps=res["rps"], p50_us=res["p50_us"], p90_us=res["p90_us"], p99_us=res["p99_us"],
-              max_us=res["max_us"], requests=res["requests"], errors=res["errors"], lost=res["lost"],
+              max_us=res["max_us"], requests=res["requests"], errors=res["errors"],
+              warmup_errors=res.get("warmup_errors", 0), lost=res["lost"],
               elapsed_s=res["elapsed_s"], gen_cpu=res["gen_cpu"],
               loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")})
     if window_cpu is not None:
@@ -266,7 +268,8 @@ class Row:
     p99_us: float = 0.0
     cpu_us_per_req: float = 0.0
     gen_cpu: float = 0.0
-    errors: int = 0
+    errors: int = 0                # summed over rounds, measure windows
+    warmup_errors: int = 0         # summed over rounds
     vs_stdlib: float | None = None
     vs_c: float | None = None
 
@@ -290,7 +293,8 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
                 med = lambda attr: statistics.median(getattr(r, attr) for r in good)  # noqa: E731
                 row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"), p50_us=med("p50_us"),
                           p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"), gen_cpu=med("gen_cpu"),
-                          errors=sum(r.errors for r in mine))
+                          errors=sum(r.errors for r in mine),
+                          warmup_errors=sum(r.warmup_errors for r in mine))
                 if len(good) < len(mine):
                     row.reason = f"{len(mine) - len(good)} round(s) failed: {[r for r in mine if not r.ok][-1].reason}"
             scen_rows[impl] = row

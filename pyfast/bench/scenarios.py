@@ -62,6 +62,7 @@ _ALL = [
              description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
     Scenario("c10k", "echo", "echo", conns=10_000, active=100, size=64,
              servers=("pyfast", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
+             loadgen={"connect_timeout": 10.0},
              description="10,000 conns, 1% with a 64 B echo in flight"),
 ]
 

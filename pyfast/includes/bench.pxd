@@ -29,6 +29,7 @@ cdef extern from "pf_loadgen.h" nogil:
         double connect_timeout_s
         double udp_timeout_s
         double backoff_s
+        int connect_burst
         const char *http_path
         const char *http_host
         int mark_fd
@@ -37,6 +38,7 @@ cdef extern from "pf_loadgen.h" nogil:
     struct pf_lg_result:
         uint64_t requests
         uint64_t errors
+        uint64_t warmup_errors
         uint64_t lost
         uint64_t connects
         uint64_t bytes_sent
