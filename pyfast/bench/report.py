@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 from rich.console import Console
 from rich.table import Table
@@ -59,6 +60,11 @@ def notes(rows: list[Row]) -> list[str]:
 def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None = None) -> None:
     console = console or Console()
     console.print(table(rows, opts, pinned))
+    busy = [r.others for r in rows if r.ok]
+    if busy and max(busy) > 0.15:
+        console.print(f"[red]noisy machine[/]: other processes kept {statistics.median(busy):.2f} cores busy "
+                      f"(up to {max(busy):.2f}) during the measure windows; compare ratios, not absolute figures, "
+                      "and re-run when the machine is quiet.", highlight=False)
     console.print("[dim]CPU µs/req: server process user+system CPU over the measure window / requests. "
                   "gen CPU: load generator core busy (100% = it may be the bottleneck). "
                   "errors: in the measure windows (+ during warm-up).[/]")

@@ -65,6 +65,7 @@ class Run:
     server_cpu_s: float = 0.0      # user+system seconds over the measure window
     cpu_us_per_req: float = 0.0    # server CPU microseconds per request
     gen_cpu: float = 0.0           # load generator CPU seconds per second (1.0 = saturated)
+    others: float = 0.0            # cores kept busy by other processes (noise), on average
     driver: str = "pf_loadgen"
     loadgen: dict = field(default_factory=dict, repr=False)
 
@@ -142,29 +143,44 @@ class ServerProcess:
         self.stderr.close()
 
 
+def _busy_s() -> float:
+    """Seconds of CPU time the whole machine has spent not idle (all cores)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
 class WindowSampler(threading.Thread):
-    """Samples the server's CPU time when the generator marks the measure
-    window (one byte written to the pipe at the start, one at the end)."""
+    """Samples CPU times when the generator marks the measure window (one
+    byte written to the pipe at the start, one at the end): the server's,
+    this process's and the whole machine's, to tell how busy other
+    processes kept the cores."""
 
     def __init__(self, server: ServerProcess):
         super().__init__(daemon=True)
         self.server = server
+        self.me = psutil.Process()
         self.rfd, self.wfd = os.pipe()
-        self.marks: list[float] = []
+        self.marks: list[tuple[float, float, float, float]] = []
 
     def run(self) -> None:
         try:
             while len(self.marks) < 2 and os.read(self.rfd, 1):
-                self.marks.append(self.server.cpu_s())
+                mine = self.me.cpu_times()
+                self.marks.append((self.server.cpu_s(), mine.user + mine.system, _busy_s(), time.monotonic()))
         except (OSError, psutil.Error):
             pass
 
-    def close(self) -> float | None:
-        """Stop; return server CPU seconds in the window, or None."""
+    def close(self) -> tuple[float, float] | None:
+        """Stop; return (server CPU seconds in the window, cores kept busy by
+        other processes on average), or None."""
         os.close(self.wfd)   # ends a read still waiting
         self.join(2.0)
         os.close(self.rfd)
-        return self.marks[1] - self.marks[0] if len(self.marks) == 2 else None
+        if len(self.marks) != 2:
+            return None
+        (s0, m0, b0, t0), (s1, m1, b1, t1) = self.marks
+        others = ((b1 - b0) - (s1 - s0) - (m1 - m0)) / (t1 - t0) if t1 > t0 else 0.0
+        return s1 - s0, max(others, 0.0)
 
 
 def _drive(sc: Scenario, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
@@ -231,7 +247,7 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
     finally:
         if gen_cpu is not None:
             os.sched_setaffinity(0, old_affinity)
-        window_cpu = sampler.close()
+        window = sampler.close()
         alive = server.proc.poll() is None
         tail = server.stderr_tail()
         server.stop()
@@ -241,9 +257,9 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
               warmup_errors=res.get("warmup_errors", 0), lost=res["lost"],
               elapsed_s=res["elapsed_s"], gen_cpu=res["gen_cpu"],
               loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")})
-    if window_cpu is not None:
-        run.server_cpu_s = window_cpu
-        run.cpu_us_per_req = window_cpu / run.requests * 1e6 if run.requests else 0.0
+    if window is not None:
+        run.server_cpu_s, run.others = window
+        run.cpu_us_per_req = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
     if not alive:
         run.ok = False
         run.reason = f"server died: {tail}"
@@ -268,6 +284,7 @@ class Row:
     p99_us: float = 0.0
     cpu_us_per_req: float = 0.0
     gen_cpu: float = 0.0
+    others: float = 0.0            # cores kept busy by other processes, median
     errors: int = 0                # summed over rounds, measure windows
     warmup_errors: int = 0         # summed over rounds
     vs_stdlib: float | None = None
@@ -293,6 +310,7 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
                 med = lambda attr: statistics.median(getattr(r, attr) for r in good)  # noqa: E731
                 row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"), p50_us=med("p50_us"),
                           p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"), gen_cpu=med("gen_cpu"),
+                          others=med("others"),
                           errors=sum(r.errors for r in mine),
                           warmup_errors=sum(r.warmup_errors for r in mine))
                 if len(good) < len(mine):

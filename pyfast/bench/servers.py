@@ -46,8 +46,11 @@ def _family(host: str) -> int:
 
 # ---- socketserver API: stdlib and pyfast ------------------------------------
 
-def socketserver_module(impl: str):
-    """The module that provides the socketserver API for `impl`."""
+def socketserver_module(impl: str, *names: str):
+    """The module that provides the socketserver API for `impl`.
+
+    Raises Unavailable if it lacks any of `names`.
+    """
     if impl == "stdlib":
         import socketserver
         return socketserver
@@ -55,47 +58,55 @@ def socketserver_module(impl: str):
         import pyfast
     except ImportError as e:
         raise Unavailable(f"ImportError: {e}") from e
-    needed = ("ThreadingTCPServer", "UDPServer", "BaseRequestHandler", "StreamRequestHandler")
-    missing = [n for n in needed if not hasattr(pyfast, n)]
-    if missing:
-        raise Unavailable(f"AttributeError: module 'pyfast' has no attribute {missing[0]!r}"
-                          " (server core not merged yet)")
+    for name in names:
+        if not hasattr(pyfast, name):
+            raise Unavailable(f"AttributeError: module 'pyfast' has no attribute {name!r}"
+                              " (server core not merged yet?)")
     return pyfast
 
 
-def socketserver_handlers(mod):
-    """Handler classes for each kind, subclassing mod's request handlers."""
+def socketserver_handler(mod, kind: str):
+    """The request handler class for `kind`, subclassing mod's handlers."""
+    if kind == "echo":
+        class EchoHandler(mod.BaseRequestHandler):
+            def handle(self):
+                while True:
+                    data = self.request.recv(65536)
+                    if not data:
+                        break
+                    self.request.sendall(data)
+        return EchoHandler
 
-    class EchoHandler(mod.BaseRequestHandler):
-        def handle(self):
-            while True:
+    if kind == "line":
+        class LineHandler(mod.StreamRequestHandler):
+            def handle(self):
+                for line in self.rfile:
+                    self.wfile.write(line)
+        return LineHandler
+
+    if kind == "once":
+        class OnceHandler(mod.BaseRequestHandler):
+            def handle(self):
                 data = self.request.recv(65536)
-                if not data:
-                    break
                 self.request.sendall(data)
+        return OnceHandler
 
-    class LineHandler(mod.StreamRequestHandler):
-        def handle(self):
-            for line in self.rfile:
-                self.wfile.write(line)
+    if kind == "udp":
+        class UDPEchoHandler(mod.BaseRequestHandler):
+            def handle(self):
+                data, sock = self.request
+                sock.sendto(data, self.client_address)
+        return UDPEchoHandler
 
-    class OnceHandler(mod.BaseRequestHandler):
-        def handle(self):
-            data = self.request.recv(65536)
-            self.request.sendall(data)
-
-    class UDPEchoHandler(mod.BaseRequestHandler):
-        def handle(self):
-            data, sock = self.request
-            sock.sendto(data, self.client_address)
-
-    return {"echo": EchoHandler, "line": LineHandler, "once": OnceHandler, "udp": UDPEchoHandler}
+    raise ValueError(kind)
 
 
 def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready) -> None:
-    mod = socketserver_module(impl)
-    handler = socketserver_handlers(mod)[kind]
-    base = mod.UDPServer if kind == "udp" else mod.ThreadingTCPServer
+    server_name = "UDPServer" if kind == "udp" else "ThreadingTCPServer"
+    handler_name = "StreamRequestHandler" if kind == "line" else "BaseRequestHandler"
+    mod = socketserver_module(impl, server_name, handler_name)
+    handler = socketserver_handler(mod, kind)
+    base = getattr(mod, server_name)
 
     class Server(base):
         address_family = _family(host)
