@@ -4,6 +4,17 @@ A scenario names a load generator mode and a server *kind* (what the server
 does: "echo", "line", "once", "udp", "http"). Servers are registered per
 (impl, kind) in :mod:`pyfast.bench.servers`, so a new scenario that reuses a
 kind is one entry here, and a new impl is one function per kind there.
+
+Adding the planned ones:
+    message   Scenario("message", "line", "message", conns=50, size=64,
+              servers=("pyfast", "uvloop", "c")), plus
+              @register("pyfast", "message") serving a MessageHandler line
+              echo, and "message" added to the uvloop/c echo registrations
+              (a line echo is a byte echo for them).
+    pyfast-coop  add it to IMPLS and to the scenarios' servers, and
+              @register("pyfast-coop", "echo", "line", "once") a function
+              that serves socketserver_handler(pyfast, kind) on the
+              cooperative server class.
 """
 from __future__ import annotations
 
