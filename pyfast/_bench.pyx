@@ -1,2 +1,218 @@
 # cython: language_level=3
-"""pyfast._bench: C load generator and C reference servers (stub)."""
+"""pyfast._bench: the C load generator and the C reference servers.
+
+Thin wrappers over csrc/pf_loadgen.c and csrc/pf_refserver.c: arguments are
+converted, the C call runs without the GIL, results come back as a dict.
+
+Called from the main thread, each call also ends early on a signal: a pipe is
+installed with ``signal.set_wakeup_fd`` and handed to C as its stop fd, so
+Ctrl-C raises KeyboardInterrupt promptly and SIGTERM makes the servers
+return normally.
+"""
+import os
+import signal
+import threading
+
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memset
+
+from includes.bench cimport *
+
+MODES = {
+    "echo": PF_LG_ECHO,
+    "line": PF_LG_LINE,
+    "connect": PF_LG_CONNECT,
+    "udp": PF_LG_UDP,
+    "http": PF_LG_HTTP,
+}
+
+
+cdef class _SignalStop:
+    """Owns a wake-up pipe while a C call runs in the main thread."""
+    cdef public int rfd
+    cdef int wfd
+    cdef object old_wakeup
+    cdef object old_term
+    cdef bint installed
+
+    def __cinit__(self, int stop_fd, bint catch_term):
+        self.rfd = stop_fd
+        self.wfd = -1
+        self.installed = False
+        if stop_fd >= 0 or threading.current_thread() is not threading.main_thread():
+            return
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old = signal.set_wakeup_fd(w)
+        if old != -1:   # someone else (asyncio?) owns it: leave theirs alone
+            signal.set_wakeup_fd(old)
+            os.close(r)
+            os.close(w)
+            return
+        self.rfd, self.wfd, self.old_wakeup = r, w, old
+        self.old_term = None
+        if catch_term:
+            # A Python-level handler, so the C handler writes to the pipe;
+            # the process then returns normally instead of dying.
+            self.old_term = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        self.installed = True
+
+    def close(self):
+        if not self.installed:
+            return
+        self.installed = False
+        signal.set_wakeup_fd(self.old_wakeup)
+        if self.old_term is not None:
+            signal.signal(signal.SIGTERM, self.old_term)
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+
+def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
+                int active=0, size_t size=1024, double warmup=1.0,
+                double duration=5.0, double connect_timeout=2.0,
+                double udp_timeout=0.2, double backoff=0.05, int connect_burst=256,
+                str http_path="/", str http_host=None,
+                int mark_fd=-1, int stop_fd=-1):
+    """Drive a server at `address` and return the figures as a dict.
+
+    address: (host, port) or a Unix socket path (str).
+    mode: "echo", "line", "connect", "udp" or "http".
+    conns: connections (UDP sockets); active: if 0 < active < conns, only
+    that many have requests in flight at once. depth: requests outstanding
+    per busy connection. size: request size in bytes. warmup, duration,
+    connect_timeout, udp_timeout, backoff: seconds. connect_burst: at most
+    this many connects in progress while the conns are first opened (0: no
+    limit). mark_fd: one byte is written to it when the measure window opens
+    and one when it closes.
+
+    The dict holds counts for the measure window (``requests``, ``errors``,
+    ``bytes_sent``, ``bytes_recv``), ``warmup_errors``, whole-run ``lost``
+    and ``connects``,
+    ``elapsed_s`` (seconds), ``rps`` (requests per second), latencies in
+    microseconds (``p50_us``, ``p90_us``, ``p99_us``, ``p999_us``, ``min_us``,
+    ``max_us``, ``mean_us``), ``gen_cpu`` (the generator thread's CPU seconds
+    per second of window: 1.0 means it was the bottleneck) and ``hist``
+    ([microseconds, count] pairs).
+    """
+    cdef pf_lg_config cfg
+    cdef pf_lg_result *res
+    cdef int rc
+    cdef bytes b_host, b_path, b_hpath, b_hhost
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, not {mode!r}")
+    pf_lg_config_init(&cfg)
+    cfg.mode = MODES[mode]
+    if isinstance(address, str):
+        b_path = os.fsencode(address)
+        rc = pf_lg_set_unix(&cfg, b_path)
+        if http_host is None:
+            http_host = "localhost"
+    else:
+        host, port = address[0], address[1]
+        b_host = host.encode()
+        rc = pf_lg_set_inet(&cfg, b_host, port)
+        if http_host is None:
+            http_host = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if rc < 0:
+        raise OSError(-rc, f"bad address {address!r}: {os.strerror(-rc)}")
+    b_hpath = http_path.encode()
+    b_hhost = http_host.encode()
+    cfg.conns = conns
+    cfg.active = active
+    cfg.depth = depth
+    cfg.size = size
+    cfg.warmup_s = warmup
+    cfg.measure_s = duration
+    cfg.connect_timeout_s = connect_timeout
+    cfg.udp_timeout_s = udp_timeout
+    cfg.backoff_s = backoff
+    cfg.connect_burst = connect_burst
+    cfg.http_path = b_hpath
+    cfg.http_host = b_hhost
+    cfg.mark_fd = mark_fd
+
+    res = <pf_lg_result *>PyMem_Malloc(sizeof(pf_lg_result))
+    if res == NULL:
+        raise MemoryError()
+    stop = _SignalStop(stop_fd, False)
+    try:
+        cfg.stop_fd = stop.rfd
+        with nogil:
+            rc = pf_loadgen_run(&cfg, res)
+        stop.close()
+        PyErr_CheckSignals()
+        if rc < 0:
+            raise OSError(-rc, os.strerror(-rc))
+        return _result_dict(res)
+    finally:
+        stop.close()
+        PyMem_Free(res)
+
+
+cdef dict _result_dict(pf_lg_result *res):
+    cdef int i
+    hist = []
+    for i in range(PF_LG_NBUCKETS):
+        if res.hist[i]:
+            hist.append([pf_lg_bucket_value(<unsigned>i), res.hist[i]])
+    el = res.elapsed_s
+    return {
+        "requests": res.requests,
+        "errors": res.errors,
+        "warmup_errors": res.warmup_errors,
+        "lost": res.lost,
+        "connects": res.connects,
+        "bytes_sent": res.bytes_sent,
+        "bytes_recv": res.bytes_recv,
+        "elapsed_s": el,
+        "rps": res.requests / el if el > 0 else 0.0,
+        "min_us": res.lat_min_us,
+        "p50_us": pf_lg_percentile(res, 0.50),
+        "p90_us": pf_lg_percentile(res, 0.90),
+        "p99_us": pf_lg_percentile(res, 0.99),
+        "p999_us": pf_lg_percentile(res, 0.999),
+        "max_us": res.lat_max_us,
+        "mean_us": res.lat_sum_us / res.lat_count if res.lat_count else 0.0,
+        "gen_cpu": res.cpu_s / el if el > 0 else 0.0,
+        "nofile_limit": res.nofile_limit,
+        "hist": hist,
+    }
+
+
+def _serve(fd, int stop_fd, bint udp):
+    cdef pf_ref_stats st
+    cdef int rc
+    cdef int cfd = fd if isinstance(fd, int) else fd.fileno()
+    memset(&st, 0, sizeof(st))
+    stop = _SignalStop(stop_fd, True)
+    try:
+        with nogil:
+            if udp:
+                rc = pf_ref_echo_udp(cfd, stop.rfd, &st)
+            else:
+                rc = pf_ref_echo_tcp(cfd, stop.rfd, &st)
+    finally:
+        stop.close()
+    PyErr_CheckSignals()
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    return {"accepted": st.accepted, "bytes": st.bytes, "datagrams": st.datagrams}
+
+
+def serve_echo_tcp(fd, int stop_fd=-1):
+    """Serve the C epoll echo on listening socket `fd` (a socket or an int).
+
+    Runs without the GIL until `stop_fd` is readable or, when called from the
+    main thread with stop_fd=-1, until SIGTERM (returns) or SIGINT (raises
+    KeyboardInterrupt). Returns {"accepted", "bytes"}.
+    """
+    return _serve(fd, stop_fd, False)
+
+
+def serve_echo_udp(fd, int stop_fd=-1):
+    """Serve the C recvfrom/sendto echo on bound datagram socket `fd`.
+
+    Stops like serve_echo_tcp. Returns {"bytes", "datagrams"}.
+    """
+    return _serve(fd, stop_fd, True)

@@ -1,0 +1,30 @@
+/* pf_refserver: the C reference servers, "what one core can do".
+ *
+ * pf_ref_echo_tcp: epoll (level-triggered) TCP or Unix stream echo. Accepts
+ * with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC), echoes whatever it reads, stops
+ * reading a connection while its echo is not fully written.
+ * pf_ref_echo_udp: recvfrom/sendto datagram echo.
+ *
+ * Both serve the given bound fd (a listening socket for TCP) until stop_fd
+ * (an eventfd or the read end of a pipe; -1 for none) becomes readable, then
+ * close every connection they opened and return 0; -errno on failure. The
+ * caller owns and closes fd and stop_fd. To stop on SIGTERM, have the signal
+ * handler write to stop_fd (Python: signal.set_wakeup_fd).
+ *
+ * Plain C, no Python.
+ */
+#ifndef PF_REFSERVER_H
+#define PF_REFSERVER_H
+
+#include <stdint.h>
+
+struct pf_ref_stats {
+    uint64_t accepted;   /* connections accepted */
+    uint64_t bytes;      /* bytes (TCP) or datagrams' bytes (UDP) echoed */
+    uint64_t datagrams;  /* datagrams echoed (UDP) */
+};
+
+int pf_ref_echo_tcp(int listen_fd, int stop_fd, struct pf_ref_stats *stats);
+int pf_ref_echo_udp(int fd, int stop_fd, struct pf_ref_stats *stats);
+
+#endif

@@ -1,0 +1,370 @@
+"""Start each server under test, drive it, measure it.
+
+One run = one fresh server process, one load generator run (warm-up, then a
+measure window), the server's CPU time over exactly that window (psutil,
+sampled when the generator writes its window marks to a pipe), then SIGTERM.
+Rounds are interleaved: round 1 of every (scenario, server), then round 2...
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import psutil
+
+from .scenarios import SCENARIOS, Scenario
+
+
+@dataclass
+class Options:
+    """Run options. Times in seconds."""
+
+    scenarios: tuple[str, ...]
+    servers: tuple[str, ...] | None = None   # None: each scenario's own list
+    warmup: float = 1.0
+    duration: float = 4.0
+    rounds: int = 3
+    pin: bool = True
+    host: str = "127.0.0.1"
+    server_cpu: int | None = None
+    gen_cpu: int | None = None
+    use_wrk: bool = True
+    start_timeout: float = 20.0
+
+
+@dataclass
+class Run:
+    """One round of one server in one scenario. Latencies in microseconds."""
+
+    scenario: str
+    server: str
+    round: int
+    ok: bool
+    reason: str = ""
+    unavailable: bool = False      # the impl cannot run here (reason says why)
+    rps: float = 0.0
+    p50_us: float = 0.0
+    p90_us: float = 0.0
+    p99_us: float = 0.0
+    max_us: float = 0.0
+    requests: int = 0
+    errors: int = 0                # in the measure window
+    warmup_errors: int = 0
+    lost: int = 0
+    elapsed_s: float = 0.0
+    server_cpu_s: float = 0.0      # user+system seconds over the measure window
+    cpu_us_per_req: float = 0.0    # server CPU microseconds per request
+    gen_cpu: float = 0.0           # load generator CPU seconds per second (1.0 = saturated)
+    others: float = 0.0            # cores kept busy by other processes (noise), on average
+    driver: str = "pf_loadgen"
+    loadgen: dict = field(default_factory=dict, repr=False)
+
+
+def plan(opts: Options) -> list[tuple[int, Scenario, str]]:
+    """(round, scenario, server) in run order: rounds interleaved."""
+    out = []
+    for r in range(opts.rounds):
+        for name in opts.scenarios:
+            sc = SCENARIOS[name]
+            for impl in sc.servers:
+                if opts.servers is None or impl in opts.servers:
+                    out.append((r, sc, impl))
+    return out
+
+
+def pick_cpus(opts: Options) -> tuple[int | None, int | None]:
+    """(server core, generator core), or (None, None) when not pinning."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not opts.pin or len(cpus) < 2:
+        return None, None
+    server = opts.server_cpu if opts.server_cpu is not None else cpus[1]
+    gen = opts.gen_cpu if opts.gen_cpu is not None else next(c for c in cpus if c != server)
+    return server, gen
+
+
+class ServerProcess:
+    """`python -m pyfast.bench.servers IMPL SCENARIO` in a child process."""
+
+    def __init__(self, impl: str, scenario: str, host: str, cpu: int | None, timeout: float):
+        cmd = [sys.executable, "-m", "pyfast.bench.servers", impl, scenario, "--host", host, "--port", "0"]
+        if cpu is not None:
+            cmd += ["--cpu", str(cpu)]
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        # Run from the directory holding the pyfast package this process
+        # imported, so `-m` finds the same one (not a source tree in cwd).
+        import pyfast
+        here = os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=here)
+        self.port = None
+        self.unavailable = None
+        line = self._first_line(timeout)
+        if line.startswith("READY "):
+            self.port = int(line.split()[1])
+        elif line.startswith("UNAVAILABLE "):
+            self.unavailable = line[len("UNAVAILABLE "):].strip()
+        else:
+            self.stop()
+            raise RuntimeError(f"{impl} server for {scenario} did not start: {self.stderr_tail() or line!r}")
+        self.ps = psutil.Process(self.proc.pid)
+
+    def _first_line(self, timeout: float) -> str:
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline() if r else ""
+
+    def stderr_tail(self, n: int = 3) -> str:
+        self.stderr.seek(0)
+        lines = [ln for ln in self.stderr.read().splitlines() if ln.strip()]
+        return " | ".join(lines[-n:])
+
+    def cpu_s(self) -> float:
+        """User+system CPU seconds of the whole server process so far."""
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+
+
+def _busy_s() -> float:
+    """Seconds of CPU time the whole machine has spent not idle (all cores)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+class WindowSampler(threading.Thread):
+    """Samples CPU times when the generator marks the measure window (one
+    byte written to the pipe at the start, one at the end): the server's,
+    this process's and the whole machine's, to tell how busy other
+    processes kept the cores."""
+
+    def __init__(self, server: ServerProcess):
+        super().__init__(daemon=True)
+        self.server = server
+        self.me = psutil.Process()
+        self.rfd, self.wfd = os.pipe()
+        self.marks: list[tuple[float, float, float, float]] = []
+
+    def run(self) -> None:
+        try:
+            while len(self.marks) < 2 and os.read(self.rfd, 1):
+                mine = self.me.cpu_times()
+                self.marks.append((self.server.cpu_s(), mine.user + mine.system, _busy_s(), time.monotonic()))
+        except (OSError, psutil.Error):
+            pass
+
+    def close(self) -> tuple[float, float] | None:
+        """Stop; return (server CPU seconds in the window, cores kept busy by
+        other processes on average), or None."""
+        os.close(self.wfd)   # ends a read still waiting
+        self.join(2.0)
+        os.close(self.rfd)
+        if len(self.marks) != 2:
+            return None
+        (s0, m0, b0, t0), (s1, m1, b1, t1) = self.marks
+        others = ((b1 - b0) - (s1 - s0) - (m1 - m0)) / (t1 - t0) if t1 > t0 else 0.0
+        return s1 - s0, max(others, 0.0)
+
+
+def _drive(sc: Scenario, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
+    """Run the load; returns (driver name, loadgen-style dict)."""
+    warmup = max(opts.warmup, sc.min_warmup)
+    if sc.mode == "http" and opts.use_wrk and shutil.which("wrk"):
+        return "wrk", _drive_wrk(sc, host, port, warmup, opts.duration, mark_fd)
+    from pyfast import _bench
+    res = _bench.run_loadgen((host, port), sc.mode, conns=sc.conns, depth=sc.depth, active=sc.active,
+                             size=max(sc.size, 1), warmup=warmup, duration=opts.duration,
+                             mark_fd=mark_fd, **sc.loadgen)
+    return "pf_loadgen", res
+
+
+_WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def _drive_wrk(sc: Scenario, host: str, port: int, warmup: float, duration: float, mark_fd: int) -> dict:
+    """HTTP load with wrk (one thread): a warm-up run, then the measured run."""
+    url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    base = ["wrk", "-t1", f"-c{sc.conns}", "--latency"]
+    if warmup > 0:
+        subprocess.run(base + [f"-d{max(1, round(warmup))}s", url], capture_output=True, timeout=warmup + 30)
+    os.write(mark_fd, b"m")
+    t0 = time.monotonic()
+    out = subprocess.run(base + [f"-d{max(1, round(duration))}s", url], capture_output=True, text=True,
+                         timeout=duration + 30).stdout
+    elapsed = time.monotonic() - t0
+    os.write(mark_fd, b"m")
+    lat = {}
+    for q, v, unit in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M):
+        lat[q] = float(v) * _WRK_UNITS[unit]
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    requests = int(m.group(1)) if m else 0
+    window = float(m.group(2)) * _WRK_UNITS[m.group(3)] / 1e6 if m else elapsed
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(m.group(1)) if m else 0
+    return {"requests": requests, "errors": errors, "lost": 0, "elapsed_s": window,
+            "rps": requests / window if window else 0.0, "p50_us": lat.get("50", 0.0),
+            "p90_us": lat.get("90", 0.0), "p99_us": lat.get("99", 0.0), "max_us": 0.0,
+            "gen_cpu": 0.0, "wrk_output": out}
+
+
+def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | None, int | None]) -> Run:
+    """One fresh server, one load generator run."""
+    server_cpu, gen_cpu = cpus
+    try:
+        server = ServerProcess(impl, sc.name, opts.host, server_cpu, opts.start_timeout)
+    except (RuntimeError, OSError) as e:
+        return Run(sc.name, impl, rnd, ok=False, reason=str(e))
+    if server.unavailable is not None:
+        server.stop()
+        return Run(sc.name, impl, rnd, ok=False, reason=server.unavailable, unavailable=True)
+    old_affinity = os.sched_getaffinity(0)
+    sampler = WindowSampler(server)
+    try:
+        if gen_cpu is not None:
+            os.sched_setaffinity(0, {gen_cpu})
+        sampler.start()
+        driver, res = _drive(sc, opts.host, server.port, opts, sampler.wfd)
+    except OSError as e:
+        return Run(sc.name, impl, rnd, ok=False, reason=f"load generator: {e}")
+    finally:
+        if gen_cpu is not None:
+            os.sched_setaffinity(0, old_affinity)
+        window = sampler.close()
+        alive = server.proc.poll() is None
+        tail = server.stderr_tail()
+        server.stop()
+    run = Run(sc.name, impl, rnd, ok=True, driver=driver,
+              rps=res["rps"], p50_us=res["p50_us"], p90_us=res["p90_us"], p99_us=res["p99_us"],
+              max_us=res["max_us"], requests=res["requests"], errors=res["errors"],
+              warmup_errors=res.get("warmup_errors", 0), lost=res["lost"],
+              elapsed_s=res["elapsed_s"], gen_cpu=res["gen_cpu"],
+              loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")})
+    if window is not None:
+        run.server_cpu_s, run.others = window
+        run.cpu_us_per_req = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
+    if not alive:
+        run.ok = False
+        run.reason = f"server died: {tail}"
+    elif run.requests == 0:
+        run.ok = False
+        run.reason = f"no request completed ({run.errors} errors) {tail}".strip()
+    return run
+
+
+@dataclass
+class Row:
+    """The median over rounds of one (scenario, server)."""
+
+    scenario: str
+    server: str
+    ok: bool
+    reason: str = ""
+    unavailable: bool = False
+    rounds: int = 0
+    rps: float = 0.0
+    p50_us: float = 0.0
+    p99_us: float = 0.0
+    cpu_us_per_req: float = 0.0
+    gen_cpu: float = 0.0
+    others: float = 0.0            # cores kept busy by other processes, median
+    errors: int = 0                # summed over rounds, measure windows
+    warmup_errors: int = 0         # summed over rounds
+    vs_stdlib: float | None = None
+    vs_c: float | None = None
+
+
+def medians(runs: list[Run], opts: Options) -> list[Row]:
+    """One row per (scenario, server) in table order, with ratios."""
+    rows = []
+    for name in opts.scenarios:
+        sc = SCENARIOS[name]
+        scen_rows = {}
+        for impl in sc.servers:
+            if opts.servers is not None and impl not in opts.servers:
+                continue
+            mine = [r for r in runs if r.scenario == name and r.server == impl]
+            if not mine:
+                continue
+            good = [r for r in mine if r.ok]
+            if not good:
+                row = Row(name, impl, ok=False, reason=mine[-1].reason, unavailable=mine[-1].unavailable)
+            else:
+                med = lambda attr: statistics.median(getattr(r, attr) for r in good)  # noqa: E731
+                row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"), p50_us=med("p50_us"),
+                          p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"), gen_cpu=med("gen_cpu"),
+                          others=med("others"),
+                          errors=sum(r.errors for r in mine),
+                          warmup_errors=sum(r.warmup_errors for r in mine))
+                if len(good) < len(mine):
+                    row.reason = f"{len(mine) - len(good)} round(s) failed: {[r for r in mine if not r.ok][-1].reason}"
+            scen_rows[impl] = row
+        for row in scen_rows.values():
+            for ref, attr in (("stdlib", "vs_stdlib"), ("c", "vs_c")):
+                base = scen_rows.get(ref)
+                if row.ok and base is not None and base.ok and base.rps > 0:
+                    setattr(row, attr, row.rps / base.rps)
+        rows.extend(scen_rows.values())
+    return rows
+
+
+def run_all(opts: Options, progress=None) -> tuple[list[Run], list[Row]]:
+    """Every planned run, in order; unavailable servers are tried once.
+
+    progress: None, or a callable(description) called before each run and
+    once more (with None) after each run or skip.
+    """
+    cpus = pick_cpus(opts)
+    unavailable: dict[tuple[str, str], str] = {}
+    runs = []
+    for rnd, sc, impl in plan(opts):
+        key = (sc.name, impl)
+        if key in unavailable:
+            runs.append(Run(sc.name, impl, rnd, ok=False, reason=unavailable[key], unavailable=True))
+        else:
+            if progress:
+                progress(f"round {rnd + 1}/{opts.rounds}  {sc.name:<8} {impl}")
+            run = run_one(rnd, sc, impl, opts, cpus)
+            if run.unavailable:
+                unavailable[key] = run.reason
+            runs.append(run)
+        if progress:
+            progress(None)
+    return runs, medians(runs, opts)
+
+
+def to_json(opts: Options, runs: list[Run], rows: list[Row]) -> dict:
+    """Everything, for --json."""
+    import platform
+    cpus = pick_cpus(opts)
+    versions = {"python": platform.python_version()}
+    for mod in ("uvloop", "gevent", "psutil"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            versions[mod] = None
+    return {
+        "options": asdict(opts),
+        "machine": {"platform": platform.platform(), "cpus": sorted(os.sched_getaffinity(0)),
+                    "server_cpu": cpus[0], "gen_cpu": cpus[1], "loadavg": os.getloadavg()},
+        "versions": versions,
+        "runs": [asdict(r) for r in runs],
+        "medians": [asdict(r) for r in rows],
+    }

@@ -1,0 +1,323 @@
+"""The servers under test, one function per (impl, kind).
+
+Run one as ``python -m pyfast.bench.servers IMPL SCENARIO [--host H]
+[--port P] [--cpu N]``. The process pins itself to core N, binds, prints
+``READY <port>`` on stdout and serves until SIGTERM. If the impl cannot run
+here (not installed, pyfast core not built yet) it prints
+``UNAVAILABLE <reason>`` and exits with status 3.
+
+The socketserver-style servers are written once and parametrised by module:
+``stdlib`` uses :mod:`socketserver`, ``pyfast`` uses :mod:`pyfast`, which
+exposes the same names. Each is the code a user would write; the only
+changes from the defaults, applied to every impl alike, are a listen backlog
+of BACKLOG and address reuse.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from typing import Callable
+
+BACKLOG = 1024
+Ready = Callable[[int], None]
+
+#: (impl, kind) -> serve(host, port, ready). serve blocks until SIGTERM.
+REGISTRY: dict[tuple[str, str], Callable[[str, int, Ready], None]] = {}
+
+
+class Unavailable(Exception):
+    """This impl cannot run here; the message says why."""
+
+
+def register(impl: str, *kinds: str):
+    def deco(fn):
+        for kind in kinds:
+            REGISTRY[(impl, kind)] = fn
+        return fn
+    return deco
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+# ---- socketserver API: stdlib and pyfast ------------------------------------
+
+def socketserver_module(impl: str, *names: str):
+    """The module that provides the socketserver API for `impl`.
+
+    Raises Unavailable if it lacks any of `names`.
+    """
+    if impl == "stdlib":
+        import socketserver
+        return socketserver
+    try:
+        import pyfast
+    except ImportError as e:
+        raise Unavailable(f"ImportError: {e}") from e
+    for name in names:
+        if not hasattr(pyfast, name):
+            raise Unavailable(f"AttributeError: module 'pyfast' has no attribute {name!r}"
+                              " (server core not merged yet?)")
+    return pyfast
+
+
+def socketserver_handler(mod, kind: str):
+    """The request handler class for `kind`, subclassing mod's handlers."""
+    if kind == "echo":
+        class EchoHandler(mod.BaseRequestHandler):
+            def handle(self):
+                while True:
+                    data = self.request.recv(65536)
+                    if not data:
+                        break
+                    self.request.sendall(data)
+        return EchoHandler
+
+    if kind == "line":
+        class LineHandler(mod.StreamRequestHandler):
+            def handle(self):
+                for line in self.rfile:
+                    self.wfile.write(line)
+        return LineHandler
+
+    if kind == "once":
+        class OnceHandler(mod.BaseRequestHandler):
+            def handle(self):
+                data = self.request.recv(65536)
+                self.request.sendall(data)
+        return OnceHandler
+
+    if kind == "udp":
+        class UDPEchoHandler(mod.BaseRequestHandler):
+            def handle(self):
+                data, sock = self.request
+                sock.sendto(data, self.client_address)
+        return UDPEchoHandler
+
+    raise ValueError(kind)
+
+
+def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready) -> None:
+    server_name = "UDPServer" if kind == "udp" else "ThreadingTCPServer"
+    handler_name = "StreamRequestHandler" if kind == "line" else "BaseRequestHandler"
+    mod = socketserver_module(impl, server_name, handler_name)
+    handler = socketserver_handler(mod, kind)
+    base = getattr(mod, server_name)
+
+    class Server(base):
+        address_family = _family(host)
+        allow_reuse_address = True
+        daemon_threads = True
+        request_queue_size = BACKLOG
+
+    with Server((host, port), handler) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
+for _impl in ("stdlib", "pyfast"):
+    for _kind in ("echo", "line", "once", "udp"):
+        register(_impl, _kind)(
+            lambda host, port, ready, _i=_impl, _k=_kind: _socketserver_serve(_i, _k, host, port, ready))
+
+
+# ---- http.server --------------------------------------------------------------
+
+def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
+    import http.server
+    if impl == "stdlib":
+        server_mod = http.server
+    else:
+        try:
+            import pyfast.http.server as server_mod
+        except ImportError as e:
+            raise Unavailable(f"ImportError: {e}") from e
+    base_handler = getattr(server_mod, "BaseHTTPRequestHandler", http.server.BaseHTTPRequestHandler)
+
+    class Hello(base_handler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        body = b"Hello, world!\n"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(self.body)))
+            self.end_headers()
+            self.wfile.write(self.body)
+
+        def log_message(self, format, *args):
+            pass
+
+    class Server(server_mod.ThreadingHTTPServer):
+        address_family = _family(host)
+        request_queue_size = BACKLOG
+
+    with Server((host, port), Hello) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
+register("stdlib", "http")(lambda host, port, ready: _http_serve("stdlib", host, port, ready))
+register("pyfast", "http")(lambda host, port, ready: _http_serve("pyfast", host, port, ready))
+
+
+# ---- gevent --------------------------------------------------------------------
+
+@register("gevent", "echo", "once")
+def gevent_echo(host: str, port: int, ready: Ready) -> None:
+    try:
+        from gevent.server import StreamServer
+    except ImportError as e:
+        raise Unavailable(f"ImportError: {e}") from e
+
+    def handle(sock, address):
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            sock.sendall(data)
+
+    server = StreamServer((host, port), handle, backlog=BACKLOG)
+    server.start()
+    ready(server.server_port)
+    server.serve_forever()
+
+
+# ---- uvloop ----------------------------------------------------------------------
+
+def _uvloop():
+    try:
+        import uvloop
+    except ImportError as e:
+        raise Unavailable(f"ImportError: {e}") from e
+    return uvloop
+
+
+def _run_until_term(uvloop, start):
+    """Run coroutine function start() under uvloop, then wait for SIGTERM."""
+    import asyncio
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, done.set)
+        server = await start()
+        async with server:
+            await done.wait()
+
+    uvloop.run(main())
+
+
+@register("uvloop", "echo", "once")
+def uvloop_protocol_echo(host: str, port: int, ready: Ready) -> None:
+    uvloop = _uvloop()
+    import asyncio
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(data)
+
+    async def start():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Echo, host, port, backlog=BACKLOG, reuse_address=True)
+        ready(server.sockets[0].getsockname()[1])
+        return server
+
+    _run_until_term(uvloop, start)
+
+
+@register("uvloop", "line")
+def uvloop_streams_line(host: str, port: int, ready: Ready) -> None:
+    uvloop = _uvloop()
+    import asyncio
+
+    async def handle(reader, writer):
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            writer.write(line)
+            await writer.drain()
+        writer.close()
+
+    async def start():
+        server = await asyncio.start_server(handle, host, port, backlog=BACKLOG, reuse_address=True)
+        ready(server.sockets[0].getsockname()[1])
+        return server
+
+    _run_until_term(uvloop, start)
+
+
+# ---- C reference -------------------------------------------------------------------
+
+@register("c", "echo", "line", "once")
+def c_echo_tcp(host: str, port: int, ready: Ready) -> None:
+    from pyfast import _bench
+    with socket.create_server((host, port), family=_family(host), backlog=BACKLOG) as sock:
+        ready(sock.getsockname()[1])
+        _bench.serve_echo_tcp(sock)
+
+
+@register("c", "udp")
+def c_echo_udp(host: str, port: int, ready: Ready) -> None:
+    from pyfast import _bench
+    with socket.socket(_family(host), socket.SOCK_DGRAM) as sock:
+        sock.bind((host, port))
+        ready(sock.getsockname()[1])
+        _bench.serve_echo_udp(sock)
+
+
+# ---- entry point -----------------------------------------------------------------
+
+def serve(impl: str, scenario: str, host: str = "127.0.0.1", port: int = 0, ready: Ready | None = None) -> None:
+    """Serve `impl` for `scenario` until SIGTERM. Raises Unavailable."""
+    from .scenarios import SCENARIOS
+    kind = SCENARIOS[scenario].kind
+    fn = REGISTRY.get((impl, kind))
+    if fn is None:
+        raise Unavailable(f"no {impl} server for {scenario} (kind {kind!r})")
+    fn(host, port, ready or (lambda p: None))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pyfast.bench.servers", description=__doc__.split("\n\n")[0])
+    ap.add_argument("impl")
+    ap.add_argument("scenario")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cpu", type=int, default=None, help="pin this process to this core")
+    args = ap.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    # SIGTERM ends the process quietly (the C server and uvloop catch it themselves).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+    def ready(port: int) -> None:
+        print(f"READY {port}", flush=True)
+
+    try:
+        serve(args.impl, args.scenario, args.host, args.port, ready)
+    except Unavailable as e:
+        print(f"UNAVAILABLE {e}", flush=True)
+        return 3
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+# C declarations for pyfast._bench: csrc/pf_loadgen.h and csrc/pf_refserver.h.
+from libc.stdint cimport uint64_t
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    ctypedef unsigned short sa_family_t
+    struct sockaddr_storage:
+        sa_family_t ss_family
+
+cdef extern from "pf_loadgen.h" nogil:
+    enum:
+        PF_LG_ECHO
+        PF_LG_LINE
+        PF_LG_CONNECT
+        PF_LG_UDP
+        PF_LG_HTTP
+        PF_LG_NBUCKETS
+
+    struct pf_lg_config:
+        int mode
+        sockaddr_storage addr
+        socklen_t addrlen
+        int conns
+        int active
+        int depth
+        size_t size
+        double warmup_s
+        double measure_s
+        double connect_timeout_s
+        double udp_timeout_s
+        double backoff_s
+        int connect_burst
+        const char *http_path
+        const char *http_host
+        int mark_fd
+        int stop_fd
+
+    struct pf_lg_result:
+        uint64_t requests
+        uint64_t errors
+        uint64_t warmup_errors
+        uint64_t lost
+        uint64_t connects
+        uint64_t bytes_sent
+        uint64_t bytes_recv
+        double elapsed_s
+        double cpu_s
+        uint64_t lat_min_us
+        uint64_t lat_max_us
+        uint64_t lat_count
+        double lat_sum_us
+        uint64_t hist[PF_LG_NBUCKETS]
+        int nofile_limit
+
+    void pf_lg_config_init(pf_lg_config *cfg)
+    int pf_lg_set_inet(pf_lg_config *cfg, const char *host, int port)
+    int pf_lg_set_unix(pf_lg_config *cfg, const char *path)
+    int pf_loadgen_run(const pf_lg_config *cfg, pf_lg_result *res)
+    uint64_t pf_lg_percentile(const pf_lg_result *res, double q)
+    unsigned pf_lg_bucket(uint64_t us)
+    uint64_t pf_lg_bucket_value(unsigned idx)
+
+cdef extern from "pf_refserver.h" nogil:
+    struct pf_ref_stats:
+        uint64_t accepted
+        uint64_t bytes
+        uint64_t datagrams
+
+    int pf_ref_echo_tcp(int listen_fd, int stop_fd, pf_ref_stats *stats)
+    int pf_ref_echo_udp(int fd, int stop_fd, pf_ref_stats *stats)
