@@ -17,7 +17,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
-from includes.bench cimport *
+from pyfast.includes.bench cimport *
 
 MODES = {
     "echo": PF_LG_ECHO,

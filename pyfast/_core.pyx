@@ -207,6 +207,11 @@ cdef class Listener:
         return fd, decode_address(<sockaddr *>&ss, sslen)
 
     @property
+    def fd(self):
+        """The listening socket's descriptor."""
+        return self.l.fd
+
+    @property
     def shed(self):
         """Connections closed at once because the process was out of descriptors."""
         return self.l.shed

@@ -250,10 +250,13 @@ class BaseServer:
             waiter.remove(fd)
 
     def _handle_requests_noblock(self):
-        """Handle the requests that are ready, up to _ACCEPT_BATCH."""
-        for _ in range(_ACCEPT_BATCH if self._batch_accept() else 1):
-            if not self._handle_request_noblock():
-                break
+        """Handle the requests that are ready, up to _ACCEPT_BATCH, with
+        service_actions() between them as if each had its own wake-up."""
+        for _ in range(_ACCEPT_BATCH - 1 if self._batch_accept() else 0):
+            if not self._handle_request_noblock() or self.__shutdown_request:
+                return
+            self.service_actions()
+        self._handle_request_noblock()
 
     def _batch_accept(self):
         return False
@@ -414,6 +417,10 @@ class TCPServer(BaseServer):
         BaseServer.__init__(self, server_address, RequestHandlerClass)
         self.socket = socket.socket(self.address_family,
                                     self.socket_type)
+        if self.socket_type == socket.SOCK_STREAM:
+            # accept4() in C; opened now so the descriptors a server holds
+            # are all taken by its constructor.
+            self._listener = _core.Listener(self.socket.fileno())
         if bind_and_activate:
             try:
                 self.server_bind()
@@ -471,11 +478,17 @@ class TCPServer(BaseServer):
         socket.accept() gives it.  Raises BlockingIOError when no
         connection is pending, OSError when accept fails.
         """
-        listener = self._listener
-        if listener is None:
-            listener = self._listener = _core.Listener(self.socket.fileno())
-        fd, address = listener.accept()
         sock = self.socket
+        if type(sock) is not socket.socket:
+            # e.g. an ssl.SSLSocket put there by server_bind(): its own
+            # accept() wraps the connection.
+            return sock.accept()
+        listener = self._listener
+        if listener is None or listener.fd != sock.fileno():
+            if listener is not None:
+                listener.close()
+            listener = self._listener = _core.Listener(sock.fileno())
+        fd, address = listener.accept()
         try:
             return RequestSocket(sock.family, sock.type, sock.proto, fd), address
         except BaseException:
@@ -483,9 +496,10 @@ class TCPServer(BaseServer):
             raise
 
     def _batch_accept(self):
-        # Only our own get_request() is known to raise instead of blocking
-        # when the backlog is empty.
-        return type(self).get_request is TCPServer.get_request
+        # Only our own get_request() on a plain socket is known to raise
+        # instead of blocking when the backlog is empty.
+        return (type(self).get_request is TCPServer.get_request
+                and type(self.socket) is socket.socket)
 
     def shutdown_request(self, request):
         """Called to shutdown and close an individual request."""
