@@ -472,6 +472,9 @@ cdef class SocketReader(_SocketStream):
     """
     cdef size_t bufsize
     cdef readonly str mode
+    # Called (no arguments) before each recv: lets the socket send what it
+    # holds back (see pyfast.http.server.CoalescingSocket).
+    cdef public object before_read
 
     def __init__(self, sock, Py_ssize_t bufsize=-1):
         self.bufsize = <size_t>bufsize if bufsize > 0 else DEFAULT_BUFFER_SIZE
@@ -490,6 +493,8 @@ cdef class SocketReader(_SocketStream):
         cdef int left = -2
         if want < self.bufsize:
             want = self.bufsize
+        if self.before_read is not None:
+            self.before_read()
         while True:
             with nogil:
                 n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)

@@ -412,6 +412,10 @@ class TCPServer(BaseServer):
 
     _listener = None
 
+    # The class of self.request for accepted connections (pyfast): a
+    # socket.socket subclass taking (family, type, proto, fileno).
+    request_socket_class = RequestSocket
+
     def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
         """Constructor.  May be extended, do not override."""
         BaseServer.__init__(self, server_address, RequestHandlerClass)
@@ -490,7 +494,7 @@ class TCPServer(BaseServer):
             listener = self._listener = _core.Listener(sock.fileno())
         fd, address = listener.accept()
         try:
-            return RequestSocket(sock.family, sock.type, sock.proto, fd), address
+            return self.request_socket_class(sock.family, sock.type, sock.proto, fd), address
         except BaseException:
             os.close(fd)
             raise
@@ -794,7 +798,7 @@ class StreamRequestHandler(BaseRequestHandler):
             self.connection.setsockopt(socket.IPPROTO_TCP,
                                        socket.TCP_NODELAY, True)
         conn = self.connection
-        if type(conn) in _PLAIN_SOCKETS:
+        if _plain_socket(conn):
             # Files buffered in C, straight on the descriptor.
             self.rfile = (_core.SocketReader(conn, self.rbufsize)
                           if self.rbufsize != 0 else conn.makefile('rb', 0))
@@ -821,6 +825,12 @@ class StreamRequestHandler(BaseRequestHandler):
 
 
 _PLAIN_SOCKETS = (RequestSocket, socket.socket)
+
+
+def _plain_socket(conn):
+    """True when conn's reads and writes are the descriptor's own (not TLS
+    or a wrapper), so the C files can work on the descriptor directly."""
+    return type(conn) in _PLAIN_SOCKETS
 
 
 class _SocketWriter(BufferedIOBase):

@@ -1,0 +1,53 @@
+"""Test sessions: build pyfast and run the test suite on every supported
+Python (3.10 to 3.13) that is installed, each in a fresh virtual environment.
+
+    pip install nox && nox          # all versions
+    nox -s tests-3.12               # one version
+
+Interpreters are found on PATH; with pyenv, every installed 3.10-3.13 is made
+visible to its shims first.  On CI (the CI environment variable set) a
+missing interpreter is an error rather than a skip.
+"""
+import os
+import shutil
+import subprocess
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = False
+if os.environ.get("CI"):
+    nox.options.error_on_missing_interpreters = True
+
+
+def _expose_pyenv_versions():
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return
+    try:
+        bare = subprocess.run([pyenv, "versions", "--bare"], check=True,
+                              capture_output=True, text=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return
+    chosen = []
+    for minor in PYTHONS:
+        matches = [v for v in bare if v.startswith(minor + ".") and v[len(minor) + 1:].isdigit()]
+        if matches:
+            chosen.append(max(matches, key=lambda v: int(v.rsplit(".", 1)[1])))
+    current = os.environ.get("PYENV_VERSION")
+    if chosen:
+        os.environ["PYENV_VERSION"] = ":".join(([current] if current else []) + chosen)
+
+
+_expose_pyenv_versions()
+
+
+@nox.session(python=PYTHONS)
+def tests(session):
+    """Build the wheel (warnings are errors) and run pytest against it."""
+    session.env["PYFAST_WERROR"] = "ON"
+    session.install(".[test]")
+    # The installed package, never the source tree: run from tests/.
+    session.run("pytest", *session.posargs)

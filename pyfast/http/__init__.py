@@ -1,0 +1,1 @@
+"""pyfast.http: the standard library's http.server on pyfast's servers."""

@@ -1,0 +1,45 @@
+"""python -m pyfast.http [port] [--bind ADDR] [--directory DIR] [--protocol VERSION]
+
+Serve a directory over HTTP as ``python -m http.server`` does, on pyfast's
+ThreadingHTTPServer (files sent with sendfile(2)).
+"""
+import argparse
+import contextlib
+import os
+import socket
+import sys
+
+from pyfast.http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer, test
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pyfast.http",
+                                     description=__doc__.splitlines()[2])
+    parser.add_argument("-b", "--bind", metavar="ADDRESS",
+                        help="bind to this address (default: all interfaces)")
+    parser.add_argument("-d", "--directory", default=os.getcwd(),
+                        help="serve this directory (default: current directory)")
+    parser.add_argument("-p", "--protocol", metavar="VERSION", default="HTTP/1.0",
+                        help="conform to this HTTP version (default: %(default)s)")
+    parser.add_argument("port", default=8000, type=int, nargs="?",
+                        help="bind to this port (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    class DualStackServer(ThreadingHTTPServer):
+        def server_bind(self):
+            # Dual-stack IPv6 socket, as python -m http.server.
+            with contextlib.suppress(Exception):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            return super().server_bind()
+
+        def finish_request(self, request, client_address):
+            self.RequestHandlerClass(request, client_address, self,
+                                     directory=args.directory)
+
+    test(HandlerClass=SimpleHTTPRequestHandler, ServerClass=DualStackServer,
+         port=args.port, bind=args.bind, protocol=args.protocol)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

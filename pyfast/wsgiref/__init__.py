@@ -1,0 +1,1 @@
+"""pyfast.wsgiref: the standard library's wsgiref.simple_server on pyfast."""

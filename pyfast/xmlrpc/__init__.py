@@ -1,0 +1,1 @@
+"""pyfast.xmlrpc: the standard library's xmlrpc.server on pyfast's servers."""
