@@ -187,35 +187,195 @@ def is_closed_by_peer(sock):
 
 # -------------------------------------------------------------------- seeds
 
-def load_seed(name, impl, extra_modules=None):
-    """Execute tests/seeds/<name>.py with `impl` standing in for socketserver.
+class _TimedSocket(socket.socket):
+    """socket.socket whose operations time out after IO_TIMEOUT."""
 
-    The seed's source is executed unchanged; only what its import statements
-    resolve to differs: `import socketserver` / `from socketserver import X`
-    give `impl`, and `extra_modules` maps further module names (e.g.
-    "http.server") to replacements. The module is not registered in
-    sys.modules, and its `__name__` is not "__main__", so its
-    `if __name__ == "__main__":` block does not run.
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settimeout(IO_TIMEOUT)
+
+
+def _timed_socket_module():
+    shim = types.ModuleType("socket")
+    shim.__dict__.update({k: v for k, v in vars(socket).items()
+                          if not k.startswith("__")})
+    shim.__all__ = list(socket.__all__)
+    shim.socket = shim.SocketType = _TimedSocket
+    return shim
+
+
+def module_with(name, **attrs):
+    """A stand-in module, e.g. module_with("sys", argv=[...]) for a seed client."""
+    real = importlib.import_module(name)
+    shim = types.ModuleType(name)
+    shim.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    shim.__dict__.update(attrs)
+    return shim
+
+
+def prepare_seed(name, impl, extra_modules=None, inject=None, inputs=(),
+                 as_main=False):
+    """(module, code) for tests/seeds/<name>.py with `impl` as socketserver.
+
+    The seed's source runs unchanged; only what its imports resolve to
+    differs: `import socketserver` / `from socketserver import X` give `impl`,
+    `socket` gives the socket module whose sockets time out after IO_TIMEOUT
+    (so a seed client never hangs), and `extra_modules` maps further names
+    (e.g. "http.server", "sys") to replacements. `inject` pre-defines globals
+    (SERVER_PORT for clients). print() writes to module.OUTPUT (a list of
+    lines) and input() returns the next of `inputs`. With as_main,
+    __name__ is "__main__" so the seed's main block runs. The module is not
+    put in sys.modules.
     """
-    mapping = {"socketserver": impl}
+    mapping = {"socketserver": impl, "socket": _timed_socket_module()}
     mapping.update(extra_modules or {})
     real_import = builtins.__import__
 
     def seed_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level == 0 and name in mapping:
-            module = mapping[name]
             if not fromlist and "." in name:
-                # `import a.b` binds `a`; seeds only use `from a.b import X`.
                 raise ImportError(f"seed used 'import {name}'; use from-import")
-            return module
+            return mapping[name]
         return real_import(name, globals, locals, fromlist, level)
 
+    output = []
+    pending = list(inputs)
+
+    def seed_print(*args, sep=" ", end="\n", file=None, flush=False):
+        if file is not None:
+            return print(*args, sep=sep, end=end, file=file, flush=flush)
+        output.append(sep.join(map(str, args)))
+
+    def seed_input(prompt=""):
+        output.append(f"<input {prompt!r}>")
+        if not pending:
+            raise EOFError("the test supplied no more input")
+        return pending.pop(0)
+
     seed_builtins = dict(vars(builtins))
-    seed_builtins["__import__"] = seed_import
+    seed_builtins.update(__import__=seed_import, print=seed_print, input=seed_input)
     path = SEEDS_DIR / f"{name}.py"
-    module = types.ModuleType(f"seed_{name}_{getattr(impl, '__name__', impl)}")
+    module = types.ModuleType(
+        "__main__" if as_main else f"seed_{name}_{getattr(impl, '__name__', impl)}")
     module.__file__ = str(path)
     module.__dict__["__builtins__"] = seed_builtins
+    module.__dict__.update(inject or {})
+    module.OUTPUT = output
     code = compile(path.read_text(), str(path), "exec")
+    return module, code
+
+
+def load_seed(name, impl, **kwargs):
+    """Run tests/seeds/<name>.py to completion (see prepare_seed); the module."""
+    module, code = prepare_seed(name, impl, **kwargs)
     exec(code, module.__dict__)
     return module
+
+
+def run_seed_client(name, port, inputs=(), extra_modules=None, **inject):
+    """Run a seed client script against SERVER_PORT=port; its printed lines.
+
+    Sockets the script leaves open are closed afterwards, as its process
+    exit would.
+    """
+    module, code = prepare_seed(name, None, extra_modules=extra_modules,
+                                inject=dict(SERVER_PORT=port, **inject),
+                                inputs=inputs)
+    try:
+        exec(code, module.__dict__)
+    finally:
+        for value in list(vars(module).values()):
+            if isinstance(value, socket.socket):
+                value.close()
+    return module.OUTPUT
+
+
+def start_seed_process(impl_name, seed):
+    """Run a seed's main block in a child Python (unbuffered stdout)."""
+    import subprocess
+    return subprocess.Popen(
+        [sys.executable, "-u", str(Path(__file__)), impl_name, seed],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def listening_port(proc, timeout=10.0):
+    """The TCP port a child process listens on (polled, bounded)."""
+    import psutil
+
+    def find():
+        if proc.poll() is not None:
+            return -1
+        for conn in psutil.Process(proc.pid).net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN:
+                return conn.laddr.port
+        return None
+
+    port = wait_until(find, timeout=timeout, interval=0.02)
+    if not port or port < 0:
+        proc.kill()
+        out, err = proc.communicate(timeout=5)
+        raise AssertionError(f"seed process is not listening (exit "
+                             f"{proc.returncode}):\n{out}\n{err}")
+    return port
+
+
+class SeedMain:
+    """A seed server's `if __name__ == "__main__":` block, run in a thread.
+
+    `server_var` names the global the block assigns the server to; stop()
+    shuts it down (bounded) and closes it.
+    """
+
+    def __init__(self, name, impl, server_var, **kwargs):
+        self.module, code = prepare_seed(name, impl, as_main=True, **kwargs)
+        self.server_var = server_var
+        self.error = None
+        self.thread = threading.Thread(target=self._run, args=(code,),
+                                       name=f"seed:{name}", daemon=True)
+        self.thread.start()
+
+    def _run(self, code):
+        try:
+            exec(code, self.module.__dict__)
+        except BaseException as exc:
+            self.error = exc
+
+    @property
+    def server(self):
+        wait_until(lambda: self.module.__dict__.get(self.server_var)
+                   or not self.thread.is_alive())
+        server = self.module.__dict__.get(self.server_var)
+        if server is None:
+            raise AssertionError(f"seed main block did not create "
+                                 f"{self.server_var!r}: {self.error!r}") from self.error
+        return server
+
+    @property
+    def port(self):
+        return self.server.server_address[1]
+
+    def stop(self):
+        server = self.module.__dict__.get(self.server_var)
+        if server is not None and self.thread.is_alive():
+            t = threading.Thread(target=server.shutdown, daemon=True)
+            t.start()
+            t.join(STOP_TIMEOUT)
+        self.thread.join(STOP_TIMEOUT)
+        if server is not None:
+            server.server_close()
+        assert not self.thread.is_alive(), "seed serve_forever did not return"
+        if self.error is not None:
+            raise AssertionError(f"seed main block raised {self.error!r}") from self.error
+
+
+def _run_seed_as_main(impl_name, seed):
+    """`python support.py IMPL SEED`: run a seed's main block in this process."""
+    impl = import_impl(impl_name)
+    extra = {"http.server": http_server_of(impl)}
+    module, code = prepare_seed(seed, impl, extra_modules=extra, as_main=True)
+    module.__dict__["__builtins__"]["print"] = builtins.print   # real stdout
+    exec(code, module.__dict__)
+
+
+if __name__ == "__main__":
+    _run_seed_as_main(sys.argv[1], sys.argv[2])
