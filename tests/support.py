@@ -330,6 +330,7 @@ class SeedMain:
         self.module, code = prepare_seed(name, impl, as_main=True, **kwargs)
         self.server_var = server_var
         self.error = None
+        self.reported = False      # the error already failed the test
         self.thread = threading.Thread(target=self._run, args=(code,),
                                        name=f"seed:{name}", daemon=True)
         self.thread.start()
@@ -346,6 +347,7 @@ class SeedMain:
                    or not self.thread.is_alive())
         server = self.module.__dict__.get(self.server_var)
         if server is None:
+            self.reported = True
             raise AssertionError(f"seed main block did not create "
                                  f"{self.server_var!r}: {self.error!r}") from self.error
         return server
@@ -364,7 +366,7 @@ class SeedMain:
         if server is not None:
             server.server_close()
         assert not self.thread.is_alive(), "seed serve_forever did not return"
-        if self.error is not None:
+        if self.error is not None and not self.reported:
             raise AssertionError(f"seed main block raised {self.error!r}") from self.error
 
 

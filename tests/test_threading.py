@@ -5,6 +5,7 @@ pyfast only: bounded, reused threads (max_workers)."""
 
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -226,18 +227,25 @@ DAEMON_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("mode", ["daemon", "nondaemon"])
-def test_daemon_threads_decide_whether_exit_waits_for_handlers(impl, mode):
+def test_daemon_threads_decide_whether_exit_waits_for_handlers(impl, mode, tmp_path):
+    # cwd: not the source tree, whose uncompiled pyfast/ would shadow the
+    # installed one on `python -c`'s sys.path.
     proc = subprocess.Popen(
         [sys.executable, "-c", DAEMON_SCRIPT, impl.__name__, mode],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        line = proc.stdout.readline() if ready else ""
+        if line != "closed\n":
+            proc.kill()
+            raise AssertionError(f"server script failed: {line!r}\n"
+                                 f"{proc.communicate(timeout=5)[1]}")
         if mode == "daemon":
-            out, err = proc.communicate(timeout=15)
-            assert proc.returncode == 0, err
-            assert out == "closed\n"
+            proc.wait(timeout=10)             # exit does not wait for the handler
+            assert proc.returncode == 0, proc.stderr.read()
         else:
             with pytest.raises(subprocess.TimeoutExpired):
-                proc.communicate(timeout=2)   # exit waits for the handler
+                proc.wait(timeout=2)          # exit waits for the handler
     finally:
         proc.kill()
         proc.communicate(timeout=5)
