@@ -126,7 +126,7 @@ def test_disconnect_mid_message_delivers_the_partial_line(impl, serve, client):
 
 
 @pytest.mark.parametrize("server", ["TCPServer", "ThreadingTCPServer"])
-def test_handler_exceptions_do_not_stop_the_server(impl, serve, client, server, capfd):
+def test_handler_exceptions_do_not_stop_the_server(impl, capfd, serve, client, server):
     class Sometimes(impl.StreamRequestHandler):
         def handle(self):
             line = self.rfile.readline()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import HOST, recv_all, recv_exact, recv_until
+from support import HOST, is_closed_by_peer, recv_all, recv_exact, recv_until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -92,7 +92,7 @@ def test_handler_setup_handle_finish_run_in_order(impl, serve, client):
     assert [calls.get(timeout=5) for _ in range(3)] == ["setup", "handle", "finish"]
 
 
-def test_finish_runs_when_handle_raises(impl, serve, client, capfd):
+def test_finish_runs_when_handle_raises(impl, capfd, serve, client):
     calls = queue.Queue()
 
     class H(impl.BaseRequestHandler):
@@ -107,8 +107,12 @@ def test_finish_runs_when_handle_raises(impl, serve, client, capfd):
             calls.put("finish")
 
     r = serve(impl.TCPServer((HOST, 0), H))
-    client(r.address)
+    c = client(r.address)
     assert [calls.get(timeout=5) for _ in range(3)] == ["setup", "handle", "finish"]
+    # handle_error reports after finish(), then the request is shut down: wait
+    # for that so the report is written before capfd goes away.
+    assert is_closed_by_peer(c)
+    assert "RuntimeError: handler failed on purpose" in capfd.readouterr().err
 
 
 # ----------------------------------------------------- StreamRequestHandler

@@ -376,7 +376,7 @@ def test_close_request_override_controls_closing(impl, serve, client):
 
 # ------------------------------------------------------------- handle_error
 
-def test_handle_error_prints_socketserver_report_and_server_keeps_serving(impl, serve, client, capfd):
+def test_handle_error_prints_socketserver_report_and_server_keeps_serving(impl, capfd, serve, client):
     class Flaky(impl.BaseRequestHandler):
         def handle(self):
             data = self.request.recv(1024)
@@ -421,7 +421,7 @@ def test_handle_error_override_gets_request_address_and_exc_info(impl, serve, cl
     assert still_open                         # handle_error runs before shutdown_request
 
 
-def test_handler_exception_in_setup_is_reported_too(impl, serve, client, capfd):
+def test_handler_exception_in_setup_is_reported_too(impl, capfd, serve, client):
     class BadSetup(impl.StreamRequestHandler):
         def setup(self):
             raise OSError("setup failed on purpose")
