@@ -372,6 +372,10 @@ class SeedMain:
 
 def _run_seed_as_main(impl_name, seed):
     """`python support.py IMPL SEED`: run a seed's main block in this process."""
+    import signal
+    # Ctrl-C raises KeyboardInterrupt, as when run from a terminal, even if
+    # the test runner's parent ignores SIGINT (a background job does).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     impl = import_impl(impl_name)
     extra = {"http.server": http_server_of(impl)}
     module, code = prepare_seed(seed, impl, extra_modules=extra, as_main=True)
