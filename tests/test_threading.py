@@ -1,0 +1,326 @@
+"""ThreadingTCPServer and the serve_forever lifecycle, stdlib and pyfast:
+concurrent sessions, daemon_threads, block_on_close, shutdown() latency with
+idle clients connected, Ctrl-C in serve_forever, restart after shutdown.
+pyfast only: bounded, reused threads (max_workers)."""
+
+import os
+import queue
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import support
+from support import HOST, is_pyfast, recv_all, recv_until, wait_until
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def line_echo(impl):
+    class LineEcho(impl.StreamRequestHandler):
+        def handle(self):
+            for line in self.rfile:
+                self.wfile.write(line)
+    return LineEcho
+
+
+def chat(sock, line):
+    sock.sendall(line)
+    return recv_until(sock)
+
+
+def test_threading_server_serves_50_concurrent_sessions(impl, serve, client):
+    r = serve(impl.ThreadingTCPServer((HOST, 0), line_echo(impl)))
+    sessions = []
+    for i in range(50):                       # all 50 sessions stay open
+        c = client(r.address)
+        assert chat(c, b"hello %d\n" % i) == b"hello %d\n" % i
+        sessions.append(c)
+    for round_ in range(3):                   # interleaved across sessions
+        for i, c in enumerate(sessions):
+            msg = b"round %d from %d\n" % (round_, i)
+            assert chat(c, msg) == msg
+
+
+def test_threading_server_runs_handlers_in_parallel(impl, serve, client):
+    """Two handlers that each wait for the other: only a concurrent server passes."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    class Rendezvous(impl.BaseRequestHandler):
+        def handle(self):
+            barrier.wait()
+            self.request.sendall(b"met")
+
+    r = serve(impl.ThreadingTCPServer((HOST, 0), Rendezvous))
+    a, b = client(r.address), client(r.address)
+    assert recv_all(a) == b"met" and recv_all(b) == b"met"
+
+
+# ----------------------------------------------------- shutdown / restart
+
+def test_shutdown_returns_while_clients_connected(impl, serve, client):
+    r = serve(impl.ThreadingTCPServer((HOST, 0), line_echo(impl)), poll_interval=0.5)
+    idle = [client(r.address) for _ in range(5)]
+    for c in idle:
+        assert chat(c, b"ready\n") == b"ready\n"   # handlers now idle in readline
+    time.sleep(0.1)
+    started = time.monotonic()
+    assert r.shutdown(timeout=5), "serve_forever did not return"
+    elapsed = time.monotonic() - started
+    # pyfast wakes serve_forever at once; the stdlib polls every poll_interval.
+    bound = 0.25 if is_pyfast(impl) else 0.5 + 1.0
+    assert elapsed < bound, f"shutdown() took {elapsed:.3f}s"
+
+
+def test_sessions_keep_working_after_shutdown_until_they_end(impl, serve, client):
+    r = serve(impl.ThreadingTCPServer((HOST, 0), line_echo(impl)))
+    c = client(r.address)
+    assert chat(c, b"before\n") == b"before\n"
+    assert r.shutdown(timeout=5)
+    # shutdown() stops accepting; a running session is the handler's to end.
+    assert chat(c, b"after\n") == b"after\n"
+
+
+def test_serve_forever_can_run_again_after_shutdown(impl, serve, client):
+    server = impl.TCPServer((HOST, 0), line_echo(impl))
+    first = serve(server)
+    c = client(server.server_address)
+    assert chat(c, b"one\n") == b"one\n"
+    c.close()
+    assert first.shutdown(timeout=5)
+    serve(server)                             # same server, serving again
+    c = client(server.server_address)
+    assert chat(c, b"two\n") == b"two\n"
+
+
+def test_handler_can_shut_down_a_threading_server(impl, serve, client):
+    class Stop(impl.StreamRequestHandler):
+        def handle(self):
+            if self.rfile.readline() == b"stop\n":
+                self.server.shutdown()        # blocks until serve_forever returns
+                self.wfile.write(b"stopped\n")
+
+    r = serve(impl.ThreadingTCPServer((HOST, 0), Stop))
+    c = client(r.address)
+    assert chat(c, b"stop\n") == b"stopped\n"
+    assert r.returned.wait(5)
+
+
+@pytest.mark.timeout(15)
+def test_ctrl_c_raises_keyboard_interrupt_in_serve_forever(impl):
+    """SIGINT to the thread in serve_forever() raises KeyboardInterrupt there.
+
+    The stdlib's select() is interrupted at once; pyfast must not sit in C
+    (epoll_wait without the GIL) until a poll expires: bound 1 s.
+    """
+    # Python's own SIGINT handler, as in a terminal (a parent that ignores
+    # SIGINT, e.g. a background job, leaves it SIG_IGN).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_serve_forever(impl)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_serve_forever(impl):
+    server = impl.ThreadingTCPServer((HOST, 0), line_echo(impl))
+    main = threading.get_ident()
+    sent_at = []
+    gave_up = threading.Event()
+
+    def interrupt():
+        c = support.connect(server.server_address)
+        try:
+            assert chat(c, b"serving?\n") == b"serving?\n"
+        finally:
+            c.close()
+        time.sleep(0.1)
+        sent_at.append(time.monotonic())
+        signal.pthread_kill(main, signal.SIGINT)
+        if not returned.wait(3):              # no KeyboardInterrupt: end the
+            gave_up.set()                     # test by assertion, not timeout
+            server.shutdown()
+
+    returned = threading.Event()
+    helper = threading.Thread(target=interrupt, daemon=True)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                server.serve_forever()
+            finally:
+                returned.set()
+                raised_at = time.monotonic()
+        assert raised_at - sent_at[0] < 1.0
+    finally:
+        helper.join(5)
+        server.server_close()
+    assert not gave_up.is_set()
+
+
+# ------------------------------------------- daemon_threads / block_on_close
+
+def blocked_handler(impl, started, release):
+    class Blocked(impl.BaseRequestHandler):
+        def handle(self):
+            started.set()
+            release.wait(10)
+            self.request.sendall(b"released")
+    return Blocked
+
+
+@pytest.mark.parametrize("block_on_close", [True, False], ids=["block", "noblock"])
+def test_block_on_close_makes_server_close_wait_for_handlers(impl, serve, client, block_on_close):
+    started, release = threading.Event(), threading.Event()
+
+    class S(impl.ThreadingTCPServer):
+        pass
+    S.block_on_close = block_on_close
+
+    r = serve(S((HOST, 0), blocked_handler(impl, started, release)))
+    c = client(r.address)
+    assert started.wait(5)
+    assert r.shutdown(timeout=5)
+    closer = threading.Thread(target=r.server.server_close, daemon=True)
+    closer.start()
+    closer.join(0.5)
+    try:
+        assert closer.is_alive() is block_on_close
+    finally:
+        release.set()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert recv_all(c) == b"released"         # the handler finished its work
+
+
+def test_daemon_threads_are_not_waited_for_by_server_close(impl, serve, client):
+    started, release = threading.Event(), threading.Event()
+
+    class S(impl.ThreadingTCPServer):
+        daemon_threads = True                 # block_on_close stays True
+
+    r = serve(S((HOST, 0), blocked_handler(impl, started, release)))
+    client(r.address)
+    assert started.wait(5)
+    assert r.shutdown(timeout=5)
+    try:
+        assert r.close(timeout=0.5), "server_close() waited for a daemon handler"
+    finally:
+        release.set()
+
+
+DAEMON_SCRIPT = textwrap.dedent("""
+    import importlib, socket, sys, threading
+    ss = importlib.import_module(sys.argv[1])
+    class Stuck(ss.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(b"in handler")
+            threading.Event().wait()          # never returns
+    class S(ss.ThreadingTCPServer):
+        daemon_threads = sys.argv[2] == "daemon"
+        block_on_close = False
+    server = S(("127.0.0.1", 0), Stuck)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    c = socket.create_connection(server.server_address, timeout=5)
+    assert c.recv(100) == b"in handler"
+    server.shutdown()
+    server.server_close()
+    print("closed", flush=True)
+""")
+
+
+@pytest.mark.parametrize("mode", ["daemon", "nondaemon"])
+def test_daemon_threads_decide_whether_exit_waits_for_handlers(impl, mode, tmp_path):
+    # cwd: not the source tree, whose uncompiled pyfast/ would shadow the
+    # installed one on `python -c`'s sys.path.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DAEMON_SCRIPT, impl.__name__, mode],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        line = proc.stdout.readline() if ready else ""
+        if line != "closed\n":
+            proc.kill()
+            raise AssertionError(f"server script failed: {line!r}\n"
+                                 f"{proc.communicate(timeout=5)[1]}")
+        if mode == "daemon":
+            proc.wait(timeout=10)             # exit does not wait for the handler
+            assert proc.returncode == 0, proc.stderr.read()
+        else:
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)          # exit waits for the handler
+    finally:
+        proc.kill()
+        proc.communicate(timeout=5)
+
+
+# ----------------------------------------------------------- pyfast only
+
+def os_thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.timeout(30)
+def test_threading_server_reuses_threads_across_connections(pyfast_impl, serve):
+    impl = pyfast_impl
+    ran_on = []
+
+    class Once(impl.BaseRequestHandler):
+        def handle(self):
+            ran_on.append(threading.current_thread())   # refs kept: ids unique
+            self.request.sendall(b"ok")
+
+    class S(impl.ThreadingTCPServer):
+        max_workers = 8
+
+    before = os_thread_count()
+    r = serve(S((HOST, 0), Once))
+    peak = 0
+    for _ in range(200):
+        c = support.connect(r.address)
+        try:
+            assert recv_all(c) == b"ok"
+        finally:
+            c.close()
+        peak = max(peak, os_thread_count())
+    assert len(ran_on) == 200
+    assert len({id(t) for t in ran_on}) <= S.max_workers
+    # max_workers pool threads + a few for the C loop.
+    assert peak <= before + S.max_workers + 4, (before, peak)
+
+
+@pytest.mark.timeout(30)
+def test_max_workers_bounds_concurrent_handlers(pyfast_impl, serve, client):
+    impl = pyfast_impl
+    lock = threading.Lock()
+    running = [0, 0]                          # now, peak
+    release = threading.Event()
+
+    class Slow(impl.BaseRequestHandler):
+        def handle(self):
+            with lock:
+                running[0] += 1
+                running[1] = max(running[1], running[0])
+            release.wait(10)
+            with lock:
+                running[0] -= 1
+            self.request.sendall(b"done")
+
+    class S(impl.ThreadingTCPServer):
+        max_workers = 4
+
+    r = serve(S((HOST, 0), Slow))
+    clients = [client(r.address) for _ in range(12)]
+    assert wait_until(lambda: running[0] == 4, timeout=5)
+    time.sleep(0.3)
+    assert running[1] == 4                    # the other 8 wait for a worker
+    release.set()
+    for c in clients:                         # ... and are all served
+        assert recv_all(c) == b"done"
+    assert running[1] == 4
