@@ -151,6 +151,8 @@ cdef class Waiter:
 
 cdef object decode_address(const sockaddr *sa, socklen_t salen):
     cdef pf_addr_info info
+    if salen < 2:
+        return None  # no address (e.g. an unbound Unix datagram sender), as socket.recvfrom
     if pf_addr_decode(sa, salen, &info) < 0:
         return None
     if info.family == _AF_INET:
@@ -694,3 +696,54 @@ cdef class SocketWriter(_SocketStream):
     cdef int _before_close(self) except -1:
         self._flush_buf()
         return 0
+
+
+# --------------------------------------------------------------------------
+# DatagramReceiver
+# --------------------------------------------------------------------------
+
+cdef class DatagramReceiver:
+    """recvmmsg(2) on a datagram socket's descriptor.
+
+    DatagramReceiver(fd, max_packet_size, batch=64): receive() returns the
+    list of (data, address) of up to batch datagrams already queued, each
+    truncated to max_packet_size bytes as recvfrom(max_packet_size) would,
+    without waiting; BlockingIOError when none is queued.  The batch
+    buffers total at most 1 MiB (fewer slots for a large max_packet_size).
+    """
+    cdef pf_dgram_batch b
+    cdef int fd
+    cdef bint inited
+
+    def __cinit__(self, int fd, Py_ssize_t max_packet_size, int batch=64):
+        if max_packet_size < 1:
+            raise ValueError("max_packet_size must be at least 1")
+        cdef Py_ssize_t fit = (1 << 20) // max_packet_size
+        if batch > fit:
+            batch = <int>fit if fit > 0 else 1
+        cdef int rc = pf_dgram_batch_init(&self.b, batch, <size_t>max_packet_size)
+        if rc < 0:
+            raise_errno(rc)
+        self.inited = True
+        self.fd = fd
+
+    def __dealloc__(self):
+        if self.inited:
+            pf_dgram_batch_free(&self.b)
+
+    @property
+    def fd(self):
+        return self.fd
+
+    @property
+    def max_packet_size(self):
+        return self.b.slot
+
+    def receive(self):
+        cdef int n = pf_dgram_recv_batch(&self.b, self.fd)
+        if n < 0:
+            raise_errno(n)
+        return [(PyBytes_FromStringAndSize(<const char *>pf_dgram_data(&self.b, i),
+                                           pf_dgram_len(&self.b, i)),
+                 decode_address(pf_dgram_addr(&self.b, i), pf_dgram_addrlen(&self.b, i)))
+                for i in range(n)]

@@ -40,6 +40,7 @@ Request handlers: BaseRequestHandler (override handle()),
 StreamRequestHandler (self.rfile / self.wfile), DatagramRequestHandler.
 """
 
+import collections
 import os
 import socket
 import sys
@@ -175,7 +176,8 @@ class BaseServer:
             waiter.add(fd)
             try:
                 while not self.__shutdown_request:
-                    ready = waiter.wait(poll_interval)
+                    ready = (waiter.wait(0 if self._pending_requests() else poll_interval)
+                             or self._pending_requests())
                     # bpo-35017: shutdown() called during the wait: exit at once.
                     if self.__shutdown_request:
                         break
@@ -240,7 +242,7 @@ class BaseServer:
         waiter.add(fd)
         try:
             while True:
-                if waiter.wait(timeout):
+                if self._pending_requests() or waiter.wait(timeout):
                     return self._handle_request_noblock()
                 if timeout is not None:
                     timeout = deadline - time()
@@ -259,6 +261,13 @@ class BaseServer:
         self._handle_request_noblock()
 
     def _batch_accept(self):
+        """True when get_request() raises (rather than blocks) once no
+        request is ready, so that several can be taken per wake-up."""
+        return False
+
+    def _pending_requests(self):
+        """True when requests were read ahead (a datagram batch) and are
+        waiting in user space, where the wait cannot see them."""
         return False
 
     def _handle_request_noblock(self):
@@ -532,14 +541,37 @@ class UDPServer(TCPServer):
 
     max_packet_size = 8192
 
-    def get_request(self):
-        """(data, socket), client_address from one recvfrom(max_packet_size).
+    _receiver = None
+    _received = ()
 
-        A larger datagram is truncated to max_packet_size bytes, as
-        socketserver.UDPServer.get_request.
+    def get_request(self):
+        """(data, socket), client_address of the next datagram.
+
+        Datagrams are read in batches with recvmmsg() (C) and handed out
+        one per call; a datagram larger than max_packet_size bytes is
+        truncated to that size, as socketserver.UDPServer.get_request.
+        Raises BlockingIOError when none is queued.
         """
-        data, client_addr = self.socket.recvfrom(self.max_packet_size)
-        return (data, self.socket), client_addr
+        sock = self.socket
+        if type(sock) is not socket.socket:
+            data, client_addr = sock.recvfrom(self.max_packet_size)
+            return (data, sock), client_addr
+        if not self._received:
+            receiver = self._receiver
+            if (receiver is None or receiver.fd != sock.fileno()
+                    or receiver.max_packet_size != self.max_packet_size):
+                receiver = self._receiver = _core.DatagramReceiver(
+                    sock.fileno(), self.max_packet_size, _ACCEPT_BATCH)
+            self._received = collections.deque(receiver.receive())
+        data, client_addr = self._received.popleft()
+        return (data, sock), client_addr
+
+    def _batch_accept(self):
+        return (type(self).get_request is UDPServer.get_request
+                and type(self.socket) is socket.socket)
+
+    def _pending_requests(self):
+        return bool(self._received)
 
     def server_activate(self):
         # No need to call listen() for UDP.

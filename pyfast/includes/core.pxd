@@ -107,3 +107,16 @@ cdef extern from "pf_addr.h" nogil:
         const char *path
         int path_len
     int pf_addr_decode(const sockaddr *addr, socklen_t len, pf_addr_info *out)
+
+
+cdef extern from "pf_dgram.h" nogil:
+    ctypedef struct pf_dgram_batch:
+        int max
+        size_t slot
+    int pf_dgram_batch_init(pf_dgram_batch *b, int max, size_t slot)
+    void pf_dgram_batch_free(pf_dgram_batch *b)
+    int pf_dgram_recv_batch(pf_dgram_batch *b, int fd)
+    const unsigned char *pf_dgram_data(const pf_dgram_batch *b, int i)
+    size_t pf_dgram_len(const pf_dgram_batch *b, int i)
+    const sockaddr *pf_dgram_addr(const pf_dgram_batch *b, int i)
+    socklen_t pf_dgram_addrlen(const pf_dgram_batch *b, int i)

@@ -1,0 +1,53 @@
+#include "pf_dgram.h"
+#include "pf_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int pf_dgram_batch_init(pf_dgram_batch *b, int max, size_t slot)
+{
+    memset(b, 0, sizeof *b);
+    if (max < 1 || slot < 1)
+        return -EINVAL;
+    b->max = max;
+    b->slot = slot;
+    b->data = malloc((size_t)max * slot);
+    b->msgs = calloc((size_t)max, sizeof *b->msgs);
+    b->iov = calloc((size_t)max, sizeof *b->iov);
+    b->addrs = calloc((size_t)max, sizeof *b->addrs);
+    if (!b->data || !b->msgs || !b->iov || !b->addrs) {
+        pf_dgram_batch_free(b);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void pf_dgram_batch_free(pf_dgram_batch *b)
+{
+    free(b->data);
+    free(b->msgs);
+    free(b->iov);
+    free(b->addrs);
+    memset(b, 0, sizeof *b);
+}
+
+int pf_dgram_recv_batch(pf_dgram_batch *b, int fd)
+{
+    for (int i = 0; i < b->max; i++) {
+        b->iov[i].iov_base = b->data + (size_t)i * b->slot;
+        b->iov[i].iov_len = b->slot;
+        memset(&b->msgs[i].msg_hdr, 0, sizeof b->msgs[i].msg_hdr);
+        b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+        b->msgs[i].msg_hdr.msg_iovlen = 1;
+        b->msgs[i].msg_hdr.msg_name = &b->addrs[i];
+        b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
+    }
+    for (;;) {
+        int n = recvmmsg(fd, b->msgs, (unsigned int)b->max, MSG_DONTWAIT, NULL);
+        if (n >= 0)
+            return n > 0 ? n : -EAGAIN;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : PF_NEG_ERRNO();
+    }
+}
