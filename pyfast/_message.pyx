@@ -172,10 +172,10 @@ cdef class MessageLoop:
         cdef long long last = pf_now_ms(), now
         service = self.server.service_actions
         self.thread_id = PyThread_get_thread_ident()
+        if should_stop is not None and should_stop():
+            self.stopping = True
         try:
             while not self.stopping:
-                if should_stop is not None and should_stop():
-                    break
                 with nogil:
                     n = pf_msgloop_poll(&self.l, ms)
                 if n < 0:
@@ -187,6 +187,8 @@ cdef class MessageLoop:
                     self._dispatch(n)
                 if self.foreign:
                     self._run_foreign()
+                if n == 0 and should_stop is not None and should_stop():
+                    break  # a wake-up (shutdown) or a timeout
                 now = pf_now_ms()
                 if n == 0 or now - last >= ms:
                     last = now
