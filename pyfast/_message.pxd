@@ -1,6 +1,6 @@
 # pyfast._message: declarations for Cython subclasses of MessageHandler
 # (cimport pyfast._message; override handle_message as a cpdef method).
-from pyfast.includes.message cimport pf_msgloop, pf_mconn, pf_frame_mode
+from pyfast.includes.message cimport pf_msgloop, pf_mconn, pf_mevent, pf_frame_mode
 
 
 cdef class MessageLoop:
@@ -17,6 +17,8 @@ cdef class MessageLoop:
     cdef size_t trailer_len
 
     cdef int _dispatch(self, int n) except -1
+    cdef int _dispatch_one(self, pf_mevent *ev) except -1
+    cdef MessageHandler _detach(self, pf_mconn *conn)
     cdef int _open(self, pf_mconn *conn, object address) except -1
     cdef int _closed(self, pf_mconn *conn, int err) except -1
     cdef int _failed(self, MessageHandler h) except -1

@@ -213,25 +213,49 @@ cdef class MessageLoop:
             self.foreign.clear()
 
     cdef int _dispatch(self, int n) except -1:
-        cdef int i
-        cdef pf_mevent *ev
+        cdef int i = 0
+        try:
+            while i < n:
+                self._dispatch_one(&self.l.ev[i])
+                i += 1
+        except BaseException:
+            # KeyboardInterrupt, SystemExit...: leave, but first detach the
+            # handlers of the connections this batch reported closed (their
+            # memory is freed by the next poll).
+            i += 1
+            while i < n:
+                if self.l.ev[i].type == PF_MEV_CLOSE:
+                    self._detach(self.l.ev[i].conn)
+                i += 1
+            raise
+        return 0
+
+    cdef MessageHandler _detach(self, pf_mconn *conn):
         cdef MessageHandler h
-        for i in range(n):
-            ev = &self.l.ev[i]
-            if ev.type == PF_MEV_MSG:
-                if not pf_mconn_active(ev.conn):
-                    continue
-                h = <MessageHandler>ev.conn.user
-                ev.conn.cork = ev.more
-                msg = PyBytes_FromStringAndSize(<const char *>ev.data, <Py_ssize_t>ev.len)
-                try:
-                    h.handle_message(msg)
-                except Exception:
-                    self._failed(h)
-            elif ev.type == PF_MEV_OPEN:
-                self._open(ev.conn, decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len))
-            else:
-                self._closed(ev.conn, ev.err)
+        if conn.user == NULL:
+            return None
+        h = <MessageHandler>conn.user
+        conn.user = NULL
+        Py_DECREF(h)  # `h` still holds one
+        h._conn = NULL
+        return h
+
+    cdef int _dispatch_one(self, pf_mevent *ev) except -1:
+        cdef MessageHandler h
+        if ev.type == PF_MEV_MSG:
+            if not pf_mconn_active(ev.conn):
+                return 0  # closed earlier in this batch
+            h = <MessageHandler>ev.conn.user
+            ev.conn.cork = ev.more
+            msg = PyBytes_FromStringAndSize(<const char *>ev.data, <Py_ssize_t>ev.len)
+            try:
+                h.handle_message(msg)
+            except Exception:
+                self._failed(h)
+        elif ev.type == PF_MEV_OPEN:
+            self._open(ev.conn, decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len))
+        else:
+            self._closed(ev.conn, ev.err)
         return 0
 
     cdef int _open(self, pf_mconn *conn, object address) except -1:
@@ -253,13 +277,9 @@ cdef class MessageLoop:
         return 0
 
     cdef int _closed(self, pf_mconn *conn, int err) except -1:
-        cdef MessageHandler h
-        if conn.user == NULL:
+        cdef MessageHandler h = self._detach(conn)
+        if h is None:
             return 0
-        h = <MessageHandler>conn.user
-        conn.user = NULL
-        Py_DECREF(h)  # `h` still holds one
-        h._conn = NULL
         if h.close_reason is None:
             h.close_reason = close_reason(self, err)
         if err == PF_MCLOSE_FRAMING:

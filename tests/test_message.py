@@ -551,3 +551,37 @@ def test_cython_cpdef_handler():
     with Server(Len) as srv, srv.connect() as c:
         c.sendall(b"\x00\x03abc")
         assert recv_exactly(c, 5) == b"\x00\x03abc"
+
+
+def test_ctrl_c_reaches_serve_forever(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import pyfast, sys\n"
+        "class Echo(pyfast.MessageHandler):\n"
+        "    def handle_message(self, m):\n"
+        "        self.send_message(m)\n"
+        "srv = pyfast.TCPServer(('127.0.0.1', 0), Echo)\n"
+        "print(srv.server_address[1], flush=True)\n"
+        "try:\n"
+        "    srv.serve_forever()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "srv.server_close()\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    try:
+        port = int(p.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"hi\n")
+            assert recv_exactly(c, 3) == b"hi\n"
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            assert p.stdout.readline().strip() == "interrupted"
+            assert time.monotonic() - t0 < 1.0
+            assert recv_until_eof(c) == b""
+        assert p.wait(5) == 0
+    finally:
+        p.kill()
+        p.wait()
