@@ -559,7 +559,8 @@ def test_ctrl_c_reaches_serve_forever(tmp_path):
     import sys
     script = tmp_path / "serve.py"
     script.write_text(
-        "import pyfast, sys\n"
+        "import pyfast, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "class Echo(pyfast.MessageHandler):\n"
         "    def handle_message(self, m):\n"
         "        self.send_message(m)\n"
