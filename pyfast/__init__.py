@@ -10,6 +10,9 @@ from pyfast import socketserver
 from pyfast.socketserver import *  # noqa: F401,F403
 from pyfast.socketserver import RequestSocket, __all__ as _server_all
 
+from pyfast.message import MessageHandler, EchoMessageHandler, FramingError
+
 __version__ = "0.1.0"
 
-__all__ = list(_server_all) + ["RequestSocket"]
+__all__ = list(_server_all) + ["RequestSocket", "MessageHandler",
+                               "EchoMessageHandler", "FramingError"]

@@ -1,2 +1,469 @@
-# cython: language_level=3
-"""pyfast._message: message handlers on a C loop (stub)."""
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""pyfast._message: message handlers on a C loop (csrc/pf_msgloop.c).
+
+Thin by design.  MessageLoop.run() is serve_forever() for a server whose
+RequestHandlerClass is a MessageHandler: it sleeps in pf_msgloop_poll()
+without the GIL, takes the GIL once per batch and calls the handlers of
+every message in it (on the loop's own thread: no hand-off, no context
+switch), then goes back to C, which writes the queued replies.
+
+Exceptions from handler hooks go to server.handle_error() and close that
+connection only; BaseException (KeyboardInterrupt, SystemExit) ends
+serve_forever() after every connection was closed.
+
+The public face is pyfast.message (documentation, configuration).
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.pythread cimport PyThread_get_thread_ident
+from libc.string cimport memcpy
+
+from pyfast.includes.message cimport *
+
+import collections as _collections
+import errno as _errno
+import logging as _logging
+import os as _os
+import socket as _socket
+import threading as _threading
+
+log = _logging.getLogger("pyfast.message")
+
+cdef int _AF_INET = _socket.AF_INET
+cdef int _AF_INET6 = _socket.AF_INET6
+
+FRAMINGS = {"raw": PF_FRAME_RAW, "line": PF_FRAME_LINE, "len16": PF_FRAME_LEN16,
+            "len32": PF_FRAME_LEN32, "fixed": PF_FRAME_FIXED}
+
+
+class FramingError(ValueError):
+    """A message over the limit (max_line, max_size): the connection was
+    closed after the replies queued before it were written."""
+
+
+cdef int raise_errno(long neg) except -1:
+    cdef int err = <int>(-neg)
+    raise OSError(err, _os.strerror(err))
+
+
+cdef int timeout_ms(object seconds) except -2:
+    if seconds is None:
+        return -1
+    cdef double s = seconds
+    if s <= 0:
+        return 0
+    if s > 86400.0 * 24:
+        return -1
+    return <int>(s * 1000.0 + 0.999)
+
+
+cdef object decode_address(const sockaddr *sa, socklen_t salen):
+    cdef pf_addr_info info
+    if pf_addr_decode(sa, salen, &info) < 0:
+        return None
+    if info.family == _AF_INET:
+        return (info.host.decode("ascii"), info.port)
+    if info.family == _AF_INET6:
+        return (info.host.decode("ascii"), info.port, info.flowinfo, info.scope_id)
+    if info.path_len > 0 and info.path[0] == 0:
+        return PyBytes_FromStringAndSize(info.path, info.path_len)
+    return _os.fsdecode(PyBytes_FromStringAndSize(info.path, info.path_len))
+
+
+cdef object close_reason(MessageLoop loop, int err):
+    if err == 0 or err == PF_MCLOSE_SHUTDOWN:
+        return None
+    if err == PF_MCLOSE_FRAMING:
+        h = loop.handler_class
+        if loop.mode == PF_FRAME_LINE:
+            return FramingError(f"line longer than max_line ({h.max_line} bytes)")
+        return FramingError(f"length header over max_size ({h.max_size} bytes)")
+    if err == PF_MCLOSE_IDLE:
+        return TimeoutError(f"idle for {loop.handler_class.idle_timeout} s")
+    return OSError(-err, _os.strerror(-err))
+
+
+cdef class MessageLoop:
+    """The C message loop serving one server's listening socket.
+
+    MessageLoop(server, handler_class): reads the handler class's framing
+    and limits and the server's max_connections.  run() until stop().
+    """
+
+    def __cinit__(self, server, handler_class):
+        cdef pf_msgloop_opts o
+        pf_msgloop_opts_init(&o)
+        h = handler_class
+        framing = FRAMINGS.get(h.framing)
+        if framing is None:
+            raise ValueError(f"framing must be one of {sorted(FRAMINGS)}, not {h.framing!r}")
+        self.mode = framing
+        pf_frame_opts_init(&o.frame, self.mode)
+        if self.mode == PF_FRAME_LINE:
+            delim = bytes(h.delimiter)
+            if not 1 <= len(delim) <= PF_FRAME_DELIM_MAX:
+                raise ValueError("delimiter must be 1 to 8 bytes")
+            memcpy(o.frame.delim, PyBytes_AS_STRING(delim), len(delim))
+            o.frame.delim_len = len(delim)
+            o.frame.keep_delim = bool(h.keep_delimiter)
+            o.frame.max_size = h.max_line
+            if not o.frame.keep_delim:
+                memcpy(self.trailer, PyBytes_AS_STRING(delim), len(delim))
+                self.trailer_len = len(delim)
+        elif self.mode == PF_FRAME_FIXED:
+            o.frame.fixed_size = h.message_size
+        else:
+            o.frame.max_size = h.max_size
+        o.high_water = h.high_water
+        o.low_water = h.low_water
+        o.idle_ms = timeout_ms(h.idle_timeout)
+        mc = getattr(server, "max_connections", None)
+        o.max_conns = mc if mc else 0
+        o.nodelay = 1
+        cdef int rc = pf_msgloop_init(&self.l, server.fileno(), &o)
+        if rc < 0:
+            if rc == -_errno.EINVAL:
+                raise ValueError(f"bad message framing options on {h.__name__}")
+            raise_errno(rc)
+        self.inited = True
+        self.server = server
+        self.handler_class = handler_class
+        self.foreign = _collections.deque()
+        self.lock = _threading.Lock()
+
+    def __dealloc__(self):
+        if self.inited:
+            pf_msgloop_destroy(&self.l)
+
+    def wake(self):
+        """End the loop's current wait.  Thread-safe."""
+        with self.lock:
+            if self.inited:
+                pf_msgloop_wake(&self.l)
+
+    def stop(self):
+        """Make run() return (after closing every connection).  Thread-safe."""
+        self.stopping = True
+        self.wake()
+
+    @property
+    def stats(self):
+        """dict: connections (open now), accepting, accepted, closed,
+        framing_errors, idle_closed, paused (times backpressure engaged)."""
+        if not self.inited:
+            return {}
+        return {"connections": self.l.nconns, "accepting": bool(self.l.accepting),
+                "accepted": self.l.accepted, "closed": self.l.closed,
+                "framing_errors": self.l.framing_errors,
+                "idle_closed": self.l.idle_closed, "paused": self.l.paused}
+
+    def run(self, poll_interval=0.5, should_stop=None):
+        """Serve until stop() (or should_stop() returns true after a
+        wake-up).  Calls server.service_actions() about every
+        poll_interval seconds.  On the way out, writes what each connection
+        has queued (without waiting) and closes it."""
+        if not self.inited:
+            raise ValueError("MessageLoop is closed")
+        cdef int ms = timeout_ms(poll_interval)
+        cdef int n
+        cdef long long last = pf_now_ms(), now
+        service = self.server.service_actions
+        self.thread_id = PyThread_get_thread_ident()
+        if should_stop is not None and should_stop():
+            self.stopping = True
+        try:
+            while not self.stopping:
+                with nogil:
+                    n = pf_msgloop_poll(&self.l, ms)
+                if n < 0:
+                    if n == -_errno.EINTR:
+                        PyErr_CheckSignals()
+                        continue
+                    raise_errno(n)
+                if n > 0:
+                    self._dispatch(n)
+                if self.foreign:
+                    self._run_foreign()
+                if n == 0 and should_stop is not None and should_stop():
+                    break  # a wake-up (shutdown) or a timeout
+                now = pf_now_ms()
+                if n == 0 or now - last >= ms:
+                    last = now
+                    service()
+        finally:
+            self.close()
+
+    def close(self):
+        """Close every connection (finish() runs for each) and the loop."""
+        cdef int n
+        if not self.inited:
+            return
+        try:
+            if self.foreign:
+                self._run_foreign()
+            n = pf_msgloop_shutdown(&self.l)
+            self._dispatch(n)
+        finally:
+            with self.lock:
+                self.inited = False
+                pf_msgloop_destroy(&self.l)
+            self.foreign.clear()
+
+    cdef int _dispatch(self, int n) except -1:
+        cdef int i = 0
+        try:
+            while i < n:
+                self._dispatch_one(&self.l.ev[i])
+                i += 1
+        except BaseException:
+            # KeyboardInterrupt, SystemExit...: leave, but first detach the
+            # handlers of the connections this batch reported closed (their
+            # memory is freed by the next poll).
+            i += 1
+            while i < n:
+                if self.l.ev[i].type == PF_MEV_CLOSE:
+                    self._detach(self.l.ev[i].conn)
+                i += 1
+            raise
+        return 0
+
+    cdef MessageHandler _detach(self, pf_mconn *conn):
+        cdef MessageHandler h
+        if conn.user == NULL:
+            return None
+        h = <MessageHandler>conn.user
+        conn.user = NULL
+        Py_DECREF(h)  # `h` still holds one
+        h._conn = NULL
+        return h
+
+    cdef int _dispatch_one(self, pf_mevent *ev) except -1:
+        cdef MessageHandler h
+        if ev.type == PF_MEV_MSG:
+            if not pf_mconn_active(ev.conn):
+                return 0  # closed earlier in this batch
+            h = <MessageHandler>ev.conn.user
+            ev.conn.cork = ev.more
+            msg = PyBytes_FromStringAndSize(<const char *>ev.data, <Py_ssize_t>ev.len)
+            try:
+                h.handle_message(msg)
+            except Exception:
+                self._failed(h)
+        elif ev.type == PF_MEV_OPEN:
+            self._open(ev.conn, decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len))
+        else:
+            self._closed(ev.conn, ev.err)
+        return 0
+
+    cdef int _open(self, pf_mconn *conn, object address) except -1:
+        cdef MessageHandler h
+        try:
+            h = self.handler_class(address, self.server)
+        except Exception:
+            self.server.handle_error(None, address)
+            pf_msgloop_close(&self.l, conn, 1)
+            return 0
+        h._conn = conn
+        h._loop = self
+        Py_INCREF(h)
+        conn.user = <void *>h
+        try:
+            h.setup()
+        except Exception:
+            self._failed(h)
+        return 0
+
+    cdef int _closed(self, pf_mconn *conn, int err) except -1:
+        cdef MessageHandler h = self._detach(conn)
+        if h is None:
+            return 0
+        if h.close_reason is None:
+            h.close_reason = close_reason(self, err)
+        if err == PF_MCLOSE_FRAMING:
+            log.warning("closed connection from %s: %s", h.client_address, h.close_reason)
+        elif err == PF_MCLOSE_IDLE:
+            log.info("closed connection from %s: %s", h.client_address, h.close_reason)
+        try:
+            h.finish()
+        except Exception:
+            self.server.handle_error(h, h.client_address)
+        return 0
+
+    cdef int _failed(self, MessageHandler h) except -1:
+        """In an except block: report, then close h's connection (after
+        the replies queued before the error)."""
+        exc = _sys_exc()
+        try:
+            self.server.handle_error(h, h.client_address)
+        finally:
+            if h.close_reason is None:
+                h.close_reason = exc
+            if h._conn != NULL:
+                pf_msgloop_close(&self.l, h._conn, 0)
+        return 0
+
+    cdef int _run_foreign(self) except -1:
+        """Sends and closes that other threads asked for."""
+        cdef MessageHandler h
+        q = self.foreign
+        while q:
+            h, data, op = q.popleft()
+            if h._conn == NULL:
+                continue
+            if op == 0:
+                self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
+                           <size_t>PyBytes_GET_SIZE(data), False)
+            elif op == 1:
+                self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
+                           <size_t>PyBytes_GET_SIZE(data), True)
+            else:
+                pf_msgloop_close(&self.l, h._conn, 0)
+        return 0
+
+    cdef int _send(self, pf_mconn *conn, const unsigned char *p, size_t n,
+                   bint framed) except -1:
+        cdef iovec iov[3]
+        cdef unsigned char hdr[8]
+        cdef int cnt = 0, rc
+        if framed and (self.mode == PF_FRAME_LEN16 or self.mode == PF_FRAME_LEN32):
+            rc = pf_frame_header(self.mode, n, hdr)
+            if rc < 0:
+                raise ValueError(f"message of {n} bytes too long for a {'u16' if self.mode == PF_FRAME_LEN16 else 'u32'} length header")
+            iov[0].iov_base = hdr
+            iov[0].iov_len = <size_t>rc
+            cnt = 1
+        iov[cnt].iov_base = <void *>p
+        iov[cnt].iov_len = n
+        cnt += 1
+        if framed and self.trailer_len:
+            iov[cnt].iov_base = self.trailer
+            iov[cnt].iov_len = self.trailer_len
+            cnt += 1
+        rc = pf_msgloop_send(&self.l, conn, iov, cnt)
+        if rc == -_errno.ENOMEM:
+            raise MemoryError()
+        return 0
+
+    cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1:
+        """Queue an operation from another thread; False if the loop is gone."""
+        with self.lock:
+            if not self.inited:
+                return False
+            self.foreign.append((h, data, op))
+            pf_msgloop_wake(&self.l)
+        return True
+
+
+def _sys_exc():
+    import sys
+    return sys.exc_info()[1]
+
+
+cdef class MessageHandler:
+    """Base class of message handlers: see pyfast.message.MessageHandler."""
+
+    # Framing (class attributes; see pyfast.message for their meaning).
+    framing = "line"
+    delimiter = b"\n"
+    keep_delimiter = False
+    max_line = 65536
+    max_size = 65536
+    message_size = 0
+    # Backpressure and timeouts.
+    high_water = 64 * 1024
+    low_water = 16 * 1024
+    idle_timeout = None
+
+    def __init__(self, client_address, server):
+        self.client_address = client_address
+        self.server = server
+
+    def setup(self):
+        """Called once the connection is open, before its first message."""
+        pass
+
+    cpdef handle_message(self, message):
+        """Called with each message (bytes), in order, never concurrently
+        for one connection.  Override."""
+        pass
+
+    def finish(self):
+        """Called once the connection is closed (self.close_reason says why:
+        None for a clean close)."""
+        pass
+
+    cdef int send_bytes(self, const unsigned char *p, size_t n) except -1:
+        """C-level send() for Cython subclasses (loop thread only)."""
+        if self._conn != NULL:
+            self._loop._send(self._conn, p, n, False)
+        return 0
+
+    cdef int send_message_bytes(self, const unsigned char *p, size_t n) except -1:
+        """C-level send_message() for Cython subclasses (loop thread only)."""
+        if self._conn != NULL:
+            self._loop._send(self._conn, p, n, True)
+        return 0
+
+    cdef int _send_obj(self, object data, bint framed) except -1:
+        cdef Py_buffer view
+        if self._loop is None:
+            raise RuntimeError("the connection is not open yet")
+        if PyThread_get_thread_ident() != self._loop.thread_id:
+            self._loop._foreign_op(self, bytes(data), 1 if framed else 0)
+            return 0
+        if self._conn == NULL:
+            return 0
+        if type(data) is bytes:
+            self._loop._send(self._conn, <const unsigned char *>PyBytes_AS_STRING(data),
+                             <size_t>PyBytes_GET_SIZE(data), framed)
+            return 0
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            self._loop._send(self._conn, <const unsigned char *>view.buf,
+                             <size_t>view.len, framed)
+        finally:
+            PyBuffer_Release(&view)
+        return 0
+
+    def send(self, data):
+        """Queue data (a bytes-like object) as is; never blocks.  From any
+        thread.  Ignored once the connection is closed."""
+        self._send_obj(data, False)
+
+    def send_message(self, data):
+        """Queue data framed as the handler's messages are: with the length
+        header (len16/len32) or the delimiter appended (line, unless
+        keep_delimiter); as send() otherwise."""
+        self._send_obj(data, True)
+
+    def close(self):
+        """Close the connection once the output queued so far is written.
+        No more messages are handled.  From any thread."""
+        if self._loop is None:
+            return
+        if PyThread_get_thread_ident() != self._loop.thread_id:
+            self._loop._foreign_op(self, None, 2)
+        elif self._conn != NULL:
+            pf_msgloop_close(&self._loop.l, self._conn, 0)
+
+    @property
+    def closed(self):
+        """True once close() was called or the connection is gone."""
+        return self._conn == NULL or not pf_mconn_active(self._conn)
+
+    @property
+    def queued(self):
+        """Bytes of output queued and not yet written (loop thread)."""
+        return pf_mconn_queued(self._conn) if self._conn != NULL else 0
+
+
+cdef class EchoMessageHandler(MessageHandler):
+    """Sends each message back, framed (a Cython cpdef handle_message: no
+    Python call per message).  The benchmark's pyfast-cy row."""
+
+    cpdef handle_message(self, message):
+        self.send_message_bytes(<const unsigned char *>PyBytes_AS_STRING(message),
+                                <size_t>PyBytes_GET_SIZE(message))

@@ -63,6 +63,12 @@ if hasattr(socket, "AF_UNIX"):
     if hasattr(os, "fork") and sys.version_info >= (3, 12):
         __all__.extend(["ForkingUnixStreamServer", "ForkingUnixDatagramServer"])
 
+def _message_handler(cls):
+    """pyfast.message: is cls a MessageHandler subclass?"""
+    mh = sys.modules.get("pyfast._message")
+    return mh is not None and isinstance(cls, type) and issubclass(cls, mh.MessageHandler)
+
+
 # Connections accepted per wake-up of serve_forever() before it checks for
 # shutdown and runs service_actions() again.
 _ACCEPT_BATCH = 64
@@ -144,6 +150,9 @@ class BaseServer:
 
     timeout = None
 
+    # pyfast.message: the MessageLoop while serve_forever() runs one.
+    _message_loop = None
+
     def __init__(self, server_address, RequestHandlerClass):
         """Constructor.  May be extended, do not override."""
         self.server_address = server_address
@@ -171,6 +180,13 @@ class BaseServer:
         """
         self.__is_shut_down.clear()
         try:
+            # --- pyfast.message: a MessageHandler is served by the C message loop.
+            if _message_handler(self.RequestHandlerClass):
+                from pyfast import message
+                message.serve_forever(self, poll_interval,
+                                      lambda: self.__shutdown_request)
+                return
+            # --- end pyfast.message
             waiter = self.__waiter
             fd = self.fileno()
             waiter.add(fd)
@@ -201,6 +217,9 @@ class BaseServer:
         """
         self.__shutdown_request = True
         self.__waiter.wake()
+        loop = self._message_loop  # pyfast.message
+        if loop is not None:
+            loop.stop()
         self.__is_shut_down.wait()
 
     def service_actions(self):

@@ -68,6 +68,10 @@ def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None =
     console.print("[dim]CPU µs/req: server process user+system CPU over the measure window / requests. "
                   "gen CPU: load generator core busy (100% = it may be the bottleneck). "
                   "errors: in the measure windows (+ during warm-up).[/]")
+    for r in rows:
+        if r.ok and r.scenario == "c10k":
+            console.print(f"[cyan]c10k[/] {r.server}: RSS {r.rss_per_conn_kib:.1f} KiB per connection "
+                          f"beyond the idle server, {r.threads} threads", highlight=False)
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
 

@@ -66,6 +66,9 @@ class Run:
     cpu_us_per_req: float = 0.0    # server CPU microseconds per request
     gen_cpu: float = 0.0           # load generator CPU seconds per second (1.0 = saturated)
     others: float = 0.0            # cores kept busy by other processes (noise), on average
+    rss_idle_kib: float = 0.0      # server RSS once ready, before any connection
+    rss_kib: float = 0.0           # server RSS at the end of the measure window
+    threads: int = 0               # server threads at the end of the measure window
     driver: str = "pf_loadgen"
     loadgen: dict = field(default_factory=dict, repr=False)
 
@@ -116,6 +119,10 @@ class ServerProcess:
             self.stop()
             raise RuntimeError(f"{impl} server for {scenario} did not start: {self.stderr_tail() or line!r}")
         self.ps = psutil.Process(self.proc.pid)
+        self.rss_idle_kib = self.rss_kib() if self.port else 0.0
+
+    def rss_kib(self) -> float:
+        return self.ps.memory_info().rss / 1024
 
     def _first_line(self, timeout: float) -> str:
         r, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -161,12 +168,17 @@ class WindowSampler(threading.Thread):
         self.me = psutil.Process()
         self.rfd, self.wfd = os.pipe()
         self.marks: list[tuple[float, float, float, float]] = []
+        self.rss_kib = 0.0   # server RSS and threads at the end mark
+        self.threads = 0
 
     def run(self) -> None:
         try:
             while len(self.marks) < 2 and os.read(self.rfd, 1):
                 mine = self.me.cpu_times()
                 self.marks.append((self.server.cpu_s(), mine.user + mine.system, _busy_s(), time.monotonic()))
+                if len(self.marks) == 2:
+                    self.rss_kib = self.server.rss_kib()
+                    self.threads = self.server.ps.num_threads()
         except (OSError, psutil.Error):
             pass
 
@@ -257,6 +269,7 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
               warmup_errors=res.get("warmup_errors", 0), lost=res["lost"],
               elapsed_s=res["elapsed_s"], gen_cpu=res["gen_cpu"],
               loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")})
+    run.rss_idle_kib, run.rss_kib, run.threads = server.rss_idle_kib, sampler.rss_kib, sampler.threads
     if window is not None:
         run.server_cpu_s, run.others = window
         run.cpu_us_per_req = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
@@ -285,6 +298,8 @@ class Row:
     cpu_us_per_req: float = 0.0
     gen_cpu: float = 0.0
     others: float = 0.0            # cores kept busy by other processes, median
+    rss_per_conn_kib: float = 0.0  # (RSS at the end of the window - idle RSS) / conns, median
+    threads: int = 0               # server threads at the end of the window, max
     errors: int = 0                # summed over rounds, measure windows
     warmup_errors: int = 0         # summed over rounds
     vs_stdlib: float | None = None
@@ -311,6 +326,9 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
                 row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"), p50_us=med("p50_us"),
                           p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"), gen_cpu=med("gen_cpu"),
                           others=med("others"),
+                          rss_per_conn_kib=statistics.median((r.rss_kib - r.rss_idle_kib) / sc.conns
+                                                             for r in good),
+                          threads=max(r.threads for r in good),
                           errors=sum(r.errors for r in mine),
                           warmup_errors=sum(r.warmup_errors for r in mine))
                 if len(good) < len(mine):

@@ -5,12 +5,12 @@ does: "echo", "line", "once", "udp", "http"). Servers are registered per
 (impl, kind) in :mod:`pyfast.bench.servers`, so a new scenario that reuses a
 kind is one entry here, and a new impl is one function per kind there.
 
-Adding the planned ones:
-    message   Scenario("message", "line", "message", conns=50, size=64,
-              servers=("pyfast", "uvloop", "c")), plus
-              @register("pyfast", "message") serving a MessageHandler line
-              echo, and "message" added to the uvloop/c echo registrations
-              (a line echo is a byte echo for them).
+message and c10k: the pyfast rows are MessageHandler servers (kinds
+"message" and "c10k"); pyfast-cy is the same server with the Cython
+EchoMessageHandler (a cpdef handle_message). For the other impls these
+kinds are their byte echo (stdlib: the ThreadingTCPServer echo).
+
+Adding the planned one:
     pyfast-coop  add it to IMPLS and to the scenarios' servers, and
               @register("pyfast-coop", "echo", "line", "once") a function
               that serves socketserver_handler(pyfast, kind) on the
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-cy", "stdlib", "gevent", "uvloop", "c")
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,13 @@ _ALL = [
     Scenario("http", "http", "http", conns=50, size=0,
              servers=("pyfast", "stdlib"), default=False,
              description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
-    Scenario("c10k", "echo", "echo", conns=10_000, active=100, size=64,
+    Scenario("message", "line", "message", conns=50, size=64,
+             servers=("pyfast", "pyfast-cy", "uvloop", "c"),
+             description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler)"),
+    Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
              servers=("pyfast", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},
-             description="10,000 conns, 1% with a 64 B echo in flight"),
+             description="10,000 conns, 1% with a 64 B echo in flight (pyfast: MessageHandler raw echo)"),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}

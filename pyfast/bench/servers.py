@@ -123,6 +123,37 @@ for _impl in ("stdlib", "pyfast"):
     for _kind in ("echo", "line", "once", "udp"):
         register(_impl, _kind)(
             lambda host, port, ready, _i=_impl, _k=_kind: _socketserver_serve(_i, _k, host, port, ready))
+register("stdlib", "c10k")(lambda host, port, ready: _socketserver_serve("stdlib", "echo", host, port, ready))
+
+
+# ---- pyfast MessageHandler (message, c10k) -------------------------------------
+
+def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready) -> None:
+    mod = socketserver_module("pyfast", "MessageHandler", "EchoMessageHandler", "TCPServer")
+    framing = "line" if kind == "message" else "raw"
+    if cython:
+        # handle_message is a cpdef method in Cython: no Python call per message.
+        handler = type("CyEcho", (mod.EchoMessageHandler,), {"framing": framing})
+    else:
+        class Echo(mod.MessageHandler):
+            def handle_message(self, message):
+                self.send_message(message)
+        Echo.framing = framing
+        handler = Echo
+
+    class Server(mod.TCPServer):
+        address_family = _family(host)
+        allow_reuse_address = True
+        request_queue_size = BACKLOG
+
+    with Server((host, port), handler) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
+for _kind in ("message", "c10k"):
+    register("pyfast", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, False, host, port, ready))
+    register("pyfast-cy", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, True, host, port, ready))
 
 
 # ---- http.server --------------------------------------------------------------
@@ -213,7 +244,7 @@ def _run_until_term(uvloop, start):
     uvloop.run(main())
 
 
-@register("uvloop", "echo", "once")
+@register("uvloop", "echo", "once", "message", "c10k")
 def uvloop_protocol_echo(host: str, port: int, ready: Ready) -> None:
     uvloop = _uvloop()
     import asyncio
@@ -258,7 +289,7 @@ def uvloop_streams_line(host: str, port: int, ready: Ready) -> None:
 
 # ---- C reference -------------------------------------------------------------------
 
-@register("c", "echo", "line", "once")
+@register("c", "echo", "line", "once", "message", "c10k")
 def c_echo_tcp(host: str, port: int, ready: Ready) -> None:
     from pyfast import _bench
     with socket.create_server((host, port), family=_family(host), backlog=BACKLOG) as sock:

@@ -1,0 +1,716 @@
+/* pf_msgloop.c: the message loop.  See pf_msgloop.h. */
+#include "pf_msgloop.h"
+#include "pf_common.h"
+
+#include <assert.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define READ_CHUNK   (64 * 1024)   /* most one recv asks for */
+#define READ_MIN     (4 * 1024)    /* arena room needed to read into it */
+#define ARENA_SIZE   (256 * 1024)  /* one cycle's reads */
+#define EPOLL_BATCH  256
+#define ACCEPT_BATCH 64
+#define EV_SOFT_MAX  1024          /* MSG events per batch (CLOSE may exceed) */
+#define CONN_BATCH   64            /* MSG events per connection per batch */
+#define OUT_MAX      ((size_t)1 << 40)
+
+/* pf_mconn.flags */
+#define MC_OPEN     0x001u /* fd open */
+#define MC_CLOSING  0x002u /* close once output is written */
+#define MC_NOREAD   0x004u /* read no more (EOF, closing, framing error) */
+#define MC_SKIP     0x008u /* closed by the caller or by an error: no more messages/output */
+#define MC_ABORT    0x010u /* close now, dropping output */
+#define MC_PAUSED   0x020u /* backpressure: output above high water */
+#define MC_DIRTY    0x040u /* in l->dirty */
+#define MC_PENDING  0x080u /* in l->pending: complete messages in rbuf */
+#define MC_BUSY     0x100u /* has MSG events in the current batch */
+#define MC_EOF      0x200u /* peer sent FIN */
+
+/* epoll tags for the two non-connection fds */
+#define TAG_WAKE(l) ((void *)&(l)->wakefd)
+#define TAG_LIS(l)  ((void *)&(l)->lis)
+
+void pf_msgloop_opts_init(pf_msgloop_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    pf_frame_opts_init(&o->frame, PF_FRAME_LINE);
+    o->high_water = 64 * 1024;
+    o->low_water = 16 * 1024;
+    o->nodelay = 1;
+}
+
+size_t pf_mconn_queued(const pf_mconn *c) { return pf_buf_len(&c->out); }
+
+int pf_mconn_active(const pf_mconn *c)
+{
+    return (c->flags & (MC_OPEN | MC_SKIP)) == MC_OPEN;
+}
+
+/* ---- lists ------------------------------------------------------------ */
+
+static void lru_unlink(pf_msgloop *l, pf_mconn *c)
+{
+    if (c->lru_prev) c->lru_prev->lru_next = c->lru_next; else l->lru_head = c->lru_next;
+    if (c->lru_next) c->lru_next->lru_prev = c->lru_prev; else l->lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_append(pf_msgloop *l, pf_mconn *c)
+{
+    c->lru_prev = l->lru_tail;
+    c->lru_next = NULL;
+    if (l->lru_tail) l->lru_tail->lru_next = c; else l->lru_head = c;
+    l->lru_tail = c;
+}
+
+static void lru_touch(pf_msgloop *l, pf_mconn *c)
+{
+    c->last_ms = l->now;
+    if (l->lru_tail != c) {
+        lru_unlink(l, c);
+        lru_append(l, c);
+    }
+}
+
+static void mark_dirty(pf_msgloop *l, pf_mconn *c)
+{
+    if (!(c->flags & MC_DIRTY)) {
+        c->flags |= MC_DIRTY;
+        c->next_dirty = l->dirty;
+        l->dirty = c;
+    }
+}
+
+static void mark_pending(pf_msgloop *l, pf_mconn *c)
+{
+    if (!(c->flags & MC_PENDING)) {
+        c->flags |= MC_PENDING;
+        c->next_pending = l->pending;
+        l->pending = c;
+    }
+}
+
+static pf_mevent *ev_push(pf_msgloop *l, int type, pf_mconn *c)
+{
+    if (l->nev == l->ev_cap) {
+        size_t cap = l->ev_cap * 2;
+        pf_mevent *ev = realloc(l->ev, cap * sizeof(*ev));
+        if (!ev)
+            return NULL;
+        l->ev = ev;
+        l->ev_cap = cap;
+    }
+    pf_mevent *e = &l->ev[l->nev++];
+    memset(e, 0, sizeof(*e));
+    e->type = type;
+    e->conn = c;
+    return e;
+}
+
+/* ---- epoll ------------------------------------------------------------ */
+
+static int epoll_set(pf_msgloop *l, int op, int fd, uint32_t events, void *tag)
+{
+    struct epoll_event ee;
+    memset(&ee, 0, sizeof(ee));
+    ee.events = events;
+    ee.data.ptr = tag;
+    return epoll_ctl(l->epfd, op, fd, &ee) < 0 ? PF_NEG_ERRNO() : 0;
+}
+
+static void set_accepting(pf_msgloop *l, int on)
+{
+    if (on == l->accepting || !l->lis_ok)
+        return;
+    if (on && epoll_set(l, EPOLL_CTL_ADD, l->lis.fd, EPOLLIN, TAG_LIS(l)) < 0)
+        return;
+    if (!on)
+        epoll_set(l, EPOLL_CTL_DEL, l->lis.fd, 0, NULL);
+    l->accepting = on;
+}
+
+static int wants_read(const pf_mconn *c)
+{
+    return (c->flags & (MC_OPEN | MC_NOREAD | MC_PAUSED)) == MC_OPEN;
+}
+
+static void update_mask(pf_msgloop *l, pf_mconn *c)
+{
+    uint32_t want = (wants_read(c) ? EPOLLIN : 0) | (pf_buf_len(&c->out) ? EPOLLOUT : 0);
+    if (want != c->events && epoll_set(l, EPOLL_CTL_MOD, c->fd, want, c) == 0)
+        c->events = want;
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+/* Close c's fd now and report it (CLOSE event).  Its memory is freed at
+ * the next poll, after the caller has seen the event. */
+static void do_close(pf_msgloop *l, pf_mconn *c, int err)
+{
+    if (!(c->flags & MC_OPEN))
+        return;
+    if (!(c->flags & (MC_ABORT | MC_EOF))) {
+        /* Graceful: send FIN first and drop what the peer already sent,
+         * so close() does not turn into a reset that could destroy the
+         * replies just written (a lingering close, briefly). */
+        unsigned char sink[4096];
+        shutdown(c->fd, SHUT_WR);
+        for (int i = 0; i < 16; i++)
+            if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+                break;
+    }
+    close(c->fd);
+    c->fd = -1;
+    c->flags = (c->flags & ~(MC_OPEN | MC_PAUSED)) | MC_SKIP;
+    c->err = err;
+    lru_unlink(l, c);
+    c->next_dead = l->dead;
+    l->dead = c;
+    l->nconns--;
+    l->closed++;
+    if (err == PF_MCLOSE_FRAMING)
+        l->framing_errors++;
+    if (err == PF_MCLOSE_IDLE)
+        l->idle_closed++;
+    pf_mevent *e = ev_push(l, PF_MEV_CLOSE, c);
+    if (e)
+        e->err = err;
+    /* else: out of memory for the event; the caller never learns of this
+     * close and c is leaked rather than freed under its feet. */
+    else
+        l->dead = c->next_dead;
+    if (!l->stopped && (l->o.max_conns <= 0 || l->nconns < l->o.max_conns))
+        set_accepting(l, 1);
+}
+
+static void free_conn(pf_mconn *c)
+{
+    pf_buf_free(&c->rbuf);
+    pf_buf_free(&c->out);
+    free(c);
+}
+
+/* Write queued output without waiting.  0, or the socket error. */
+static int flush_out(pf_mconn *c)
+{
+    while (pf_buf_len(&c->out)) {
+        ssize_t n = send(c->fd, pf_buf_data(&c->out), pf_buf_len(&c->out),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return PF_NEG_ERRNO();
+        }
+        pf_buf_consume(&c->out, (size_t)n);
+    }
+    return 0;
+}
+
+/* ---- reading and framing ---------------------------------------------- */
+
+/* Frame base[0..len) (in the arena, or c's rbuf when !in_arena) into MSG
+ * events. */
+static void frame_conn(pf_msgloop *l, pf_mconn *c, const unsigned char *base,
+                       size_t len, int in_arena)
+{
+    pf_frame frames[CONN_BATCH];
+    size_t room = l->nev < EV_SOFT_MAX ? EV_SOFT_MAX - l->nev : 0;
+    size_t cap = room < CONN_BATCH ? room : CONN_BATCH;
+    size_t used = 0;
+    int k = 0;
+    if (cap > 0)
+        k = pf_framer_next_batch(&c->fr, base, len, frames, cap, &used);
+    if (k < 0) {
+        /* Over the limit: stop reading, write what is queued, close. */
+        c->flags |= MC_NOREAD | MC_CLOSING;
+        c->err = k;
+        mark_dirty(l, c);
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        pf_mevent *e = ev_push(l, PF_MEV_MSG, c);
+        if (!e) { /* cannot happen below EV_SOFT_MAX after init */
+            c->flags |= MC_ABORT | MC_SKIP;
+            c->err = -ENOMEM;
+            mark_dirty(l, c);
+            return;
+        }
+        e->data = base + frames[i].offset;
+        e->len = frames[i].length;
+        e->more = i + 1 < k;
+    }
+    if (k > 0) {
+        c->flags |= MC_BUSY;
+        mark_dirty(l, c);
+    }
+    if (in_arena) {
+        if (len > used && pf_buf_append(&c->rbuf, base + used, len - used) < 0) {
+            c->flags |= MC_ABORT | MC_SKIP;
+            c->err = -ENOMEM;
+            mark_dirty(l, c);
+            return;
+        }
+    } else {
+        c->consume = used;
+    }
+    if ((size_t)k == cap || (k > 0 && c->fr.err))
+        /* More complete messages (or the error after them) may be
+         * buffered: frame again next cycle, without reading. */
+        mark_pending(l, c);
+}
+
+static void read_conn(pf_msgloop *l, pf_mconn *c)
+{
+    unsigned char *dst;
+    size_t want;
+    int in_arena = pf_buf_len(&c->rbuf) == 0;
+    if (l->nev >= EV_SOFT_MAX)
+        return; /* level-triggered: reported again next cycle */
+    if (in_arena) {
+        if (ARENA_SIZE - l->arena_used < READ_MIN)
+            return;
+        dst = l->arena + l->arena_used;
+        want = ARENA_SIZE - l->arena_used;
+        if (want > READ_CHUNK)
+            want = READ_CHUNK;
+    } else {
+        if (pf_buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
+            c->flags |= MC_ABORT | MC_SKIP;
+            c->err = -ENOMEM;
+            mark_dirty(l, c);
+            return;
+        }
+        dst = pf_buf_tail(&c->rbuf);
+        want = pf_buf_avail(&c->rbuf);
+    }
+    ssize_t n;
+    do {
+        n = recv(c->fd, dst, want, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        c->flags |= MC_ABORT | MC_SKIP;
+        c->err = PF_NEG_ERRNO();
+        mark_dirty(l, c);
+        return;
+    }
+    if (n == 0) {
+        /* EOF: an incomplete message is dropped; queued output is still
+         * written, then the connection is closed. */
+        c->flags |= MC_EOF | MC_NOREAD | MC_CLOSING;
+        mark_dirty(l, c);
+        return;
+    }
+    lru_touch(l, c);
+    if (in_arena) {
+        l->arena_used += (size_t)n;
+        frame_conn(l, c, dst, (size_t)n, 1);
+    } else {
+        pf_buf_commit(&c->rbuf, (size_t)n);
+        frame_conn(l, c, pf_buf_data(&c->rbuf), pf_buf_len(&c->rbuf), 0);
+    }
+}
+
+static void accept_some(pf_msgloop *l)
+{
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (l->naddrs >= ACCEPT_BATCH)
+            return;
+        if (l->o.max_conns > 0 && l->nconns >= l->o.max_conns) {
+            set_accepting(l, 0); /* the backlog holds the rest */
+            return;
+        }
+        struct sockaddr_storage *ss = &l->addrs[l->naddrs];
+        socklen_t alen = sizeof(*ss);
+        int fd = pf_listener_accept(&l->lis, SOCK_NONBLOCK, (struct sockaddr *)ss, &alen);
+        if (fd < 0)
+            return; /* -EAGAIN, or EMFILE (one client shed), or an error */
+        pf_mconn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->flags = MC_OPEN;
+        pf_framer_init(&c->fr, &l->o.frame); /* validated by pf_msgloop_init */
+        pf_buf_init(&c->rbuf, pf_framer_max_pending(&c->fr) + READ_CHUNK);
+        pf_buf_init(&c->out, OUT_MAX);
+        if (l->o.nodelay && (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        c->events = EPOLLIN;
+        pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
+        if (!e || epoll_set(l, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
+            if (e)
+                l->nev--;
+            close(fd);
+            free(c);
+            continue;
+        }
+        e->data = (const unsigned char *)ss;
+        e->len = alen;
+        l->naddrs++;
+        c->last_ms = l->now;
+        lru_append(l, c);
+        l->nconns++;
+        l->accepted++;
+    }
+}
+
+/* ---- the cycle -------------------------------------------------------- */
+
+/* After the caller handled a batch: drop delivered bytes, write output,
+ * apply closes and backpressure for every connection touched. */
+static void settle_dirty(pf_msgloop *l)
+{
+    pf_mconn *c = l->dirty;
+    l->dirty = NULL;
+    while (c) {
+        pf_mconn *next = c->next_dirty;
+        c->flags &= ~(MC_DIRTY | MC_BUSY);
+        c->next_dirty = NULL;
+        c->cork = 0;
+        if (c->flags & MC_OPEN) {
+            if (c->consume) {
+                pf_buf_consume(&c->rbuf, c->consume);
+                c->consume = 0;
+            }
+            if (pf_buf_len(&c->rbuf) == 0)
+                pf_buf_shrink(&c->rbuf);
+            int rc = (c->flags & MC_ABORT) ? 0 : flush_out(c);
+            if (rc < 0 || (c->flags & MC_ABORT)) {
+                c->flags |= MC_ABORT;
+                do_close(l, c, rc < 0 ? rc : c->err);
+            } else if ((c->flags & MC_CLOSING) && pf_buf_len(&c->out) == 0) {
+                do_close(l, c, c->err);
+            } else {
+                size_t q = pf_buf_len(&c->out);
+                if (q == 0)
+                    pf_buf_shrink(&c->out);
+                if (!(c->flags & MC_PAUSED) && q > l->o.high_water) {
+                    c->flags |= MC_PAUSED;
+                    l->paused++;
+                } else if ((c->flags & MC_PAUSED) && q <= l->o.low_water) {
+                    c->flags &= ~MC_PAUSED;
+                }
+                update_mask(l, c);
+            }
+        }
+        c = next;
+    }
+}
+
+static void check_idle(pf_msgloop *l)
+{
+    if (l->o.idle_ms <= 0)
+        return;
+    while (l->lru_head && l->now - l->lru_head->last_ms >= l->o.idle_ms) {
+        pf_mconn *c = l->lru_head;
+        if (pf_buf_len(&c->out) == 0 || (c->flags & MC_CLOSING)) {
+            /* Nothing queued, or already given a period to drain it. */
+            c->flags |= MC_ABORT;
+            do_close(l, c, PF_MCLOSE_IDLE);
+        } else {
+            c->flags |= MC_CLOSING | MC_NOREAD;
+            c->err = PF_MCLOSE_IDLE;
+            lru_touch(l, c);
+            mark_dirty(l, c);
+        }
+    }
+}
+
+/* Begin a cycle: what the previous batch left to do. */
+static void begin_cycle(pf_msgloop *l)
+{
+    pf_mconn *dead = l->dead, *c, *keep = NULL;
+    l->dead = NULL;
+    l->nev = 0;
+    l->naddrs = 0;
+    l->arena_used = 0;
+    l->now = pf_now_ms();
+    settle_dirty(l);
+    /* Drop closed connections from the pending list. */
+    c = l->pending;
+    l->pending = NULL;
+    while (c) {
+        pf_mconn *next = c->next_pending;
+        c->flags &= ~MC_PENDING;
+        if (c->flags & MC_OPEN) {
+            c->flags |= MC_PENDING;
+            c->next_pending = keep;
+            keep = c;
+        }
+        c = next;
+    }
+    l->pending = keep;
+    /* Their CLOSE events were handled: no list refers to them any more. */
+    while (dead) {
+        c = dead->next_dead;
+        free_conn(dead);
+        dead = c;
+    }
+}
+
+static void run_pending(pf_msgloop *l)
+{
+    pf_mconn *c = l->pending, *keep = NULL;
+    l->pending = NULL;
+    while (c) {
+        pf_mconn *next = c->next_pending;
+        c->flags &= ~MC_PENDING;
+        if ((c->flags & (MC_OPEN | MC_SKIP | MC_PAUSED)) == (MC_OPEN | MC_PAUSED)) {
+            c->flags |= MC_PENDING; /* deliver once drained */
+            c->next_pending = keep;
+            keep = c;
+        } else if (pf_mconn_active(c) && pf_buf_len(&c->rbuf)) {
+            frame_conn(l, c, pf_buf_data(&c->rbuf), pf_buf_len(&c->rbuf), 0);
+        }
+        c = next;
+    }
+    for (c = keep; c; c = keep) {
+        keep = c->next_pending;
+        c->next_pending = l->pending;
+        l->pending = c;
+    }
+}
+
+static int has_runnable_pending(const pf_msgloop *l)
+{
+    for (const pf_mconn *c = l->pending; c; c = c->next_pending)
+        if (!(c->flags & MC_PAUSED))
+            return 1;
+    return 0;
+}
+
+int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
+{
+    struct epoll_event evs[EPOLL_BATCH];
+    begin_cycle(l);
+    check_idle(l);
+    run_pending(l);
+    if (l->nev > 0 || has_runnable_pending(l)) {
+        timeout_ms = 0;
+    } else if (l->o.idle_ms > 0 && l->lru_head) {
+        int64_t left = l->lru_head->last_ms + l->o.idle_ms - l->now;
+        if (left < 0)
+            left = 0;
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = (int)left + 1;
+    }
+    int n = epoll_wait(l->epfd, evs, EPOLL_BATCH, timeout_ms);
+    if (n < 0) {
+        int err = PF_NEG_ERRNO();
+        return l->nev > 0 ? (int)l->nev : err;
+    }
+    if (n > 0 && timeout_ms != 0)
+        l->now = pf_now_ms();
+    for (int i = 0; i < n; i++) {
+        void *tag = evs[i].data.ptr;
+        uint32_t e = evs[i].events;
+        if (tag == TAG_WAKE(l)) {
+            uint64_t v;
+            while (read(l->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
+                ;
+            continue;
+        }
+        if (tag == TAG_LIS(l)) {
+            if (l->accepting)
+                accept_some(l);
+            continue;
+        }
+        pf_mconn *c = tag;
+        if (!(c->flags & MC_OPEN))
+            continue;
+        if ((e & EPOLLOUT) && pf_buf_len(&c->out)) {
+            int rc = flush_out(c);
+            if (rc < 0) {
+                c->flags |= MC_ABORT | MC_SKIP;
+                c->err = rc;
+            }
+            mark_dirty(l, c);
+        }
+        if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wants_read(c) && !(c->flags & MC_BUSY)) {
+            read_conn(l, c);
+        } else if (e & (EPOLLHUP | EPOLLERR)) {
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            c->flags |= MC_ABORT | MC_SKIP;
+            c->err = soerr ? -soerr : -ECONNRESET;
+            mark_dirty(l, c);
+        }
+    }
+    return (int)l->nev;
+}
+
+/* ---- the caller's side ------------------------------------------------ */
+
+int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0, done = 0;
+    if (!pf_mconn_active(c))
+        return -EPIPE;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 0;
+    if (pf_buf_len(&c->out) == 0 && !c->cork) {
+        struct msghdr mh;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = (struct iovec *)iov;
+        mh.msg_iovlen = (size_t)iovcnt;
+        ssize_t n;
+        do {
+            n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->flags |= MC_ABORT | MC_SKIP;
+                c->err = PF_NEG_ERRNO();
+                mark_dirty(l, c);
+                return 0;
+            }
+            n = 0;
+        }
+        done = (size_t)n;
+        if (done == total)
+            return 0;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        const unsigned char *p = iov[i].iov_base;
+        if (done >= len) {
+            done -= len;
+            continue;
+        }
+        if (pf_buf_append(&c->out, p + done, len - done) < 0)
+            return -ENOMEM;
+        done = 0;
+    }
+    mark_dirty(l, c);
+    return 0;
+}
+
+void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
+{
+    if (!(c->flags & MC_OPEN))
+        return;
+    c->flags |= MC_SKIP | MC_CLOSING | MC_NOREAD | (abort ? MC_ABORT : 0);
+    mark_dirty(l, c);
+}
+
+int pf_msgloop_shutdown(pf_msgloop *l)
+{
+    l->stopped = 1;
+    set_accepting(l, 0);
+    begin_cycle(l);
+    while (l->lru_head) {
+        pf_mconn *c = l->lru_head;
+        int rc = (c->flags & MC_ABORT) ? 0 : flush_out(c);
+        c->flags |= MC_ABORT; /* no lingering: the server is going away */
+        do_close(l, c, rc < 0 ? rc : (c->err ? c->err : PF_MCLOSE_SHUTDOWN));
+    }
+    l->pending = NULL;
+    return (int)l->nev;
+}
+
+int pf_msgloop_wake(pf_msgloop *l)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+        n = write(l->wakefd, &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+    return n < 0 && errno != EAGAIN ? PF_NEG_ERRNO() : 0;
+}
+
+int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
+{
+    pf_framer probe;
+    int rc;
+    memset(l, 0, sizeof(*l));
+    l->epfd = l->wakefd = -1;
+    l->o = *o;
+    if (l->o.low_water > l->o.high_water)
+        l->o.low_water = l->o.high_water;
+    rc = pf_framer_init(&probe, &o->frame);
+    if (rc < 0)
+        return rc;
+    l->ev_cap = EV_SOFT_MAX + EPOLL_BATCH;
+    l->ev = malloc(l->ev_cap * sizeof(*l->ev));
+    l->arena = malloc(ARENA_SIZE);
+    l->addrs = malloc(ACCEPT_BATCH * sizeof(*l->addrs));
+    if (!l->ev || !l->arena || !l->addrs) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        rc = PF_NEG_ERRNO();
+        goto fail;
+    }
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->wakefd < 0) {
+        rc = PF_NEG_ERRNO();
+        goto fail;
+    }
+    rc = epoll_set(l, EPOLL_CTL_ADD, l->wakefd, EPOLLIN, TAG_WAKE(l));
+    if (rc < 0)
+        goto fail;
+    rc = pf_listener_init(&l->lis, listen_fd);
+    if (rc < 0)
+        goto fail;
+    l->lis_ok = 1;
+    l->now = pf_now_ms();
+    set_accepting(l, 1);
+    if (!l->accepting) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    return 0;
+fail:
+    pf_msgloop_destroy(l);
+    return rc;
+}
+
+void pf_msgloop_destroy(pf_msgloop *l)
+{
+    pf_mconn *c;
+    l->stopped = 1;
+    l->dirty = NULL;
+    l->pending = NULL;
+    while ((c = l->lru_head) != NULL) {
+        lru_unlink(l, c);
+        close(c->fd);
+        free_conn(c);
+    }
+    while ((c = l->dead) != NULL) {
+        l->dead = c->next_dead;
+        free_conn(c);
+    }
+    if (l->lis_ok)
+        pf_listener_close(&l->lis);
+    l->lis_ok = 0;
+    if (l->wakefd >= 0)
+        close(l->wakefd);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    l->wakefd = l->epfd = -1;
+    free(l->ev);
+    free(l->arena);
+    free(l->addrs);
+    l->ev = NULL;
+    l->arena = NULL;
+    l->addrs = NULL;
+    l->nev = l->ev_cap = 0;
+}

@@ -1,0 +1,153 @@
+/* pf_msgloop.h: the message loop (MessageHandler's event-driven fast path).
+ *
+ * One thread, one epoll set: the listening socket, an eventfd wake-up and
+ * every connection (non-blocking, accepted with accept4 via pf_listener).
+ * The loop reads, frames (pf_frame.h) and hands whole messages to its
+ * caller in batches; the caller (the Cython layer, holding the GIL once
+ * per batch) handles them and queues replies with pf_msgloop_send(); the
+ * loop writes them (writev/sendmsg) and watches EPOLLOUT for what the
+ * socket did not take.
+ *
+ * The cycle, driven by the caller:
+ *
+ *     for (;;) {
+ *         n = pf_msgloop_poll(l, timeout_ms);     // without the GIL
+ *         for (i = 0; i < n; i++) handle(&l->ev[i]);  // with the GIL
+ *     }
+ *     n = pf_msgloop_shutdown(l); handle those CLOSE events; pf_msgloop_destroy(l);
+ *
+ * Events (pf_mevent): OPEN (a new connection; data/len = its sockaddr),
+ * MSG (one message of a connection; data/len borrowed from the loop's
+ * buffers, valid until the next pf_msgloop_poll), CLOSE (the connection's
+ * fd is closed; its pf_mconn stays valid until the next pf_msgloop_poll,
+ * so the caller drops its reference then).  A connection's MSG events are
+ * contiguous in a batch and in order; `more` says another MSG of the same
+ * connection follows (the caller may then cork: queue its reply without
+ * writing it yet, so one send carries the batch's replies).
+ *
+ * Memory per connection stays bounded:
+ * - Reads go into a per-loop arena (one cycle's worth); only an incomplete
+ *   message's bytes are kept in the connection's own buffer, whose cap is
+ *   what the framer can need (max message + one read).  An idle
+ *   connection holds no buffer.
+ * - Backpressure: when queued output exceeds high_water the connection is
+ *   no longer read (nor are its buffered messages handed out) until the
+ *   output drains to low_water.
+ * - max_conns: at the limit the listener is taken out of the epoll set;
+ *   clients wait in the kernel's backlog until a connection closes.
+ * - idle_ms: a connection that sends nothing for that long is closed
+ *   (after its queued output), with err -ETIMEDOUT.  Kept in an LRU list:
+ *   O(1) per read.
+ *
+ * Threads: everything here is for the loop's thread, except
+ * pf_msgloop_wake(), safe from any thread.  Other threads hand replies to
+ * the loop through the caller (a queue + wake).
+ *
+ * Returns: 0 / a count, or a negative errno.  EINTR from epoll_wait is
+ * returned (-EINTR) so that the caller can run signal handlers.
+ */
+#ifndef PF_MSGLOOP_H
+#define PF_MSGLOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "pf_frame.h"
+#include "pf_listen.h"
+
+enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3 };
+
+/* CLOSE reasons beside 0 (peer EOF or pf_msgloop_close) and socket errors. */
+#define PF_MCLOSE_FRAMING (-EMSGSIZE)  /* line/header over the limit */
+#define PF_MCLOSE_IDLE    (-ETIMEDOUT) /* idle timeout */
+#define PF_MCLOSE_SHUTDOWN (-ESHUTDOWN) /* server shut down */
+
+typedef struct pf_mconn pf_mconn;
+
+typedef struct {
+    int type;                  /* PF_MEV_* */
+    int more;                  /* MSG: the next event is a MSG of the same conn */
+    int err;                   /* CLOSE: 0 or a negative errno (see above) */
+    pf_mconn *conn;
+    const unsigned char *data; /* MSG: payload; OPEN: struct sockaddr */
+    size_t len;
+} pf_mevent;
+
+struct pf_mconn {
+    int fd;
+    unsigned flags;       /* PF_MC_* (pf_msgloop.c) */
+    uint32_t events;      /* epoll mask now registered */
+    int err;              /* close reason once decided */
+    void *user;           /* the caller's object (Python handler) */
+    pf_framer fr;
+    pf_buf rbuf;          /* bytes of an incomplete message (or undelivered ones) */
+    pf_buf out;           /* queued output */
+    size_t consume;       /* rbuf bytes delivered this batch, dropped next poll */
+    int64_t last_ms;      /* last read, for the idle timeout */
+    pf_mconn *lru_prev, *lru_next; /* open conns, least recently read first */
+    pf_mconn *next_dirty, *next_pending, *next_dead;
+    int cork;             /* set by the caller: queue, do not write yet */
+};
+
+typedef struct {
+    pf_frame_opts frame;
+    size_t high_water;    /* pause reading above this many queued output bytes */
+    size_t low_water;     /* resume at or below this */
+    int idle_ms;          /* <= 0: no idle timeout */
+    int max_conns;        /* <= 0: no limit */
+    int nodelay;          /* set TCP_NODELAY on accepted connections */
+} pf_msgloop_opts;
+
+typedef struct pf_msgloop {
+    int epfd, wakefd;
+    pf_listener lis;
+    int lis_ok;           /* lis initialised */
+    int accepting;        /* listener in the epoll set */
+    pf_msgloop_opts o;
+    int nconns;
+    int stopped;          /* pf_msgloop_shutdown ran */
+    int64_t now;
+    unsigned char *arena;
+    size_t arena_used;
+    pf_mevent *ev;        /* this batch's events */
+    size_t nev, ev_cap;
+    struct sockaddr_storage *addrs; /* OPEN events' addresses */
+    size_t naddrs;
+    pf_mconn *lru_head, *lru_tail;
+    pf_mconn *dirty, *pending, *dead;
+    uint64_t accepted, closed, framing_errors, idle_closed, paused;
+} pf_msgloop;
+
+void pf_msgloop_opts_init(pf_msgloop_opts *o);
+/* listen_fd: a listening socket owned by the caller (made non-blocking). */
+int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o);
+/* Close every remaining connection without events and free everything. */
+void pf_msgloop_destroy(pf_msgloop *l);
+/* End the current or next wait at once.  Any thread. */
+int pf_msgloop_wake(pf_msgloop *l);
+/* Finish the previous batch (drop delivered bytes, write queued output,
+ * close what was closed), then wait up to timeout_ms (-1: no limit; the
+ * idle timeout shortens it) and do the I/O that is ready.  Returns the
+ * number of events in l->ev (0: timeout or wake-up), -EINTR, -errno. */
+int pf_msgloop_poll(pf_msgloop *l, int timeout_ms);
+/* Queue iov for c: written at once when nothing is queued and c is not
+ * corked (one sendmsg), else appended to c's output.  Never blocks.
+ * 0, -EPIPE if c is closed or closing, -ENOMEM.  A socket error closes c
+ * at the next poll (its CLOSE event carries it); 0 is returned then. */
+int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iovcnt);
+/* Close c once its queued output is written (CLOSE event, err 0 unless
+ * an error came first).  abort: close now, dropping queued output. */
+void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort);
+/* Stop accepting; write what each connection has queued (without
+ * waiting) and close it.  Returns the number of CLOSE events in l->ev. */
+int pf_msgloop_shutdown(pf_msgloop *l);
+/* Bytes of output queued for c. */
+size_t pf_mconn_queued(const pf_mconn *c);
+/* 1 while c takes messages and output: open, not closed by
+ * pf_msgloop_close nor by a socket error.  Messages of a batch that follow
+ * a close are not handed out. */
+int pf_mconn_active(const pf_mconn *c);
+
+#endif

@@ -1,0 +1,45 @@
+# pyfast._message: declarations for Cython subclasses of MessageHandler
+# (cimport pyfast._message; override handle_message as a cpdef method).
+from pyfast.includes.message cimport pf_msgloop, pf_mconn, pf_mevent, pf_frame_mode
+
+
+cdef class MessageLoop:
+    cdef pf_msgloop l
+    cdef bint inited
+    cdef bint stopping
+    cdef readonly object server
+    cdef readonly object handler_class
+    cdef object foreign
+    cdef object lock
+    cdef unsigned long thread_id
+    cdef pf_frame_mode mode
+    cdef unsigned char trailer[8]
+    cdef size_t trailer_len
+
+    cdef int _dispatch(self, int n) except -1
+    cdef int _dispatch_one(self, pf_mevent *ev) except -1
+    cdef MessageHandler _detach(self, pf_mconn *conn)
+    cdef int _open(self, pf_mconn *conn, object address) except -1
+    cdef int _closed(self, pf_mconn *conn, int err) except -1
+    cdef int _failed(self, MessageHandler h) except -1
+    cdef int _run_foreign(self) except -1
+    cdef int _send(self, pf_mconn *conn, const unsigned char *p, size_t n,
+                   bint framed) except -1
+    cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1
+
+
+cdef class MessageHandler:
+    cdef pf_mconn *_conn
+    cdef MessageLoop _loop
+    cdef readonly object client_address
+    cdef readonly object server
+    cdef public object close_reason
+
+    cpdef handle_message(self, message)
+    cdef int send_bytes(self, const unsigned char *p, size_t n) except -1
+    cdef int send_message_bytes(self, const unsigned char *p, size_t n) except -1
+    cdef int _send_obj(self, object data, bint framed) except -1
+
+
+cdef class EchoMessageHandler(MessageHandler):
+    pass

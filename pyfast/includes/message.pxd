@@ -1,0 +1,100 @@
+# C declarations of csrc/pf_msgloop.h and pf_frame.h used by pyfast._message.
+from libc.stdint cimport uint64_t, int64_t
+
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    struct sockaddr:
+        pass
+
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+
+
+cdef extern from "pf_common.h" nogil:
+    int64_t pf_now_ms()
+
+
+cdef extern from "pf_addr.h" nogil:
+    ctypedef struct pf_addr_info:
+        int family
+        char host[64]
+        int port
+        unsigned int flowinfo
+        unsigned int scope_id
+        const char *path
+        int path_len
+    int pf_addr_decode(const sockaddr *addr, socklen_t len, pf_addr_info *out)
+
+
+cdef extern from "pf_frame.h" nogil:
+    ctypedef enum pf_frame_mode:
+        PF_FRAME_RAW
+        PF_FRAME_LINE
+        PF_FRAME_LEN16
+        PF_FRAME_LEN32
+        PF_FRAME_FIXED
+    enum:
+        PF_FRAME_DELIM_MAX
+        PF_FRAME_HDR_MAX
+    ctypedef struct pf_frame_opts:
+        pf_frame_mode mode
+        size_t max_size
+        size_t fixed_size
+        unsigned char delim[8]
+        size_t delim_len
+        int keep_delim
+    ctypedef struct pf_framer:
+        pf_frame_opts o
+    void pf_frame_opts_init(pf_frame_opts *o, pf_frame_mode mode)
+    int pf_frame_header(pf_frame_mode mode, size_t payload_len, unsigned char *hdr)
+
+
+cdef extern from "pf_msgloop.h" nogil:
+    enum:
+        PF_MEV_OPEN
+        PF_MEV_MSG
+        PF_MEV_CLOSE
+        PF_MCLOSE_FRAMING
+        PF_MCLOSE_IDLE
+        PF_MCLOSE_SHUTDOWN
+    ctypedef struct pf_mconn:
+        int fd
+        void *user
+        int cork
+    ctypedef struct pf_mevent:
+        int type
+        int more
+        int err
+        pf_mconn *conn
+        const unsigned char *data
+        size_t len
+    ctypedef struct pf_msgloop_opts:
+        pf_frame_opts frame
+        size_t high_water
+        size_t low_water
+        int idle_ms
+        int max_conns
+        int nodelay
+    ctypedef struct pf_msgloop:
+        pf_mevent *ev
+        int nconns
+        int accepting
+        uint64_t accepted
+        uint64_t closed
+        uint64_t framing_errors
+        uint64_t idle_closed
+        uint64_t paused
+    void pf_msgloop_opts_init(pf_msgloop_opts *o)
+    int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
+    void pf_msgloop_destroy(pf_msgloop *l)
+    int pf_msgloop_wake(pf_msgloop *l)
+    int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
+    int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const iovec *iov, int iovcnt)
+    void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
+    int pf_msgloop_shutdown(pf_msgloop *l)
+    size_t pf_mconn_queued(const pf_mconn *c)
+    int pf_mconn_active(const pf_mconn *c)
