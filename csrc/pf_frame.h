@@ -44,6 +44,24 @@
  * A message's bytes are borrowed: buf + out->offset, out->length, valid
  * until the caller consumes/moves its buffer.
  *
+ * The loop's read path, sketched (error handling trimmed):
+ *
+ *     pf_buf_init(&c->rbuf, pf_framer_max_pending(&c->fr) + READ_CHUNK);
+ *     ...on readable:
+ *     if (pf_buf_reserve(&c->rbuf, READ_CHUNK) < 0) ...;   // -ENOBUFS: bug
+ *     n = recv(fd, pf_buf_tail(&c->rbuf), pf_buf_avail(&c->rbuf), 0);
+ *     pf_buf_commit(&c->rbuf, n);
+ *     while ((k = pf_framer_next_batch(&c->fr, pf_buf_data(&c->rbuf),
+ *                                      pf_buf_len(&c->rbuf), v, 64, &used)) > 0) {
+ *         deliver(v, k);            // one GIL acquisition for k messages
+ *         pf_buf_consume(&c->rbuf, used);
+ *     }
+ *     if (k < 0) ...;               // -EMSGSIZE: close (or report) the peer
+ *
+ * (Each batch may also end early because of the 64 cap, hence the loop.
+ * At EOF, bytes left in the buffer are an incomplete message; RAW never
+ * leaves any.)
+ *
  * Output side (send_message symmetry)
  * -----------------------------------
  * A reply is header + payload + trailer: pf_frame_header() gives the LEN16 /
