@@ -240,12 +240,19 @@ cdef class Pool:
     """The worker pool: a C queue (mutex + condition variable) served by
     reusable Python threads.
 
-    Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True)
+    Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True,
+         sched_batch=True)
 
     max_workers (int): at most this many threads; items beyond wait in the
     queue.  idle_timeout (seconds): a thread with nothing to do for this
     long exits.  Threads start on demand, when an item is queued and no
     thread is waiting for work; no thread is created while one is idle.
+    sched_batch: workers run under Linux's SCHED_BATCH policy, so a worker
+    woken by I/O does not preempt the thread that holds the GIL (it could
+    not run Python anyway); on one core this removes the GIL convoy of
+    thread-per-session servers (see README, "Why SCHED_BATCH").
+    Worker threads block asynchronous signals (SIGINT...) so that the
+    kernel delivers them to the main thread, where Python handles them.
     """
     cdef pf_pool p
     cdef bint inited
@@ -253,11 +260,12 @@ cdef class Pool:
     cdef readonly str name
     cdef readonly bint daemon
     cdef readonly int max_workers
+    cdef readonly bint sched_batch
     cdef unsigned long started
     cdef object __weakref__
 
     def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
-                  bint daemon=True):
+                  bint daemon=True, bint sched_batch=True):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         cdef int rc = pf_pool_init(&self.p, max_workers)
@@ -268,6 +276,7 @@ cdef class Pool:
         self.name = name
         self.daemon = daemon
         self.max_workers = max_workers
+        self.sched_batch = sched_batch
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -321,6 +330,11 @@ cdef class Pool:
             _signal.pthread_sigmask(_signal.SIG_BLOCK, _WORKER_BLOCKED_SIGNALS)
         except (AttributeError, OSError, ValueError):
             pass
+        if self.sched_batch:
+            try:
+                _os.sched_setscheduler(0, _os.SCHED_BATCH, _os.sched_param(0))
+            except (AttributeError, OSError):
+                pass
         while True:
             with nogil:
                 rc = pf_pool_take(&self.p, self.idle_ms, &item)
@@ -643,7 +657,8 @@ cdef class SocketWriter(_SocketStream):
         cdef Py_ssize_t r
         cdef int left = -2
         while n > 0:
-            r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
+            with nogil:
+                r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
             if r == -_errno.EAGAIN:
                 self._wait(POLLOUT, &left)
                 continue

@@ -710,6 +710,8 @@ class ThreadingMixIn:
       handler has finished (unless daemon_threads), as socketserver.
     - max_workers (int): the bound on worker threads.
     - worker_idle_timeout (seconds).
+    - worker_sched_batch: run workers under SCHED_BATCH (Linux), so a
+      worker woken by I/O does not preempt the thread holding the GIL.
     """
 
     # Decides how threads will act upon termination of the
@@ -719,6 +721,7 @@ class ThreadingMixIn:
     block_on_close = True
     max_workers = 1024
     worker_idle_timeout = 10.0
+    worker_sched_batch = True
     _pool = None
 
     def process_request_thread(self, request, client_address):
@@ -741,7 +744,8 @@ class ThreadingMixIn:
             pool = self._pool = _core.Pool(
                 self.max_workers, self.worker_idle_timeout,
                 name=f"{type(self).__name__}-worker",
-                daemon=bool(self.daemon_threads))
+                daemon=bool(self.daemon_threads),
+                sched_batch=bool(self.worker_sched_batch))
         pool.submit(self.process_request_thread, request, client_address)
 
     def server_close(self):
