@@ -1,0 +1,284 @@
+"""The standard library's servers built on socketserver, on pyfast:
+http.server, xmlrpc.server, wsgiref.simple_server, python -m pyfast.http;
+and the module's names.  Parametrised over the stdlib modules and pyfast's
+where the behaviour is shared."""
+
+import http.client
+import importlib
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+
+import pytest
+
+import support
+
+HOST = "127.0.0.1"
+
+HTTP_IMPLS = [pytest.param("http.server", id="stdlib"),
+              pytest.param("pyfast.http.server", id="pyfast")]
+
+
+def _serve(server):
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True)
+    t.start()
+    return t
+
+
+def _stop(server, thread):
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_pyfast_all_holds_every_socketserver_name():
+    import pyfast
+    missing = set(socketserver.__all__) - set(pyfast.__all__)
+    assert not missing
+    for name in socketserver.__all__:
+        assert hasattr(pyfast, name), name
+
+
+@pytest.mark.parametrize("modname", HTTP_IMPLS)
+def test_keep_alive_responses_do_not_stall_on_nagle(modname):
+    """Headers and body are written separately by BaseHTTPRequestHandler;
+    with Nagle on (the default), the stdlib takes ~40 ms a request on
+    keep-alive (delayed ACK).  pyfast sends them together."""
+    mod = importlib.import_module(modname)
+
+    class Hello(mod.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"hello"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = mod.ThreadingHTTPServer((HOST, 0), Hello)
+    t = _serve(server)
+    try:
+        conn = http.client.HTTPConnection(HOST, server.server_address[1], timeout=5)
+        start = time.monotonic()
+        for _ in range(20):
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read() == b"hello"
+        elapsed = time.monotonic() - start
+        conn.close()
+    finally:
+        _stop(server, t)
+    if modname.startswith("pyfast"):
+        # 20 requests with a 40 ms stall each would take >= 0.8 s.
+        assert elapsed < 0.4, elapsed
+
+
+def test_coalescing_socket_sends_held_headers_before_reading_and_closing():
+    """A header block written last is sent when the handler reads next or
+    the connection closes: nothing is held past the handler's next action."""
+    from pyfast.http.server import HTTPServer, BaseHTTPRequestHandler
+
+    class HeadersOnly(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_HEAD(self):
+            self.send_response(204)
+            self.end_headers()   # the only write: a header block, held back
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer((HOST, 0), HeadersOnly)
+    t = _serve(server)
+    try:
+        conn = http.client.HTTPConnection(HOST, server.server_address[1], timeout=5)
+        for _ in range(3):  # keep-alive: sent when the handler reads the next request
+            conn.request("HEAD", "/")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 204
+        conn.close()
+        # HTTP/1.0 (Connection: close): sent by shutdown_request.
+        s = support.connect(server.server_address)
+        s.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+        data = support.recv_all(s)
+        s.close()
+        assert data.startswith(b"HTTP/1.1 204")
+    finally:
+        _stop(server, t)
+
+
+@pytest.mark.parametrize("modname", HTTP_IMPLS)
+def test_simple_http_request_handler_serves_files(modname, tmp_path):
+    mod = importlib.import_module(modname)
+    payload = os.urandom(300_000)
+    (tmp_path / "blob.bin").write_bytes(payload)
+    (tmp_path / "small.txt").write_bytes(b"small file\n")
+
+    class Quiet(mod.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = mod.ThreadingHTTPServer((HOST, 0), Quiet)
+    t = _serve(server)
+    try:
+        conn = http.client.HTTPConnection(HOST, server.server_address[1], timeout=5)
+        conn.request("GET", "/blob.bin")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == payload
+        conn.close()
+        conn = http.client.HTTPConnection(HOST, server.server_address[1], timeout=5)
+        conn.request("GET", "/small.txt")
+        assert conn.getresponse().read() == b"small file\n"
+        conn.request("GET", "/missing")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 404
+        conn.close()
+    finally:
+        _stop(server, t)
+
+
+def test_python_m_pyfast_http_serves_a_directory(tmp_path):
+    (tmp_path / "index.html").write_bytes(b"<p>pyfast</p>")
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyfast.http", str(port), "--bind", HOST,
+         "--directory", str(tmp_path)],
+        cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "Serving HTTP on 127.0.0.1 port %d" % port in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        conn = http.client.HTTPConnection(HOST, port, timeout=5)
+        conn.request("GET", "/index.html")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"<p>pyfast</p>"
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+XMLRPC_IMPLS = [pytest.param("xmlrpc.server", id="stdlib"),
+                pytest.param("pyfast.xmlrpc.server", id="pyfast")]
+
+
+@pytest.mark.parametrize("modname", XMLRPC_IMPLS)
+def test_simple_xmlrpc_server_calls_registered_functions(modname):
+    mod = importlib.import_module(modname)
+    server = mod.SimpleXMLRPCServer((HOST, 0), logRequests=False, allow_none=True)
+    server.register_function(pow)
+    server.register_function(lambda a, b: a + b, "add")
+    server.register_introspection_functions()
+    t = _serve(server)
+    try:
+        proxy = xmlrpc.client.ServerProxy("http://%s:%d" % server.server_address)
+        assert proxy.pow(2, 10) == 1024
+        assert proxy.add("py", "fast") == "pyfast"
+        assert "add" in proxy.system.listMethods()
+        with pytest.raises(xmlrpc.client.Fault):
+            proxy.no_such_method()
+        proxy("close")()
+    finally:
+        _stop(server, t)
+
+
+@pytest.mark.parametrize("modname", XMLRPC_IMPLS)
+def test_multipath_xmlrpc_server_dispatches_by_path(modname):
+    mod = importlib.import_module(modname)
+
+    class Paths(mod.SimpleXMLRPCRequestHandler):
+        rpc_paths = ("/a", "/b")
+
+    server = mod.MultiPathXMLRPCServer((HOST, 0), requestHandler=Paths, logRequests=False)
+    for path, value in (("/a", "A"), ("/b", "B")):
+        d = mod.SimpleXMLRPCDispatcher()
+        d.register_function(lambda value=value: value, "which")
+        server.add_dispatcher(path, d)
+    t = _serve(server)
+    try:
+        base = "http://%s:%d" % server.server_address
+        assert xmlrpc.client.ServerProxy(base + "/a").which() == "A"
+        assert xmlrpc.client.ServerProxy(base + "/b").which() == "B"
+    finally:
+        _stop(server, t)
+
+
+WSGI_IMPLS = [pytest.param("wsgiref.simple_server", id="stdlib"),
+              pytest.param("pyfast.wsgiref.simple_server", id="pyfast")]
+
+
+@pytest.mark.parametrize("modname", WSGI_IMPLS)
+def test_wsgi_server_runs_an_application(modname):
+    mod = importlib.import_module(modname)
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"got:", body]
+
+    class Quiet(mod.WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = mod.make_server(HOST, 0, app, handler_class=Quiet)
+    t = _serve(server)
+    try:
+        conn = http.client.HTTPConnection(HOST, server.server_address[1], timeout=5)
+        conn.request("POST", "/path?q=1", body=b"payload")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"got:payload"
+        conn.close()
+    finally:
+        _stop(server, t)
+    assert seen["PATH_INFO"] == "/path" and seen["QUERY_STRING"] == "q=1"
+    assert seen["SERVER_PORT"] == str(server.server_port)
+
+
+def test_udp_batch_hands_out_every_datagram_in_order(pyfast_impl):
+    """Datagrams read ahead by recvmmsg are all handled, in arrival order,
+    by serve_forever and by handle_request alike."""
+    got = []
+
+    class Record(pyfast_impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            got.append(data)
+            sock.sendto(b"ack", self.client_address)
+
+    server = pyfast_impl.UDPServer((HOST, 0), Record)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    try:
+        for i in range(10):
+            c.sendto(b"%d" % i, server.server_address)
+        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
+        for _ in range(10):
+            server.handle_request()
+        assert got == [b"%d" % i for i in range(10)]
+        t = _serve(server)
+        for i in range(10, 200):
+            c.sendto(b"%d" % i, server.server_address)
+        assert support.wait_until(lambda: len(got) == 200)
+        assert got == [b"%d" % i for i in range(200)]
+        _stop(server, t)
+    finally:
+        c.close()
