@@ -98,6 +98,7 @@ cdef class Hub:
     cdef bint is_open
     cdef readonly str name
     cdef readonly object loop
+    cdef object loop_switch
     cdef readonly unsigned long thread_ident
     cdef readonly bint busy
     cdef readonly int64_t last_ns
@@ -237,6 +238,7 @@ cdef class Hub:
         if not self.is_open:
             raise RuntimeError("hub is closed")
         self.loop = _getcurrent()
+        self.loop_switch = self.loop.switch
         self.thread_ident = PyThread_get_thread_ident()
         _hubs[self.thread_ident] = self
         try:
@@ -312,7 +314,7 @@ cdef class Hub:
                 raise MemoryError()
             self.timers[tag] = g
         try:
-            return self.loop.switch()
+            return self.loop_switch()
         finally:
             if tid >= 0:
                 pf_hub_timer_cancel(&self.h, tid, tag)
@@ -452,6 +454,14 @@ cdef inline Conn _conn(sock):
     return c
 
 
+# recv() reads into this buffer, then copies what came into a bytes object
+# of that size: cheaper than allocating bufsize bytes (often 64 KiB) and
+# shrinking them per call.  The GIL is held across the non-blocking recv
+# and the copy, so one buffer serves every thread.
+DEF _RECV_SCRATCH = 65536
+cdef char _recv_scratch[_RECV_SCRATCH]
+
+
 def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
     """socket.recv, waiting on the hub."""
     cdef Conn c = _conn(sock)
@@ -465,28 +475,35 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
     while True:
         if not c.readable:
             c.wait(_READ, deadline)
-        raw = _bytes_new(NULL, bufsize)
-        if raw == NULL:
-            raise MemoryError()
-        n = pf_sock_recv(c.fd, _bytes_str(raw), <size_t>bufsize, flags | MSG_DONTWAIT)
-        if n < 0:
+        if bufsize <= _RECV_SCRATCH:
+            n = pf_sock_recv(c.fd, _recv_scratch, <size_t>bufsize, flags | MSG_DONTWAIT)
+            if n >= 0:
+                if n < bufsize:
+                    # Drained: the next recv waits for the next edge first.
+                    c.readable = False
+                return PyBytes_FromStringAndSize(_recv_scratch, n)
+        else:
+            raw = _bytes_new(NULL, bufsize)
+            if raw == NULL:
+                raise MemoryError()
+            n = pf_sock_recv(c.fd, _bytes_str(raw), <size_t>bufsize, flags | MSG_DONTWAIT)
+            if n >= 0:
+                if n < bufsize:
+                    c.readable = False
+                    _PyBytes_Resize(&raw, n)
+                result = <object>raw
+                Py_DECREF(result)
+                return result
             _decref_raw(raw)
-            if n == -_errno.EAGAIN:
-                c.readable = False
-                if c.timeout == 0:
-                    raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-                continue
-            if n == -_errno.EINTR:
-                PyErr_CheckSignals()
-                continue
-            raise_errno(n)
-        if n < bufsize:
-            # Drained: the next recv waits for the next edge first.
+        if n == -_errno.EAGAIN:
             c.readable = False
-            _PyBytes_Resize(&raw, n)
-        result = <object>raw
-        Py_DECREF(result)
-        return result
+            if c.timeout == 0:
+                raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+            continue
+        if n == -_errno.EINTR:
+            PyErr_CheckSignals()
+            continue
+        raise_errno(n)
 
 
 def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):

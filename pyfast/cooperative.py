@@ -260,7 +260,7 @@ class _Watchdog(threading.Thread):
     def run(self):
         threshold_ns = int(self.threshold * 1e9)
         reported = {}
-        interval = max(self.threshold / 4, 0.005)
+        interval = max(self.threshold / 2, 0.005)
         while not self.stopped.wait(interval):
             now = _coop.now_ns()
             for hub in self.hubs:
