@@ -1,6 +1,7 @@
 #include "pf_hub.h"
 #include "pf_common.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -8,6 +9,9 @@
 #include <unistd.h>
 
 #define HUB_MAX_EPOLL 256
+
+/* Hubs open in this process (see pf_hub_yield). */
+static int hubs_open;
 
 int64_t pf_hub_now_ns(void)
 {
@@ -35,12 +39,13 @@ int pf_hub_open(pf_hub *h)
         rc = PF_NEG_ERRNO();
         goto fail;
     }
+    /* Counted while both descriptors are open: pf_hub_close uncounts. */
+    __atomic_fetch_add(&hubs_open, 1, __ATOMIC_RELAXED);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->wakefd, &ev) < 0) {
         rc = PF_NEG_ERRNO();
         goto fail;
     }
-    /* data.u64 of the eventfd is told apart by fd below, not by tag. */
     return 0;
 fail:
     pf_hub_close(h);
@@ -49,6 +54,8 @@ fail:
 
 void pf_hub_close(pf_hub *h)
 {
+    if (h->epfd >= 0 && h->wakefd >= 0)
+        __atomic_fetch_sub(&hubs_open, 1, __ATOMIC_RELAXED);
     if (h->wakefd >= 0)
         close(h->wakefd);
     if (h->epfd >= 0)
@@ -269,4 +276,12 @@ int pf_hub_wait(pf_hub *h, int timeout_ms, pf_hub_event *out, int max)
         }
     }
     return count;
+}
+
+/* ---- fairness between hubs (see pf_hub.h) ---- */
+
+void pf_hub_yield(void)
+{
+    if (__atomic_load_n(&hubs_open, __ATOMIC_RELAXED) > 1)
+        sched_yield();
 }

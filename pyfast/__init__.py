@@ -13,3 +13,15 @@ from pyfast.socketserver import RequestSocket, __all__ as _server_all
 __version__ = "0.1.0"
 
 __all__ = list(_server_all) + ["RequestSocket"]
+
+# Cooperative handlers (greenlets on C hubs), imported on first use so that
+# ``import pyfast`` does not import greenlet: see pyfast.cooperative.
+_COOPERATIVE = ("CooperativeMixIn", "CooperativeTCPServer", "CooperativeUnixStreamServer",
+                "CooperativeHTTPServer", "CooperativeSocket", "run_in_thread")
+
+
+def __getattr__(name):
+    if name in _COOPERATIVE:
+        from pyfast import cooperative
+        return getattr(cooperative, name)
+    raise AttributeError(f"module 'pyfast' has no attribute {name!r}")

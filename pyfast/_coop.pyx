@@ -246,6 +246,7 @@ cdef class Hub:
                 self.busy = False
                 with nogil:
                     n = pf_hub_wait(&self.h, -1, evs, _MAX_EVENTS)
+                    pf_hub_yield()
                 self.last_ns = pf_hub_now_ns()
                 self.busy = True
                 if n == -_errno.EINTR:

@@ -35,7 +35,6 @@ Not supported: SSL sockets as requests (an ssl.SSLSocket put in place by
 server_bind/get_request blocks its hub), datagram servers.
 """
 
-import http.server
 import io
 import logging
 import os
@@ -423,8 +422,3 @@ class CooperativeHTTPServer(CooperativeTCPServer):
         host, port = self.server_address[:2]
         self.server_name = socket.getfqdn(host)
         self.server_port = port
-
-
-# The http.server API beside it, for symmetry with ThreadingHTTPServer.
-BaseHTTPRequestHandler = http.server.BaseHTTPRequestHandler
-SimpleHTTPRequestHandler = http.server.SimpleHTTPRequestHandler

@@ -43,6 +43,7 @@ cdef extern from "pf_hub.h" nogil:
     int pf_hub_timer_count(const pf_hub *h)
     int pf_hub_wake(pf_hub *h)
     int pf_hub_wait(pf_hub *h, int timeout_ms, pf_hub_event *out, int max)
+    void pf_hub_yield()
 
 
 cdef extern from "pf_stream.h" nogil:
