@@ -16,3 +16,15 @@ __version__ = "0.1.0"
 
 __all__ = list(_server_all) + ["RequestSocket", "MessageHandler",
                                "EchoMessageHandler", "FramingError"]
+
+# Cooperative handlers (greenlets on C hubs), imported on first use so that
+# ``import pyfast`` does not import greenlet: see pyfast.cooperative.
+_COOPERATIVE = ("CooperativeMixIn", "CooperativeTCPServer", "CooperativeUnixStreamServer",
+                "CooperativeHTTPServer", "CooperativeSocket", "run_in_thread")
+
+
+def __getattr__(name):
+    if name in _COOPERATIVE:
+        from pyfast import cooperative
+        return getattr(cooperative, name)
+    raise AttributeError(f"module 'pyfast' has no attribute {name!r}")

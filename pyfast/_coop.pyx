@@ -1,2 +1,902 @@
-# cython: language_level=3
-"""pyfast._coop: cooperative session handlers on C hubs (stub)."""
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""pyfast._coop: cooperative session handlers on C hubs.
+
+Thin by design, as pyfast._core: the loop itself is csrc/pf_hub.c (epoll,
+timers, eventfd wake-up); this module maps its events to greenlets.
+
+Contents:
+- Hub: one thread's loop.  ``run()`` (on the hub's thread) waits in
+  pf_hub_wait() without the GIL and switches to the greenlets whose
+  descriptors are ready, whose timers expired, or that another thread
+  resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
+- Conn: the per-socket state: descriptor, edge-triggered readiness seen
+  since the last recv/send, the greenlets waiting on it, the timeout.
+- sock_recv, sock_recv_into, sock_send, sock_sendall: the methods of
+  pyfast.cooperative.CooperativeSocket (bound as methods there).
+- Reader / Writer: makefile('rb') / makefile('wb') of that socket, buffered
+  in C, waiting on the hub.
+
+Waits are "readiness first": a recv that returned less than it asked for
+drained the socket, so the next recv switches to the hub before calling
+recv(2) instead of paying a recv that fails with EAGAIN; the descriptor is
+registered once, edge-triggered, so waiting costs no epoll_ctl either.
+A socket used from a thread that is not its hub's (or before it has a hub)
+blocks that thread in poll(2) without the GIL instead.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
+from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.ref cimport Py_DECREF
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+
+from pyfast.includes.coop cimport *
+
+import collections as _collections
+import errno as _errno
+import io as _io
+import os as _os
+import sys as _sys
+
+from greenlet import greenlet as _greenlet, getcurrent as _getcurrent, GreenletExit
+
+cdef extern from "Python.h":
+    PyObject *_bytes_new "PyBytes_FromStringAndSize"(const char *, Py_ssize_t)
+    char *_bytes_str "PyBytes_AS_STRING"(PyObject *)
+    int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
+    void _decref_raw "Py_DECREF"(PyObject *)
+
+DEF _MAX_EVENTS = 256
+
+cdef int _READ = 1
+cdef int _WRITE = 2
+cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
+cdef size_t DIRECT_WRITE = 65536
+
+# What the hub switches a waiting greenlet back with.
+cdef object _READY = True
+cdef object _TIMEOUT = object()
+cdef object _CLOSED = object()
+
+# thread ident -> the Hub whose loop runs on that thread.
+_hubs = {}
+
+
+cdef int raise_errno(long neg) except -1:
+    cdef int err = <int>(-neg)
+    raise OSError(err, _os.strerror(err))
+
+
+cpdef Hub current_hub():
+    """The Hub whose loop runs on this thread, or None."""
+    return _hubs.get(PyThread_get_thread_ident())
+
+
+cdef inline int64_t deadline_of(double timeout):
+    """Absolute deadline (ns) for a timeout in seconds; 0 for none (< 0)."""
+    if timeout < 0:
+        return 0
+    return pf_hub_now_ns() + <int64_t>(timeout * 1e9)
+
+
+cdef class Conn
+
+
+cdef class Hub:
+    """One hub: an epoll set, timers and a wake-up, run by one thread.
+
+    Hub(name="pyfast-hub"); run() on the thread that is to be the hub
+    (blocks until stop()); spawn(fn, *args) and resume(g, value) from any
+    thread.  Properties read by the watchdog: busy (a greenlet or the
+    dispatch is running, not the wait), last_ns (pf_hub_now_ns() when
+    control last came back to the loop), thread_ident, current (the
+    greenlet running now, or None).
+    """
+    cdef pf_hub h
+    cdef bint is_open
+    cdef readonly str name
+    cdef readonly object loop
+    cdef object loop_switch
+    cdef readonly unsigned long thread_ident
+    cdef readonly bint busy
+    cdef readonly int64_t last_ns
+    cdef readonly bint stopping
+    cdef readonly object current
+    cdef dict conns
+    cdef dict timers
+    cdef uint64_t next_tag
+    cdef object inbox
+    cdef readonly set tasks
+    cdef readonly unsigned long switches
+
+    def __cinit__(self, str name="pyfast-hub"):
+        cdef int rc = pf_hub_open(&self.h)
+        if rc < 0:
+            raise_errno(rc)
+        self.is_open = True
+        self.name = name
+        self.conns = {}
+        self.timers = {}
+        self.inbox = _collections.deque()
+        self.tasks = set()
+        self.next_tag = 1
+
+    def __dealloc__(self):
+        if self.is_open:
+            pf_hub_close(&self.h)
+
+    # ---- from any thread ----
+
+    def spawn(self, fn, *args):
+        """Run fn(*args) in a new greenlet on this hub.  Thread-safe.
+        Exceptions that escape fn go to sys.excepthook."""
+        if self.stopping or not self.is_open:
+            raise RuntimeError("hub is stopped")
+        self.inbox.append((0, fn, args))
+        pf_hub_wake(&self.h)
+
+    def resume(self, g, value):
+        """Switch to greenlet g (waiting in wait_resume()) with value.  Thread-safe."""
+        self.inbox.append((1, g, value))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+
+    def call_soon(self, fn, *args):
+        """Run fn(*args) in the hub's loop greenlet (must not wait).  Thread-safe."""
+        self.inbox.append((3, fn, args))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+
+    def stop(self):
+        """End run(): every greenlet still alive gets GreenletExit, then the
+        loop returns.  Thread-safe; returns at once."""
+        self.inbox.append((2,))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+
+    @property
+    def conn_count(self):
+        return len(self.conns)
+
+    # ---- on the hub's thread ----
+
+    cdef int _switch(self, g, value) except -1:
+        self.current = g
+        try:
+            g.switch(value)
+        except BaseException:
+            # A greenlet's run() let an exception out; the task wrapper
+            # normally prevents it.
+            _sys.excepthook(*_sys.exc_info())
+        finally:
+            self.current = None
+            self.switches += 1
+            self.last_ns = pf_hub_now_ns()
+        return 0
+
+    def _task(self, job):
+        try:
+            fn, args = job
+            del job
+            fn(*args)
+        except GreenletExit:
+            pass
+        except BaseException:
+            _sys.excepthook(*_sys.exc_info())
+        finally:
+            self.tasks.discard(_getcurrent())
+
+    cdef int _drain_inbox(self) except -1:
+        cdef object inbox = self.inbox
+        while inbox:
+            item = inbox.popleft()
+            kind = item[0]
+            if kind == 0:
+                if self.stopping:
+                    continue
+                g = _greenlet(self._task, self.loop)
+                self.tasks.add(g)
+                self._switch(g, (item[1], item[2]))
+            elif kind == 1:
+                g = item[1]
+                if not g.dead:
+                    self._switch(g, item[2])
+            elif kind == 2:
+                self.stopping = True
+            elif kind == 3:
+                try:
+                    item[1](*item[2])
+                except BaseException:
+                    _sys.excepthook(*_sys.exc_info())
+        return 0
+
+    cdef int _dispatch_fd(self, int fd, uint32_t ev) except -1:
+        cdef Conn c = self.conns.get(fd)
+        if c is None:
+            return 0
+        if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
+            c.readable = True
+            g = c.reader
+            if g is not None:
+                c.reader = None
+                self._switch(g, _READY)
+        if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+            c.writable = True
+            g = c.writer
+            if g is not None:
+                c.writer = None
+                self._switch(g, _READY)
+        return 0
+
+    def run(self):
+        """The loop: run on the hub's own thread; returns after stop()."""
+        cdef pf_hub_event evs[_MAX_EVENTS]
+        cdef int n, i
+        cdef uint32_t ev
+        if not self.is_open:
+            raise RuntimeError("hub is closed")
+        self.loop = _getcurrent()
+        self.loop_switch = self.loop.switch
+        self.thread_ident = PyThread_get_thread_ident()
+        _hubs[self.thread_ident] = self
+        try:
+            while not self.stopping:
+                self.busy = False
+                with nogil:
+                    n = pf_hub_wait(&self.h, -1, evs, _MAX_EVENTS)
+                    pf_hub_yield()
+                self.last_ns = pf_hub_now_ns()
+                self.busy = True
+                if n == -_errno.EINTR:
+                    continue
+                if n < 0:
+                    raise_errno(n)
+                for i in range(n):
+                    ev = evs[i].events
+                    if ev & PF_HUB_WAKE:
+                        self._drain_inbox()
+                    elif ev & PF_HUB_TIMER:
+                        g = self.timers.pop(evs[i].tag, None)
+                        if g is not None and not g.dead:
+                            self._switch(g, _TIMEOUT)
+                    else:
+                        self._dispatch_fd(<int>evs[i].tag, ev)
+            self._kill_all()
+        finally:
+            self.busy = False
+            _hubs.pop(self.thread_ident, None)
+            self.is_open = False
+            pf_hub_close(&self.h)
+            self.conns.clear()
+            self.timers.clear()
+
+    cdef int _kill_all(self) except -1:
+        """GreenletExit into every task, a few rounds (a task's finally may
+        wait once more: it is woken by its events meanwhile)."""
+        cdef pf_hub_event evs[_MAX_EVENTS]
+        cdef int rounds, n, i
+        for rounds in range(3):
+            for g in list(self.tasks):
+                if not g.dead:
+                    self.current = g
+                    try:
+                        g.throw(GreenletExit)
+                    except BaseException:
+                        _sys.excepthook(*_sys.exc_info())
+                    finally:
+                        self.current = None
+            if not self.tasks:
+                break
+            # Let tasks blocked in a finally make progress (poll only).
+            n = pf_hub_wait(&self.h, 0, evs, _MAX_EVENTS)
+            for i in range(n if n > 0 else 0):
+                if not (evs[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
+                    self._dispatch_fd(<int>evs[i].tag, evs[i].events)
+        self.tasks.clear()
+        return 0
+
+    cdef int _check_waitable(self, g) except -1:
+        if g is self.loop:
+            raise RuntimeError("a cooperative wait in the hub's own loop")
+        return 0
+
+    cdef object _wait_timer(self, g, int64_t deadline_ns):
+        """Switch to the loop; a timer at deadline_ns (0: none) resumes g
+        with _TIMEOUT.  Returns what g was resumed with."""
+        cdef int tid = -1
+        cdef uint64_t tag = 0
+        if deadline_ns:
+            tag = self.next_tag
+            self.next_tag += 1
+            tid = pf_hub_timer_add(&self.h, deadline_ns, tag)
+            if tid < 0:
+                raise MemoryError()
+            self.timers[tag] = g
+        try:
+            return self.loop_switch()
+        finally:
+            if tid >= 0:
+                pf_hub_timer_cancel(&self.h, tid, tag)
+                self.timers.pop(tag, None)
+
+    def sleep(self, double seconds):
+        """Suspend the calling greenlet (on this hub) for seconds."""
+        g = _getcurrent()
+        self._check_waitable(g)
+        cdef int64_t deadline = pf_hub_now_ns() + <int64_t>(max(seconds, 0.0) * 1e9)
+        while self._wait_timer(g, deadline) is not _TIMEOUT:
+            pass
+
+    def wait_resume(self):
+        """Suspend the calling greenlet until resume(g, value) (from any
+        thread) and return value."""
+        g = _getcurrent()
+        self._check_waitable(g)
+        return self._wait_timer(g, 0)
+
+    def register(self, sock):
+        """Attach a CooperativeSocket (its ``_pf_conn``) to this hub, on the
+        hub's thread: edge-triggered registration, once."""
+        cdef Conn c = sock._pf_conn
+        if c.hub is not None:
+            raise RuntimeError("socket already on a hub")
+        cdef int fd = c.fd
+        cdef int rc = pf_hub_add(&self.h, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 <uint64_t>fd)
+        if rc < 0:
+            raise_errno(rc)
+        c.hub = self
+        c.readable = True
+        c.writable = True
+        self.conns[fd] = c
+
+    cdef int _unregister(self, Conn c) except -1:
+        if self.conns.get(c.fd) is c:
+            del self.conns[c.fd]
+            if self.is_open:
+                pf_hub_del(&self.h, c.fd)
+        return 0
+
+
+cdef class Conn:
+    """A cooperative socket's state (``sock._pf_conn``)."""
+    cdef readonly Hub hub
+    cdef readonly int fd
+    cdef public bint readable
+    cdef public bint writable
+    cdef object reader
+    cdef object writer
+    cdef public double timeout  # seconds; < 0: none (blocking)
+
+    def __cinit__(self, int fd, double timeout=-1.0):
+        self.fd = fd
+        self.timeout = timeout
+        self.readable = True
+        self.writable = True
+
+    def detach(self):
+        """Forget the descriptor (before close/detach): unregistered from
+        the hub; greenlets waiting on it get OSError(EBADF)."""
+        cdef Hub hub = self.hub
+        if hub is not None:
+            hub._unregister(self)
+            self.hub = None
+            for g in (self.reader, self.writer):
+                if g is not None and not g.dead and g is not _getcurrent():
+                    # Resumed from the loop, as if ready; it sees _CLOSED.
+                    hub.resume(g, _CLOSED)
+            self.reader = self.writer = None
+        self.fd = -1
+
+    cdef int wait(self, int mode, int64_t deadline_ns) except -1:
+        """Wait until the fd is ready for mode (_READ/_WRITE) or deadline_ns
+        (0: none) passes (TimeoutError)."""
+        cdef Hub hub = self.hub
+        if self.fd < 0:
+            raise OSError(_errno.EBADF, "Bad file descriptor")
+        if self.timeout == 0:
+            raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+        if hub is None or PyThread_get_thread_ident() != hub.thread_ident:
+            return self._wait_blocking(mode, deadline_ns)
+        g = _getcurrent()
+        hub._check_waitable(g)
+        if mode == _READ:
+            if self.reader is not None:
+                raise RuntimeError("another greenlet is already reading this socket")
+            self.reader = g
+        else:
+            if self.writer is not None:
+                raise RuntimeError("another greenlet is already writing this socket")
+            self.writer = g
+        try:
+            r = hub._wait_timer(g, deadline_ns)
+        finally:
+            if mode == _READ:
+                if self.reader is g:
+                    self.reader = None
+            elif self.writer is g:
+                self.writer = None
+        if r is _TIMEOUT:
+            raise TimeoutError("timed out")
+        if r is _CLOSED:
+            raise OSError(_errno.EBADF, "Bad file descriptor")
+        return 0
+
+    cdef int _wait_blocking(self, int mode, int64_t deadline_ns) except -1:
+        cdef int rc, ms
+        cdef int64_t left
+        while True:
+            ms = -1
+            if deadline_ns:
+                left = deadline_ns - pf_hub_now_ns()
+                ms = 0 if left <= 0 else <int>((left + 999999) // 1000000)
+            with nogil:
+                rc = pf_wait_fd(self.fd, POLLIN if mode == _READ else POLLOUT, ms)
+            if rc == -_errno.EINTR:
+                PyErr_CheckSignals()
+                continue
+            if rc < 0:
+                raise_errno(rc)
+            if rc == 0:
+                raise TimeoutError("timed out")
+            return 0
+
+
+# --------------------------------------------------------------------------
+# socket methods (bound by pyfast.cooperative.CooperativeSocket)
+# --------------------------------------------------------------------------
+
+cdef inline Conn _conn(sock):
+    cdef Conn c = sock._pf_conn
+    if c.fd < 0:
+        raise OSError(_errno.EBADF, "Bad file descriptor")
+    return c
+
+
+# recv() reads into this buffer, then copies what came into a bytes object
+# of that size: cheaper than allocating bufsize bytes (often 64 KiB) and
+# shrinking them per call.  The GIL is held across the non-blocking recv
+# and the copy, so one buffer serves every thread.
+DEF _RECV_SCRATCH = 65536
+cdef char _recv_scratch[_RECV_SCRATCH]
+
+
+def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
+    """socket.recv, waiting on the hub."""
+    cdef Conn c = _conn(sock)
+    cdef PyObject *raw
+    cdef Py_ssize_t n
+    cdef int64_t deadline = 0
+    if bufsize < 0:
+        raise ValueError("negative buffersize in recv")
+    if c.timeout > 0:
+        deadline = deadline_of(c.timeout)
+    while True:
+        if not c.readable:
+            c.wait(_READ, deadline)
+        if bufsize <= _RECV_SCRATCH:
+            n = pf_sock_recv(c.fd, _recv_scratch, <size_t>bufsize, flags | MSG_DONTWAIT)
+            if n >= 0:
+                if n < bufsize:
+                    # Drained: the next recv waits for the next edge first.
+                    c.readable = False
+                return PyBytes_FromStringAndSize(_recv_scratch, n)
+        else:
+            raw = _bytes_new(NULL, bufsize)
+            if raw == NULL:
+                raise MemoryError()
+            n = pf_sock_recv(c.fd, _bytes_str(raw), <size_t>bufsize, flags | MSG_DONTWAIT)
+            if n >= 0:
+                if n < bufsize:
+                    c.readable = False
+                    _PyBytes_Resize(&raw, n)
+                result = <object>raw
+                Py_DECREF(result)
+                return result
+            _decref_raw(raw)
+        if n == -_errno.EAGAIN:
+            c.readable = False
+            if c.timeout == 0:
+                raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+            continue
+        if n == -_errno.EINTR:
+            PyErr_CheckSignals()
+            continue
+        raise_errno(n)
+
+
+def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
+    """socket.recv_into, waiting on the hub."""
+    cdef Conn c = _conn(sock)
+    cdef Py_buffer view
+    cdef Py_ssize_t n
+    cdef int64_t deadline = 0
+    if nbytes < 0:
+        raise ValueError("negative buffersize in recv_into")
+    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    try:
+        if nbytes == 0 or nbytes > view.len:
+            if nbytes > view.len:
+                raise ValueError("buffer too small for requested bytes")
+            nbytes = view.len
+        if c.timeout > 0:
+            deadline = deadline_of(c.timeout)
+        while True:
+            if not c.readable:
+                c.wait(_READ, deadline)
+            n = pf_sock_recv(c.fd, view.buf, <size_t>nbytes, flags | MSG_DONTWAIT)
+            if n < 0:
+                if n == -_errno.EAGAIN:
+                    c.readable = False
+                    if c.timeout == 0:
+                        raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+                    continue
+                if n == -_errno.EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                raise_errno(n)
+            if n < nbytes:
+                c.readable = False
+            return n
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef Py_ssize_t _send_some(Conn c, const char *p, size_t n, int flags,
+                           int64_t deadline) except -1:
+    """One send of what the socket takes (waiting while it takes nothing)."""
+    cdef Py_ssize_t r
+    while True:
+        if not c.writable:
+            c.wait(_WRITE, deadline)
+        r = pf_sock_send(c.fd, p, n, flags | MSG_DONTWAIT)
+        if r == -_errno.EAGAIN:
+            c.writable = False
+            if c.timeout == 0:
+                raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+            continue
+        if r < 0:
+            raise_errno(r)
+        return r
+
+
+cdef int _send_all(Conn c, const char *p, size_t n, int flags, int64_t deadline) except -1:
+    cdef Py_ssize_t r
+    while n > 0:
+        r = _send_some(c, p, n, flags, deadline)
+        p += r
+        n -= <size_t>r
+    return 0
+
+
+def sock_send(sock, data, int flags=0):
+    """socket.send, waiting on the hub."""
+    cdef Conn c = _conn(sock)
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        return _send_some(c, <const char *>view.buf, <size_t>view.len, flags,
+                          deadline_of(c.timeout) if c.timeout > 0 else 0)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def sock_sendall(sock, data, int flags=0):
+    """socket.sendall, waiting on the hub; the timeout bounds the whole call."""
+    cdef Conn c = _conn(sock)
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        _send_all(c, <const char *>view.buf, <size_t>view.len, flags,
+                  deadline_of(c.timeout) if c.timeout > 0 else 0)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def wait_readable(sock):
+    """Wait (on the hub) until sock is readable, honouring its timeout."""
+    cdef Conn c = _conn(sock)
+    if not c.readable:
+        c.wait(_READ, deadline_of(c.timeout) if c.timeout > 0 else 0)
+        # Still counted as ready: the next recv tries first.
+
+
+def wait_writable(sock):
+    """Wait (on the hub) until sock is writable, honouring its timeout."""
+    cdef Conn c = _conn(sock)
+    c.writable = False
+    c.wait(_WRITE, deadline_of(c.timeout) if c.timeout > 0 else 0)
+
+
+# --------------------------------------------------------------------------
+# Reader / Writer
+# --------------------------------------------------------------------------
+
+cdef class _Stream:
+    """What Reader and Writer share: closing as socket.SocketIO does (the
+    socket's fd is closed when the socket and every file made from it are)."""
+    cdef object sock
+    cdef Conn conn
+    cdef pf_bytes buf
+    cdef bint is_closed
+
+    def __cinit__(self, sock, *args, **kwargs):
+        self.conn = sock._pf_conn
+        if self.conn.fd < 0:
+            raise OSError(_errno.EBADF, "Bad file descriptor")
+        self.sock = sock
+        sock._io_refs += 1
+
+    def __dealloc__(self):
+        pf_bytes_free(&self.buf)
+
+    cdef int _check_open(self) except -1:
+        if self.is_closed:
+            raise ValueError("I/O operation on closed file.")
+        return 0
+
+    def fileno(self):
+        self._check_open()
+        return self.conn.fd
+
+    @property
+    def closed(self):
+        return self.is_closed
+
+    def isatty(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.is_closed:
+            return
+        try:
+            self._before_close()
+        finally:
+            self.is_closed = True
+            pf_bytes_free(&self.buf)
+            self.sock._decref_socketios()
+
+    cdef int _before_close(self) except -1:
+        return 0
+
+
+cdef class Reader(_Stream):
+    """makefile('rb') of a CooperativeSocket: io.BufferedReader's methods
+    that socketserver and http.server use (read, read1, readinto,
+    readline, readlines, peek, iteration), buffered in C.
+
+    Reader(sock, bufsize=-1): bufsize (bytes) is how much one recv asks for
+    (io.DEFAULT_BUFFER_SIZE when < 1).  The socket's timeout holds for each
+    recv (TimeoutError).
+    """
+    cdef size_t bufsize
+    cdef readonly str mode
+
+    def __init__(self, sock, Py_ssize_t bufsize=-1):
+        self.bufsize = <size_t>bufsize if bufsize > 0 else DEFAULT_BUFFER_SIZE
+        self.mode = "rb"
+
+    def readable(self):
+        self._check_open()
+        return True
+
+    def writable(self):
+        return False
+
+    cdef Py_ssize_t _fill(self, size_t want) except -1:
+        """One recv into the buffer: bytes read, 0 at end of stream."""
+        cdef Conn c = self.conn
+        cdef Py_ssize_t n
+        cdef size_t room
+        cdef int64_t deadline = 0
+        if want < self.bufsize:
+            want = self.bufsize
+        if c.timeout > 0:
+            deadline = deadline_of(c.timeout)
+        while True:
+            if c.fd < 0:
+                raise OSError(_errno.EBADF, "Bad file descriptor")
+            if not c.readable:
+                c.wait(_READ, deadline)
+            if pf_bytes_reserve(&self.buf, want, want) < 0:
+                raise MemoryError()
+            room = self.buf.cap - self.buf.end
+            n = pf_sock_recv(c.fd, self.buf.data + self.buf.end, room, MSG_DONTWAIT)
+            if n >= 0:
+                if <size_t>n < room:
+                    c.readable = False
+                self.buf.end += <size_t>n
+                return n
+            if n == -_errno.EAGAIN:
+                c.readable = False
+                if c.timeout == 0:
+                    raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+            elif n == -_errno.EINTR:
+                PyErr_CheckSignals()
+            else:
+                raise_errno(n)
+
+    cdef bytes _take(self, size_t n):
+        cdef size_t avail = pf_bytes_len(&self.buf)
+        if n > avail:
+            n = avail
+        out = PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf), n)
+        pf_bytes_consume(&self.buf, n)
+        return out
+
+    def readline(self, size=-1):
+        """Read up to and including b'\\n', at most size bytes (size < 0: no
+        limit); b'' at end of stream."""
+        self._check_open()
+        cdef Py_ssize_t limit = -1 if size is None else size
+        cdef Py_ssize_t idx
+        cdef size_t scanned = 0, avail
+        while True:
+            avail = pf_bytes_len(&self.buf)
+            if limit >= 0 and avail > <size_t>limit:
+                avail = <size_t>limit
+            if avail > scanned:
+                idx = pf_bytes_find(&self.buf, b'\n', avail)
+                if idx >= 0:
+                    return self._take(<size_t>idx + 1)
+                scanned = avail
+            if limit >= 0 and avail >= <size_t>limit:
+                return self._take(<size_t>limit)
+            if self._fill(0) == 0:
+                return self._take(pf_bytes_len(&self.buf))
+
+    def __iter__(self):
+        self._check_open()
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readlines(self, hint=-1):
+        lines = []
+        cdef Py_ssize_t total = 0, h = -1 if hint is None else hint
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < h <= total:
+                break
+        return lines
+
+    def read(self, size=-1):
+        """Read size bytes, fewer only at end of stream (size < 0 or None:
+        until end of stream)."""
+        self._check_open()
+        cdef Py_ssize_t n = -1 if size is None else size
+        if n < 0:
+            while self._fill(0) > 0:
+                pass
+            return self._take(pf_bytes_len(&self.buf))
+        while pf_bytes_len(&self.buf) < <size_t>n:
+            if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
+                break
+        return self._take(<size_t>n)
+
+    def read1(self, size=-1):
+        """Return buffered bytes, or the result of at most one recv."""
+        self._check_open()
+        cdef Py_ssize_t n = -1 if size is None else size
+        if n == 0:
+            return b""
+        if pf_bytes_len(&self.buf) == 0:
+            self._fill(<size_t>n if n > 0 else 0)
+        return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
+
+    def peek(self, size=0):
+        """Buffered bytes without consuming them (one recv if none)."""
+        self._check_open()
+        if pf_bytes_len(&self.buf) == 0:
+            self._fill(0)
+        return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
+                                         pf_bytes_len(&self.buf))
+
+    def readinto(self, b):
+        """Read into a writable buffer; returns the number of bytes (0 at end)."""
+        with memoryview(b) as view, view.cast("B") as mv:
+            data = self.read(len(mv))
+            mv[:len(data)] = data
+            return len(data)
+
+    def readinto1(self, b):
+        with memoryview(b) as view, view.cast("B") as mv:
+            data = self.read1(len(mv))
+            mv[:len(data)] = data
+            return len(data)
+
+    def flush(self):
+        pass
+
+
+cdef class Writer(_Stream):
+    """makefile('wb') of a CooperativeSocket, buffered in C.
+
+    Writer(sock, bufsize=0): 0 writes through (each write() is sent before
+    it returns); > 0 (bytes) or < 0 (io.DEFAULT_BUFFER_SIZE) keeps writes
+    until the buffer holds bufsize bytes, flush() or close().  A send the
+    socket cannot take now waits on the hub; the socket's timeout bounds
+    each write (TimeoutError).
+    """
+    cdef size_t limit
+    cdef readonly str mode
+
+    def __init__(self, sock, Py_ssize_t bufsize=0):
+        self.limit = DEFAULT_BUFFER_SIZE if bufsize < 0 else <size_t>bufsize
+        self.mode = "wb"
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        self._check_open()
+        return True
+
+    cdef int _send(self, const unsigned char *p, size_t n) except -1:
+        cdef Conn c = self.conn
+        return _send_all(c, <const char *>p, n, 0,
+                         deadline_of(c.timeout) if c.timeout > 0 else 0)
+
+    cdef int _flush_buf(self) except -1:
+        cdef size_t n = pf_bytes_len(&self.buf)
+        if n == 0:
+            return 0
+        try:
+            self._send(pf_bytes_head(&self.buf), n)
+        finally:
+            pf_bytes_consume(&self.buf, n)
+        return 0
+
+    def write(self, data):
+        """Write a bytes-like object; returns its length in bytes."""
+        self._check_open()
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        cdef size_t n = <size_t>view.len
+        try:
+            if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
+                self._flush_buf()
+                self._send(<const unsigned char *>view.buf, n)
+            else:
+                if pf_bytes_append(&self.buf, view.buf, n) < 0:
+                    raise MemoryError()
+                if pf_bytes_len(&self.buf) >= self.limit:
+                    self._flush_buf()
+        finally:
+            PyBuffer_Release(&view)
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        """Send what is buffered."""
+        self._check_open()
+        self._flush_buf()
+
+    cdef int _before_close(self) except -1:
+        self._flush_buf()
+        return 0
+
+
+def now_ns():
+    """CLOCK_MONOTONIC in nanoseconds, the clock of Hub.last_ns."""
+    return pf_hub_now_ns()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-cy", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-cy", "pyfast-coop", "stdlib", "gevent", "uvloop", "c")
 
 
 @dataclass(frozen=True)
@@ -57,25 +57,25 @@ class Scenario:
 
 _ALL = [
     Scenario("echo-1k", "echo", "echo", conns=50, size=1024,
-             servers=("pyfast", "stdlib", "gevent", "uvloop", "c"),
+             servers=("pyfast", "pyfast-coop", "stdlib", "gevent", "uvloop", "c"),
              description="50 persistent conns, 1 KiB request/echo, BaseRequestHandler recv/sendall"),
     Scenario("line-64", "line", "line", conns=50, size=64,
-             servers=("pyfast", "stdlib", "uvloop", "c"),
+             servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"),
              description="50 conns, 64 B lines, StreamRequestHandler for line in rfile: wfile.write(line)"),
     Scenario("connect", "connect", "once", conns=20, size=64,
-             servers=("pyfast", "stdlib", "uvloop", "c"),
+             servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"),
              description="new connection per 64 B request, 20 clients"),
     Scenario("udp", "udp", "udp", conns=20, size=64,
              servers=("pyfast", "stdlib", "c"), default=False,
              description="64 B datagram echo, 20 clients, UDPServer"),
     Scenario("http", "http", "http", conns=50, size=0,
-             servers=("pyfast", "stdlib"), default=False,
+             servers=("pyfast", "pyfast-coop", "stdlib"), default=False,
              description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
     Scenario("message", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "uvloop", "c"),
              description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler)"),
     Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
-             servers=("pyfast", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
+             servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},
              description="10,000 conns, 1% with a 64 B echo in flight (pyfast: MessageHandler raw echo)"),
 ]

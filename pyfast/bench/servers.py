@@ -197,6 +197,67 @@ register("stdlib", "http")(lambda host, port, ready: _http_serve("stdlib", host,
 register("pyfast", "http")(lambda host, port, ready: _http_serve("pyfast", host, port, ready))
 
 
+# ---- pyfast-coop: the same handlers as greenlets on C hubs ------------------------
+
+def _coop_module():
+    try:
+        import pyfast
+        from pyfast import cooperative
+    except ImportError as e:
+        raise Unavailable(f"ImportError: {e}") from e
+    return pyfast, cooperative
+
+
+def _coop_serve(kind: str, host: str, port: int, ready: Ready) -> None:
+    pyfast, cooperative = _coop_module()
+    handler = socketserver_handler(pyfast, kind)
+
+    class Server(cooperative.CooperativeTCPServer):
+        address_family = _family(host)
+        allow_reuse_address = True
+        request_queue_size = BACKLOG
+
+    with Server((host, port), handler) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
+for _kind in ("echo", "line", "once"):
+    register("pyfast-coop", _kind)(
+        lambda host, port, ready, _k=_kind: _coop_serve(_k, host, port, ready))
+# c10k: blocking-style echo handlers, one greenlet per connection.
+register("pyfast-coop", "c10k")(lambda host, port, ready: _coop_serve("echo", host, port, ready))
+
+
+@register("pyfast-coop", "http")
+def coop_http(host: str, port: int, ready: Ready) -> None:
+    import http.server
+    _, cooperative = _coop_module()
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        body = b"Hello, world!\n"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(self.body)))
+            self.end_headers()
+            self.wfile.write(self.body)
+
+        def log_message(self, format, *args):
+            pass
+
+    class Server(cooperative.CooperativeHTTPServer):
+        address_family = _family(host)
+        request_queue_size = BACKLOG
+
+    with Server((host, port), Hello) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
 # ---- gevent --------------------------------------------------------------------
 
 @register("gevent", "echo", "once")

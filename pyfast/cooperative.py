@@ -1,0 +1,424 @@
+"""Cooperative session handlers: socketserver handlers as greenlets on C hubs.
+
+The same handler code as with socketserver (BaseRequestHandler,
+StreamRequestHandler, http.server's handlers), at event-loop speed: each
+connection's handle() runs as a greenlet on a *hub*, a thread whose loop is
+C (csrc/pf_hub.c: epoll_wait without the GIL, timers, an eventfd wake-up).
+``self.request`` is a CooperativeSocket: recv, recv_into, send, sendall,
+sendfile, makefile (rfile/wfile), settimeout... switch to the hub instead of
+blocking, and the hub switches back when the descriptor is ready, so one
+thread serves many connections with no OS context switch per message.
+
+Everything else is socketserver's: serve_forever(), shutdown(), the hooks
+(verify_request, process_request, finish_request, handle_error,
+shutdown_request...), server_close().
+
+Classes::
+
+    CooperativeMixIn                        handlers as greenlets on hubs
+    CooperativeTCPServer(CooperativeMixIn, TCPServer)
+    CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer)
+    CooperativeHTTPServer(CooperativeTCPServer)   http.server's handlers
+    CooperativeSocket(socket.socket)        self.request
+
+Functions: run_in_thread(fn, *args) (blocking work on a thread, the
+greenlet waits), sleep(seconds) (cooperative), current_hub().
+
+What a handler must not do: block its thread (time.sleep, a blocking
+client library, a busy loop).  That stalls every connection of its hub
+(the others keep going: ``hubs`` threads share the connections), and the
+watchdog logs a warning with the handler's stack on the "pyfast" logger
+when a hub has not come back to its loop for ``watchdog_threshold``
+seconds.  Use run_in_thread() for blocking work.
+
+Not supported: SSL sockets as requests (an ssl.SSLSocket put in place by
+server_bind/get_request blocks its hub), datagram servers.
+"""
+
+import io
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+
+from greenlet import getcurrent, GreenletExit
+
+from pyfast import _coop, _core
+from pyfast.socketserver import TCPServer
+
+__all__ = ["CooperativeMixIn", "CooperativeTCPServer", "CooperativeHTTPServer",
+           "CooperativeSocket", "run_in_thread", "sleep", "current_hub"]
+if hasattr(socket, "AF_UNIX"):
+    __all__.append("CooperativeUnixStreamServer")
+
+log = logging.getLogger("pyfast")
+
+current_hub = _coop.current_hub
+
+
+class CooperativeSocket(socket.socket):
+    """The socket a cooperative handler gets as ``self.request``.
+
+    A socket.socket whose descriptor is non-blocking at the OS level; the
+    blocking calls (recv, recv_into, recvfrom, send, sendall, sendto,
+    sendmsg, recvmsg, sendfile, and the files of makefile()) switch to the
+    hub until the descriptor is ready.  settimeout()/gettimeout()/
+    setblocking() keep socket semantics: a call that waits longer than the
+    timeout raises TimeoutError (a hub timer), timeout 0 raises
+    BlockingIOError.  makefile('rb') and makefile('wb') are buffered in C.
+
+    Used from a thread that is not its hub's (e.g. inside run_in_thread),
+    the calls block that thread in poll(2) instead.
+    """
+
+    __slots__ = ("_pf_conn",)
+
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        super().__init__(family, type, proto, fileno)
+        timeout = socket.getdefaulttimeout()
+        super().setblocking(False)
+        self._pf_conn = _coop.Conn(super().fileno(),
+                                   -1.0 if timeout is None else timeout)
+
+    recv = _coop.sock_recv
+    recv_into = _coop.sock_recv_into
+    send = _coop.sock_send
+    sendall = _coop.sock_sendall
+
+    def _retry(self, writing, method, *args):
+        conn = self._pf_conn
+        while True:
+            try:
+                return method(self, *args)
+            except BlockingIOError:
+                if conn.timeout == 0:
+                    raise
+            if writing:
+                _coop.wait_writable(self)
+            else:
+                conn.readable = False
+                _coop.wait_readable(self)
+
+    def recvfrom(self, *args):
+        return self._retry(False, socket.socket.recvfrom, *args)
+
+    def recvfrom_into(self, *args):
+        return self._retry(False, socket.socket.recvfrom_into, *args)
+
+    def recvmsg(self, *args):
+        return self._retry(False, socket.socket.recvmsg, *args)
+
+    def sendto(self, *args):
+        return self._retry(True, socket.socket.sendto, *args)
+
+    def sendmsg(self, *args):
+        return self._retry(True, socket.socket.sendmsg, *args)
+
+    def settimeout(self, value):
+        if value is not None:
+            value = float(value)
+            if value != value or value < 0:
+                raise ValueError("Timeout value out of range")
+        self._pf_conn.timeout = -1.0 if value is None else value
+
+    def gettimeout(self):
+        t = self._pf_conn.timeout
+        return None if t < 0 else t
+
+    timeout = property(gettimeout)
+
+    def setblocking(self, flag):
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self):
+        return self._pf_conn.timeout != 0.0
+
+    def makefile(self, mode="r", buffering=None, *,
+                 encoding=None, errors=None, newline=None):
+        """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files
+        that wait on the hub."""
+        if mode == "rb" and buffering != 0:
+            return _coop.Reader(self, -1 if buffering is None else buffering)
+        if mode == "wb":
+            return _coop.Writer(self, -1 if buffering is None else buffering)
+        return super().makefile(mode, buffering, encoding=encoding,
+                                errors=errors, newline=newline)
+
+    def sendfile(self, file, offset=0, count=None):
+        """socket.sendfile with os.sendfile(), waiting on the hub when the
+        socket is full; files without a descriptor go through send()."""
+        self._check_sendfile_params(file, offset, count)
+        if self.gettimeout() == 0:
+            raise ValueError("non-blocking sockets are not supported")
+        try:
+            fileno = file.fileno()
+            fsize = os.fstat(fileno).st_size
+        except (AttributeError, io.UnsupportedOperation, OSError):
+            return self._sendfile_use_send(file, offset, count)
+        if not fsize:
+            return 0
+        blocksize = min(count or fsize, 2 ** 30)
+        total = 0
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total, blocksize)
+                    if blocksize <= 0:
+                        break
+                try:
+                    sent = os.sendfile(self.fileno(), fileno, offset, blocksize)
+                except BlockingIOError:
+                    _coop.wait_writable(self)
+                    continue
+                if sent == 0:
+                    break
+                offset += sent
+                total += sent
+            return total
+        finally:
+            if total > 0 and hasattr(file, "seek"):
+                file.seek(offset)
+
+    def detach(self):
+        self._pf_conn.detach()
+        return super().detach()
+
+    def _real_close(self, _ss=socket._socket.socket):
+        self._pf_conn.detach()
+        _ss.close(self)
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool():
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = _core.Pool(64, 10.0, name="pyfast-run_in_thread")
+    return _pool
+
+
+def run_in_thread(fn, *args):
+    """Run fn(*args) on a pool thread; the calling greenlet waits (its hub
+    serves the others meanwhile) and gets fn's result, or its exception.
+
+    Outside a hub's greenlet (plain threads), calls fn(*args) directly.
+    """
+    hub = _coop.current_hub()
+    if hub is None or getcurrent() is hub.loop:
+        return fn(*args)
+    g = getcurrent()
+
+    def job():
+        try:
+            result = (True, fn(*args))
+        except BaseException as e:
+            result = (False, e)
+        hub.resume(g, result)
+
+    _get_pool().submit(job)
+    while True:
+        result = hub.wait_resume()
+        if type(result) is tuple:
+            break
+    ok, value = result
+    if ok:
+        return value
+    try:
+        raise value
+    finally:
+        value = None
+
+
+def sleep(seconds):
+    """Suspend the calling greenlet for seconds (other handlers on its hub
+    run meanwhile); time.sleep() outside a hub's greenlet."""
+    hub = _coop.current_hub()
+    if hub is None or getcurrent() is hub.loop:
+        import time
+        time.sleep(seconds)
+    else:
+        hub.sleep(seconds)
+
+
+class _Watchdog(threading.Thread):
+    """Warns when a hub has been away from its loop for > threshold s."""
+
+    def __init__(self, hubs, threshold):
+        super().__init__(name="pyfast-hub-watchdog", daemon=True)
+        self.hubs = hubs
+        self.threshold = threshold
+        self.stopped = threading.Event()
+
+    def run(self):
+        threshold_ns = int(self.threshold * 1e9)
+        reported = {}
+        interval = max(self.threshold / 2, 0.005)
+        while not self.stopped.wait(interval):
+            now = _coop.now_ns()
+            for hub in self.hubs:
+                last = hub.last_ns
+                if not hub.busy or now - last <= threshold_ns or reported.get(hub) == last:
+                    continue
+                reported[hub] = last
+                frame = sys._current_frames().get(hub.thread_ident)
+                stack = "".join(traceback.format_stack(frame)) if frame else "  (no frame)\n"
+                log.warning("pyfast: hub %s has not returned to its loop for %.0f ms "
+                            "(a handler blocks its thread: use pyfast.run_in_thread); "
+                            "it is at:\n%s", hub.name, (now - last) / 1e6, stack)
+                del frame
+
+
+class CooperativeMixIn:
+    """Mix-in class to handle each connection as a greenlet on a hub.
+
+    Each accepted connection becomes a CooperativeSocket and its
+    finish_request() (the handler) runs as a greenlet on one of ``hubs``
+    hub threads (round robin).  Handler exceptions go to handle_error();
+    the connection is then shut down (shutdown_request), as with
+    ThreadingMixIn.  server_close() throws GreenletExit into every handler
+    still running (their ``finally`` blocks run), closes their sockets and
+    joins the hub threads.
+
+    Class attributes:
+
+    - hubs (int): hub threads.  One is fastest when a single core serves;
+      more keep the server answering when a handler blocks its thread.
+    - watchdog_threshold (seconds or None): warn (logger "pyfast") with the
+      handler's stack when a hub has not come back to its loop for longer.
+    """
+
+    hubs = 2
+    watchdog_threshold = 0.1
+    _hub_list = None
+    _hub_threads = None
+    _watchdog = None
+    _next_hub = 0
+
+    def get_request(self):
+        """Accept in C (accept4, non-blocking) -> (CooperativeSocket, address)."""
+        sock = self.socket
+        if type(sock) is not socket.socket:
+            return sock.accept()
+        listener = self._listener
+        if listener is None or listener.fd != sock.fileno():
+            if listener is not None:
+                listener.close()
+            listener = self._listener = _core.Listener(sock.fileno())
+        fd, address = listener.accept(nonblocking=True)
+        try:
+            return CooperativeSocket(sock.family, sock.type, sock.proto, fd), address
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _batch_accept(self):
+        return (type(self).get_request is CooperativeMixIn.get_request
+                and type(self.socket) is socket.socket)
+
+    def _start_hubs(self):
+        n = max(1, int(self.hubs))
+        name = type(self).__name__
+        hubs = [_coop.Hub(f"{name}-hub-{i}") for i in range(n)]
+        threads = []
+        for hub in hubs:
+            started = threading.Event()
+            t = threading.Thread(target=_hub_main, args=(hub, started),
+                                 name=hub.name, daemon=True)
+            t.start()
+            started.wait()
+            threads.append(t)
+        self._hub_list, self._hub_threads = hubs, threads
+        if self.watchdog_threshold is not None:
+            self._watchdog = _Watchdog(hubs, float(self.watchdog_threshold))
+            self._watchdog.start()
+
+    def process_request(self, request, client_address):
+        """Hand the connection to a hub, as a new greenlet."""
+        hubs = self._hub_list
+        if hubs is None:
+            self._start_hubs()
+            hubs = self._hub_list
+        if type(request) is not CooperativeSocket and type(request) is socket.socket:
+            request = CooperativeSocket(request.family, request.type,
+                                        request.proto, request.detach())
+        i = self._next_hub
+        self._next_hub = (i + 1) % len(hubs)
+        hubs[i].spawn(self.process_request_greenlet, request, client_address)
+
+    def process_request_greenlet(self, request, client_address):
+        """Same as in BaseServer, in the connection's greenlet; exceptions
+        go to handle_error().  GreenletExit (server_close) ends it after the
+        handler's finally blocks ran."""
+        try:
+            if type(request) is CooperativeSocket:
+                _coop.current_hub().register(request)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self):
+        """Close the listener, end every handler greenlet (GreenletExit),
+        close their sockets, join the hub threads."""
+        super().server_close()
+        hubs, threads = self._hub_list, self._hub_threads
+        self._hub_list = self._hub_threads = None
+        if self._watchdog is not None:
+            self._watchdog.stopped.set()
+            self._watchdog = None
+        if hubs:
+            for hub in hubs:
+                hub.stop()
+            for t in threads:
+                t.join(5.0)
+
+    @property
+    def hub_list(self):
+        """The running hubs (pyfast._coop.Hub), or None before the first connection."""
+        return self._hub_list
+
+
+_HUB_BLOCKED_SIGNALS = _core._WORKER_BLOCKED_SIGNALS
+
+
+def _hub_main(hub, started):
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HUB_BLOCKED_SIGNALS)
+    except (AttributeError, OSError, ValueError):
+        pass
+    hub.call_soon(started.set)
+    hub.run()
+
+
+class CooperativeTCPServer(CooperativeMixIn, TCPServer):
+    pass
+
+
+if hasattr(socket, "AF_UNIX"):
+    from pyfast.socketserver import UnixStreamServer
+
+    class CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer):
+        pass
+
+
+class CooperativeHTTPServer(CooperativeTCPServer):
+    """http.server.HTTPServer on cooperative handlers: serves
+    http.server.BaseHTTPRequestHandler / SimpleHTTPRequestHandler
+    subclasses unchanged."""
+
+    allow_reuse_address = True
+
+    def server_bind(self):
+        """Override server_bind to store the server name."""
+        TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = socket.getfqdn(host)
+        self.server_port = port

@@ -1,0 +1,575 @@
+"""Cooperative session handlers (pyfast.cooperative): behaviour, loopback only.
+
+The echo tests run the same handler on the cooperative server, on
+pyfast.ThreadingTCPServer and on the stdlib's socketserver.ThreadingTCPServer.
+"""
+import contextlib
+import http.client
+import http.server
+import logging
+import os
+import resource
+import socket
+import socketserver
+import struct
+import threading
+import time
+
+import pytest
+from greenlet import GreenletExit
+
+import pyfast
+from pyfast import cooperative
+from pyfast.cooperative import (CooperativeHTTPServer, CooperativeSocket,
+                                CooperativeTCPServer, run_in_thread)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                break
+            self.request.sendall(data)
+
+
+class LineHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+class PyfastLineHandler(pyfast.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+SERVERS = {
+    "coop": CooperativeTCPServer,
+    "pyfast-threading": pyfast.ThreadingTCPServer,
+    "stdlib-threading": socketserver.ThreadingTCPServer,
+}
+
+
+@contextlib.contextmanager
+def serving(server_cls, handler, **attrs):
+    """Run server_cls(('127.0.0.1', 0), handler) in a thread; attrs set on a subclass."""
+    attrs.setdefault("daemon_threads", True)
+    attrs.setdefault("allow_reuse_address", True)
+    attrs.setdefault("request_queue_size", 1024)
+    cls = type("Server", (server_cls,), attrs)
+    server = cls(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+def connect(server, timeout=5.0):
+    return socket.create_connection(server.server_address[:2], timeout=timeout)
+
+
+def recv_exact(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def many_fds():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 8192)
+    if want < 4200:
+        pytest.skip("RLIMIT_NOFILE too low for 1,000 connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# ---- echo, same handler on three servers ---------------------------------------
+
+@pytest.mark.parametrize("impl", SERVERS)
+def test_echo_base_request_handler(impl):
+    with serving(SERVERS[impl], EchoHandler) as server, connect(server) as c:
+        for size in (1, 1024, 100_000):
+            payload = os.urandom(size)
+            c.sendall(payload)
+            assert recv_exact(c, size) == payload
+
+
+@pytest.mark.parametrize("impl", SERVERS)
+@pytest.mark.parametrize("handler", [LineHandler, PyfastLineHandler])
+def test_line_echo_stream_request_handler(impl, handler):
+    with serving(SERVERS[impl], handler) as server, connect(server) as c:
+        f = c.makefile("rb")
+        for i in range(50):
+            c.sendall(b"line %d\n" % i)
+            assert f.readline() == b"line %d\n" % i
+        c.sendall(b"a\nb\nc\n")
+        assert [f.readline() for _ in range(3)] == [b"a\n", b"b\n", b"c\n"]
+
+
+@pytest.mark.parametrize("impl", SERVERS)
+def test_many_concurrent_clients(impl):
+    with serving(SERVERS[impl], EchoHandler) as server:
+        clients = [connect(server) for _ in range(200)]
+        try:
+            for rnd in range(3):
+                for i, c in enumerate(clients):
+                    c.sendall(b"%d:%d;" % (rnd, i))
+                for i, c in enumerate(clients):
+                    want = b"%d:%d;" % (rnd, i)
+                    assert recv_exact(c, len(want)) == want
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_handler_gets_cooperative_socket_with_socket_api():
+    seen = {}
+
+    class Inspect(socketserver.BaseRequestHandler):
+        def handle(self):
+            r = self.request
+            seen["type"] = type(r)
+            seen["isinstance"] = isinstance(r, socket.socket)
+            seen["peer"] = r.getpeername()
+            seen["timeout"] = r.gettimeout()
+            seen["blocking"] = r.getblocking()
+            r.settimeout(2.5)
+            seen["timeout2"] = r.gettimeout()
+            buf = bytearray(10)
+            n = r.recv_into(buf)
+            r.send(bytes(buf[:n]))
+            with r.makefile("r", encoding="ascii", newline="") as text:
+                seen["text"] = text.readline()
+
+    with serving(CooperativeTCPServer, Inspect) as server, connect(server) as c:
+        me = c.getsockname()
+        c.sendall(b"hi")
+        assert recv_exact(c, 2) == b"hi"
+        c.sendall(b"text line\n")
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
+    assert seen["type"] is CooperativeSocket and seen["isinstance"]
+    assert seen["peer"] == me
+    assert seen["timeout"] is None and seen["blocking"] is True
+    assert seen["timeout2"] == 2.5
+    assert seen["text"] == "text line\n"
+
+
+def test_sendfile(tmp_path):
+    data = os.urandom(3_000_000)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+
+    class SendFile(socketserver.BaseRequestHandler):
+        def handle(self):
+            with open(path, "rb") as f:
+                self.request.sendfile(f)
+
+    with serving(CooperativeTCPServer, SendFile) as server, connect(server) as c:
+        assert recv_exact(c, len(data) + 1) == data
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
+def test_unix_stream_server(tmp_path):
+    path = str(tmp_path / "sock")
+    server = cooperative.CooperativeUnixStreamServer(path, LineHandler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(5)
+            c.connect(path)
+            c.sendall(b"unix\n")
+            assert recv_exact(c, 5) == b"unix\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+# ---- http.server ------------------------------------------------------------------
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"hello " + self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_base_request_handler_keep_alive():
+    with serving(CooperativeHTTPServer, Hello) as server:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
+        try:
+            for i in range(20):
+                conn.request("GET", f"/{i}")
+                resp = conn.getresponse()
+                assert resp.status == 200
+                assert resp.read() == f"hello /{i}".encode()
+        finally:
+            conn.close()
+
+
+def test_http_simple_request_handler_serves_file(tmp_path):
+    (tmp_path / "f.txt").write_bytes(b"x" * 100_000)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    with serving(CooperativeHTTPServer, Quiet) as server:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
+        conn.request("GET", "/f.txt")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"x" * 100_000
+        conn.close()
+
+
+# ---- timeouts, errors, resets ---------------------------------------------------------
+
+def test_settimeout_raises_timeout_error_on_silent_client():
+    result = {}
+    done = threading.Event()
+
+    class Timed(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.settimeout(0.2)
+            t0 = time.monotonic()
+            try:
+                self.request.recv(10)
+            except Exception as e:
+                result["exc"] = e
+            result["elapsed"] = time.monotonic() - t0
+            done.set()
+
+    with serving(CooperativeTCPServer, Timed) as server, connect(server):
+        assert done.wait(5)
+    assert isinstance(result["exc"], TimeoutError) and isinstance(result["exc"], socket.timeout)
+    assert 0.15 <= result["elapsed"] < 2.0
+
+
+def test_stream_handler_timeout_attribute_on_rfile():
+    result = {}
+    done = threading.Event()
+
+    class Timed(socketserver.StreamRequestHandler):
+        timeout = 0.2
+
+        def handle(self):
+            try:
+                self.rfile.readline()
+            except Exception as e:
+                result["exc"] = e
+            done.set()
+
+    with serving(CooperativeTCPServer, Timed) as server, connect(server):
+        assert done.wait(5)
+    assert isinstance(result["exc"], TimeoutError)
+
+
+def test_handler_exception_goes_to_handle_error_others_unaffected():
+    errors = []
+
+    class Boom(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = self.request.recv(100)
+            if data == b"boom":
+                raise ValueError("boom")
+            self.request.sendall(data)
+            EchoHandler.handle(self)
+
+    class Server(CooperativeTCPServer):
+        def handle_error(self, request, client_address):
+            import sys
+            errors.append(sys.exc_info()[0])
+
+    with serving(Server, Boom) as server, connect(server) as good, connect(server) as bad:
+        good.sendall(b"one")
+        assert recv_exact(good, 3) == b"one"
+        bad.sendall(b"boom")
+        assert bad.recv(10) == b""  # the server shut that connection down
+        good.sendall(b"two")
+        assert recv_exact(good, 3) == b"two"
+    assert errors == [ValueError]
+
+
+def test_client_reset_mid_recv_raises_in_that_handler_only():
+    errors = []
+    got_first = threading.Event()
+
+    class Reader(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = self.request.recv(100)
+            if data == b"reset-me":
+                got_first.set()
+                try:
+                    self.request.recv(100)
+                except OSError as e:
+                    errors.append(type(e))
+                    raise
+            self.request.sendall(data)
+            EchoHandler.handle(self)
+
+    class Server(CooperativeTCPServer):
+        def handle_error(self, request, client_address):
+            pass
+
+    with serving(Server, Reader) as server, connect(server) as good:
+        victim = connect(server)
+        victim.sendall(b"reset-me")
+        assert got_first.wait(5)
+        time.sleep(0.05)  # the handler is waiting in recv
+        victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        victim.close()  # RST
+        good.sendall(b"fine")
+        assert recv_exact(good, 4) == b"fine"
+        deadline = time.monotonic() + 5
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert errors == [ConnectionResetError]
+
+
+# ---- hubs, blocking handlers, watchdog, run_in_thread ---------------------------------
+
+class Sleeper(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            data = self.request.recv(100)
+            if not data:
+                break
+            if data == b"sleep":
+                time.sleep(0.6)
+            self.request.sendall(data)
+
+
+def test_blocking_handler_stalls_only_its_hub_and_watchdog_warns(caplog):
+    caplog.set_level(logging.WARNING, logger="pyfast")
+    with serving(CooperativeTCPServer, Sleeper, hubs=2) as server:
+        a = connect(server)
+        a.sendall(b"x")
+        assert recv_exact(a, 1) == b"x"          # a is on hub 0
+        b = connect(server)
+        b.sendall(b"y")
+        assert recv_exact(b, 1) == b"y"          # b is on hub 1
+        a.sendall(b"sleep")
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        for _ in range(5):
+            b.sendall(b"z")
+            assert recv_exact(b, 1) == b"z"
+        assert time.monotonic() - t0 < 0.3       # hub 1 kept answering
+        assert recv_exact(a, 5) == b"sleep"
+        a.close()
+        b.close()
+    warnings = [r for r in caplog.records if r.name == "pyfast" and r.levelno == logging.WARNING]
+    assert warnings, "the watchdog did not warn"
+    text = warnings[0].getMessage()
+    assert "has not returned to its loop" in text
+    assert "time.sleep(0.6)" in text and "in handle" in text
+
+
+def test_busy_loop_reported_and_other_hubs_keep_serving(caplog):
+    caplog.set_level(logging.WARNING, logger="pyfast")
+
+    class Busy(socketserver.BaseRequestHandler):
+        def handle(self):
+            while True:
+                data = self.request.recv(100)
+                if not data:
+                    break
+                if data == b"spin":
+                    end = time.monotonic() + 0.5
+                    while time.monotonic() < end:
+                        pass
+                self.request.sendall(data)
+
+    with serving(CooperativeTCPServer, Busy, hubs=2) as server:
+        a = connect(server)
+        a.sendall(b"x")
+        assert recv_exact(a, 1) == b"x"
+        b = connect(server)
+        a.sendall(b"spin")
+        time.sleep(0.05)
+        for _ in range(3):
+            b.sendall(b"q")
+            assert recv_exact(b, 1) == b"q"
+        assert recv_exact(a, 4) == b"spin"
+        a.close()
+        b.close()
+    assert any("has not returned to its loop" in r.getMessage() and "in handle" in r.getMessage()
+               for r in caplog.records if r.name == "pyfast")
+
+
+def test_run_in_thread_returns_value_and_propagates_exception():
+    results = []
+
+    def blocking(x):
+        time.sleep(0.1)
+        return (x * 2, threading.current_thread().name)
+
+    def failing():
+        raise KeyError("nope")
+
+    class Offload(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(10)
+            value, thread = run_in_thread(blocking, 21)
+            mine = [value, thread != threading.current_thread().name]
+            try:
+                run_in_thread(failing)
+            except KeyError as e:
+                mine.append(e.args)
+            results.append(mine)
+            self.request.sendall(b"done")
+
+    with serving(CooperativeTCPServer, Offload, hubs=1) as server:
+        a, b = connect(server), connect(server)
+        # Both handlers wait on the pool at once: the single hub is free
+        # while they do, so b does not wait for a.
+        a.sendall(b"go")
+        b.sendall(b"go")
+        t0 = time.monotonic()
+        assert recv_exact(a, 4) == b"done"
+        assert recv_exact(b, 4) == b"done"
+        assert time.monotonic() - t0 < 0.19
+        a.close()
+        b.close()
+    assert results == [[42, True, ("nope",)]] * 2
+
+
+def test_run_in_thread_outside_a_hub_calls_directly():
+    assert run_in_thread(lambda a, b: a + b, 1, 2) == 3
+
+
+def test_cooperative_sleep_lets_others_run():
+    class Napper(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = self.request.recv(10)
+            if data == b"nap":
+                cooperative.sleep(0.5)
+            self.request.sendall(data)
+
+    with serving(CooperativeTCPServer, Napper, hubs=1) as server:
+        a, b = connect(server), connect(server)
+        a.sendall(b"nap")
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        b.sendall(b"ok")
+        assert recv_exact(b, 2) == b"ok"
+        assert time.monotonic() - t0 < 0.3
+        assert recv_exact(a, 3) == b"nap"
+        a.close()
+        b.close()
+
+
+# ---- shutdown, server_close, descriptors ---------------------------------------------
+
+def test_shutdown_fast_with_1000_idle_connections_and_no_fd_left(many_fds):
+    finals = []
+
+    class Idle(socketserver.BaseRequestHandler):
+        def handle(self):
+            try:
+                self.request.recv(10)
+            except GreenletExit:
+                finals.append("exit")
+                raise
+            finally:
+                finals.append("finally")
+
+    before = fd_count()
+    server = type("S", (CooperativeTCPServer,), {"request_queue_size": 1024})(
+        ("127.0.0.1", 0), Idle)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    clients = []
+    try:
+        for _ in range(1000):
+            clients.append(connect(server))
+        deadline = time.monotonic() + 20
+        while (sum(len(h.tasks) for h in (server.hub_list or ())) < 1000
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        assert sum(len(h.tasks) for h in server.hub_list) == 1000
+        t0 = time.monotonic()
+        server.shutdown()
+        assert time.monotonic() - t0 < 0.25
+        t.join(5)
+        server.server_close()
+        assert finals.count("exit") == 1000 and finals.count("finally") == 1000
+        # Every server-side socket is shut down: the clients see EOF.
+        assert all(c.recv(1) == b"" for c in clients[:20])
+    finally:
+        for c in clients:
+            c.close()
+    assert fd_count() == before
+
+
+def test_server_close_ends_handler_greenlets_waiting_in_rfile():
+    finals = []
+    started = threading.Event()
+
+    class Waiting(socketserver.StreamRequestHandler):
+        def handle(self):
+            try:
+                started.set()
+                self.rfile.readline()
+            finally:
+                finals.append(True)
+
+    before = fd_count()
+    with serving(CooperativeTCPServer, Waiting) as server:
+        c = connect(server)
+        assert started.wait(5)
+    assert finals == [True]
+    c.close()
+    assert fd_count() == before
+
+
+def test_timeout_zero_is_nonblocking():
+    result = {}
+    done = threading.Event()
+
+    class NonBlock(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.setblocking(False)
+            try:
+                self.request.recv(10)
+            except BlockingIOError:
+                result["blocking"] = True
+            self.request.setblocking(True)
+            result["data"] = self.request.recv(10)
+            done.set()
+
+    with serving(CooperativeTCPServer, NonBlock) as server, connect(server) as c:
+        time.sleep(0.05)
+        c.sendall(b"late")
+        assert done.wait(5)
+    assert result == {"blocking": True, "data": b"late"}
