@@ -99,9 +99,9 @@ cdef class Waiter:
             raise_errno(rc)
 
     def remove(self, int fd):
-        """Stop watching fd; a closed or unknown fd is ignored."""
-        self._check()
-        pf_waiter_del(&self.w, fd)
+        """Stop watching fd; a closed or unknown fd, or a closed Waiter, is ignored."""
+        if self.is_open:
+            pf_waiter_del(&self.w, fd)
 
     def wake(self):
         """End the current (or the next) wait() at once.  Thread-safe."""

@@ -161,6 +161,8 @@ class BaseServer:
         self.__shutdown_request = False
         # epoll + eventfd: serve_forever() sleeps here, shutdown() wakes it.
         self.__waiter = _core.Waiter()
+        self.__waiting = 0          # serve_forever()/handle_request() running
+        self.__close_waiter = False  # server_close() came while they ran
 
     def server_activate(self):
         """Called by constructor to activate the server.
@@ -190,6 +192,7 @@ class BaseServer:
             waiter = self.__waiter
             fd = self.fileno()
             waiter.add(fd)
+            self.__waiting += 1
             try:
                 while not self.__shutdown_request:
                     ready = (waiter.wait(0 if self._pending_requests() else poll_interval)
@@ -201,11 +204,17 @@ class BaseServer:
                         self._handle_requests_noblock()
                     self.service_actions()
             finally:
-                if not waiter.closed:
-                    waiter.remove(fd)
+                self.__done_waiting(fd)
         finally:
             self.__shutdown_request = False
             self.__is_shut_down.set()
+
+    def __done_waiting(self, fd):
+        waiter = self.__waiter
+        self.__waiting -= 1
+        waiter.remove(fd)
+        if self.__close_waiter and not self.__waiting:
+            waiter.close()
 
     def shutdown(self):
         """Stops the serve_forever loop.
@@ -259,6 +268,7 @@ class BaseServer:
         waiter = self.__waiter
         fd = self.fileno()
         waiter.add(fd)
+        self.__waiting += 1
         try:
             while True:
                 if self._pending_requests() or waiter.wait(timeout):
@@ -268,7 +278,7 @@ class BaseServer:
                     if timeout < 0:
                         return self.handle_timeout()
         finally:
-            waiter.remove(fd)
+            self.__done_waiting(fd)
 
     def _handle_requests_noblock(self):
         """Handle the requests that are ready, up to _ACCEPT_BATCH, with
@@ -340,10 +350,15 @@ class BaseServer:
     def server_close(self):
         """Called to clean-up the server.
 
-        May be overridden.
+        May be overridden.  Called while serve_forever() runs in another
+        thread, the wait it sleeps in stays open until that returns, so
+        that shutdown() still ends it (socketserver tolerates this too).
 
         """
-        self.__waiter.close()
+        if self.__waiting:
+            self.__close_waiter = True
+        else:
+            self.__waiter.close()
 
     def finish_request(self, request, client_address):
         """Finish one request by instantiating RequestHandlerClass."""
