@@ -17,11 +17,11 @@ Contents:
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint64_t, int64_t
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 
 from pyfast.includes.core cimport *
 
@@ -532,33 +532,39 @@ cdef class SocketReader(_SocketStream):
         pf_bytes_consume(&self.buf, n)
         return out
 
-    def readline(self, size=-1):
-        """Read up to and including b'\\n', at most size bytes (size < 0: no
-        limit); b'' at end of stream."""
+    cdef bytes _readline(self, Py_ssize_t limit):
         self._check_open()
-        cdef Py_ssize_t limit = -1 if size is None else size
-        cdef Py_ssize_t idx
         cdef size_t scanned = 0, avail
+        cdef const unsigned char *head
+        cdef const void *hit
         while True:
             avail = pf_bytes_len(&self.buf)
             if limit >= 0 and avail > <size_t>limit:
                 avail = <size_t>limit
             if avail > scanned:
-                idx = pf_bytes_find(&self.buf, b'\n', avail)
-                if idx >= 0:
-                    return self._take(<size_t>idx + 1)
+                # Only the bytes not searched yet: a long line arriving in
+                # many reads is scanned once.
+                head = pf_bytes_head(&self.buf)
+                hit = memchr(head + scanned, b'\n', avail - scanned)
+                if hit != NULL:
+                    return self._take(<size_t>(<const unsigned char *>hit - head) + 1)
                 scanned = avail
             if limit >= 0 and avail >= <size_t>limit:
                 return self._take(<size_t>limit)
             if self._fill(0) == 0:
                 return self._take(pf_bytes_len(&self.buf))
 
+    def readline(self, size=-1):
+        """Read up to and including b'\\n', at most size bytes (size < 0 or
+        None: no limit); b'' at end of stream."""
+        return self._readline(-1 if size is None else size)
+
     def __iter__(self):
         self._check_open()
         return self
 
     def __next__(self):
-        line = self.readline()
+        line = self._readline(-1)
         if not line:
             raise StopIteration
         return line
@@ -683,9 +689,16 @@ cdef class SocketWriter(_SocketStream):
     def write(self, data):
         """Write a bytes-like object; returns its length in bytes."""
         self._check_open()
+        cdef size_t n
+        if type(data) is bytes and self.limit == 0:
+            # The common case (wfile.write(line)) without a buffer export.
+            n = <size_t>PyBytes_GET_SIZE(data)
+            self._flush_buf()
+            self._send_all(<const unsigned char *>PyBytes_AS_STRING(data), n)
+            return n
         cdef Py_buffer view
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        cdef size_t n = <size_t>view.len
+        n = <size_t>view.len
         try:
             if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
                 self._flush_buf()
