@@ -33,6 +33,7 @@ from cpython.ref cimport Py_DECREF
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.coop cimport *
+from pyfast._core cimport SocketReader, SocketWriter, raise_errno
 
 import collections as _collections
 import errno as _errno
@@ -62,11 +63,6 @@ cdef object _CLOSED = object()
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
-
-
-cdef int raise_errno(long neg) except -1:
-    cdef int err = <int>(-neg)
-    raise OSError(err, _os.strerror(err))
 
 
 cpdef Hub current_hub():
@@ -614,95 +610,31 @@ def wait_writable(sock):
 # Reader / Writer
 # --------------------------------------------------------------------------
 
-cdef class _Stream:
-    """What Reader and Writer share: closing as socket.SocketIO does (the
-    socket's fd is closed when the socket and every file made from it are)."""
-    cdef object sock
-    cdef Conn conn
-    cdef pf_bytes buf
-    cdef bint is_closed
-
-    def __cinit__(self, sock, *args, **kwargs):
-        self.conn = sock._pf_conn
-        if self.conn.fd < 0:
-            raise OSError(_errno.EBADF, "Bad file descriptor")
-        self.sock = sock
-        sock._io_refs += 1
-
-    def __dealloc__(self):
-        pf_bytes_free(&self.buf)
-
-    cdef int _check_open(self) except -1:
-        if self.is_closed:
-            raise ValueError("I/O operation on closed file.")
-        return 0
-
-    def fileno(self):
-        self._check_open()
-        return self.conn.fd
-
-    @property
-    def closed(self):
-        return self.is_closed
-
-    def isatty(self):
-        return False
-
-    def seekable(self):
-        return False
-
-    def __enter__(self):
-        self._check_open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        if self.is_closed:
-            return
-        try:
-            self._before_close()
-        finally:
-            self.is_closed = True
-            pf_bytes_free(&self.buf)
-            self.sock._decref_socketios()
-
-    cdef int _before_close(self) except -1:
-        return 0
-
-
-cdef class Reader(_Stream):
-    """makefile('rb') of a CooperativeSocket: io.BufferedReader's methods
-    that socketserver and http.server use (read, read1, readinto,
-    readline, readlines, peek, iteration), buffered in C.
+cdef class Reader(SocketReader):
+    """makefile('rb') of a CooperativeSocket: pyfast._core.SocketReader
+    (io.BufferedReader's methods, buffered in C) whose recv waits on the
+    hub instead of blocking the thread.
 
     Reader(sock, bufsize=-1): bufsize (bytes) is how much one recv asks for
     (io.DEFAULT_BUFFER_SIZE when < 1).  The socket's timeout holds for each
     recv (TimeoutError).
     """
-    cdef size_t bufsize
-    cdef readonly str mode
+    cdef Conn conn
 
-    def __init__(self, sock, Py_ssize_t bufsize=-1):
-        self.bufsize = <size_t>bufsize if bufsize > 0 else DEFAULT_BUFFER_SIZE
-        self.mode = "rb"
-
-    def readable(self):
-        self._check_open()
-        return True
-
-    def writable(self):
-        return False
+    def __cinit__(self, sock, *args, **kwargs):
+        self.conn = sock._pf_conn
 
     cdef Py_ssize_t _fill(self, size_t want) except -1:
-        """One recv into the buffer: bytes read, 0 at end of stream."""
+        """One recv into the buffer: bytes read, 0 at end of stream.  Waits
+        for readiness first unless the last recv filled its buffer."""
         cdef Conn c = self.conn
         cdef Py_ssize_t n
         cdef size_t room
         cdef int64_t deadline = 0
         if want < self.bufsize:
             want = self.bufsize
+        if self.before_read is not None:
+            self.before_read()
         if c.timeout > 0:
             deadline = deadline_of(c.timeout)
         while True:
@@ -728,173 +660,23 @@ cdef class Reader(_Stream):
             else:
                 raise_errno(n)
 
-    cdef bytes _take(self, size_t n):
-        cdef size_t avail = pf_bytes_len(&self.buf)
-        if n > avail:
-            n = avail
-        out = PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf), n)
-        pf_bytes_consume(&self.buf, n)
-        return out
 
-    def readline(self, size=-1):
-        """Read up to and including b'\\n', at most size bytes (size < 0: no
-        limit); b'' at end of stream."""
-        self._check_open()
-        cdef Py_ssize_t limit = -1 if size is None else size
-        cdef Py_ssize_t idx
-        cdef size_t scanned = 0, avail
-        while True:
-            avail = pf_bytes_len(&self.buf)
-            if limit >= 0 and avail > <size_t>limit:
-                avail = <size_t>limit
-            if avail > scanned:
-                idx = pf_bytes_find(&self.buf, b'\n', avail)
-                if idx >= 0:
-                    return self._take(<size_t>idx + 1)
-                scanned = avail
-            if limit >= 0 and avail >= <size_t>limit:
-                return self._take(<size_t>limit)
-            if self._fill(0) == 0:
-                return self._take(pf_bytes_len(&self.buf))
+cdef class Writer(SocketWriter):
+    """makefile('wb') of a CooperativeSocket: pyfast._core.SocketWriter
+    whose sends wait on the hub when the socket is full.
 
-    def __iter__(self):
-        self._check_open()
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def readlines(self, hint=-1):
-        lines = []
-        cdef Py_ssize_t total = 0, h = -1 if hint is None else hint
-        for line in self:
-            lines.append(line)
-            total += len(line)
-            if 0 < h <= total:
-                break
-        return lines
-
-    def read(self, size=-1):
-        """Read size bytes, fewer only at end of stream (size < 0 or None:
-        until end of stream)."""
-        self._check_open()
-        cdef Py_ssize_t n = -1 if size is None else size
-        if n < 0:
-            while self._fill(0) > 0:
-                pass
-            return self._take(pf_bytes_len(&self.buf))
-        while pf_bytes_len(&self.buf) < <size_t>n:
-            if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
-                break
-        return self._take(<size_t>n)
-
-    def read1(self, size=-1):
-        """Return buffered bytes, or the result of at most one recv."""
-        self._check_open()
-        cdef Py_ssize_t n = -1 if size is None else size
-        if n == 0:
-            return b""
-        if pf_bytes_len(&self.buf) == 0:
-            self._fill(<size_t>n if n > 0 else 0)
-        return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
-
-    def peek(self, size=0):
-        """Buffered bytes without consuming them (one recv if none)."""
-        self._check_open()
-        if pf_bytes_len(&self.buf) == 0:
-            self._fill(0)
-        return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
-                                         pf_bytes_len(&self.buf))
-
-    def readinto(self, b):
-        """Read into a writable buffer; returns the number of bytes (0 at end)."""
-        with memoryview(b) as view, view.cast("B") as mv:
-            data = self.read(len(mv))
-            mv[:len(data)] = data
-            return len(data)
-
-    def readinto1(self, b):
-        with memoryview(b) as view, view.cast("B") as mv:
-            data = self.read1(len(mv))
-            mv[:len(data)] = data
-            return len(data)
-
-    def flush(self):
-        pass
-
-
-cdef class Writer(_Stream):
-    """makefile('wb') of a CooperativeSocket, buffered in C.
-
-    Writer(sock, bufsize=0): 0 writes through (each write() is sent before
-    it returns); > 0 (bytes) or < 0 (io.DEFAULT_BUFFER_SIZE) keeps writes
-    until the buffer holds bufsize bytes, flush() or close().  A send the
-    socket cannot take now waits on the hub; the socket's timeout bounds
-    each write (TimeoutError).
+    Writer(sock, bufsize=0): 0 sends every write before it returns; > 0
+    (bytes) or < 0 (io.DEFAULT_BUFFER_SIZE) buffers until flush().
     """
-    cdef size_t limit
-    cdef readonly str mode
+    cdef Conn conn
 
-    def __init__(self, sock, Py_ssize_t bufsize=0):
-        self.limit = DEFAULT_BUFFER_SIZE if bufsize < 0 else <size_t>bufsize
-        self.mode = "wb"
+    def __cinit__(self, sock, *args, **kwargs):
+        self.conn = sock._pf_conn
 
-    def readable(self):
-        return False
-
-    def writable(self):
-        self._check_open()
-        return True
-
-    cdef int _send(self, const unsigned char *p, size_t n) except -1:
+    cdef int _send_all(self, const unsigned char *p, size_t n) except -1:
         cdef Conn c = self.conn
         return _send_all(c, <const char *>p, n, 0,
                          deadline_of(c.timeout) if c.timeout > 0 else 0)
-
-    cdef int _flush_buf(self) except -1:
-        cdef size_t n = pf_bytes_len(&self.buf)
-        if n == 0:
-            return 0
-        try:
-            self._send(pf_bytes_head(&self.buf), n)
-        finally:
-            pf_bytes_consume(&self.buf, n)
-        return 0
-
-    def write(self, data):
-        """Write a bytes-like object; returns its length in bytes."""
-        self._check_open()
-        cdef Py_buffer view
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        cdef size_t n = <size_t>view.len
-        try:
-            if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
-                self._flush_buf()
-                self._send(<const unsigned char *>view.buf, n)
-            else:
-                if pf_bytes_append(&self.buf, view.buf, n) < 0:
-                    raise MemoryError()
-                if pf_bytes_len(&self.buf) >= self.limit:
-                    self._flush_buf()
-        finally:
-            PyBuffer_Release(&view)
-        return n
-
-    def writelines(self, lines):
-        for line in lines:
-            self.write(line)
-
-    def flush(self):
-        """Send what is buffered."""
-        self._check_open()
-        self._flush_buf()
-
-    cdef int _before_close(self) except -1:
-        self._flush_buf()
-        return 0
 
 
 def now_ns():

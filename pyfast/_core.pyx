@@ -394,11 +394,6 @@ cdef class _SocketStream:
     """What SocketReader and SocketWriter share: the socket, its fd, the
     socket's timeout, closing as socket.SocketIO does (the socket's fd is
     closed only when the socket and every file made from it are closed)."""
-    cdef object sock
-    cdef int fd
-    cdef pf_bytes buf
-    cdef bint is_closed
-
     def __cinit__(self, sock, *args, **kwargs):
         self.fd = sock.fileno()
         if self.fd < 0:
@@ -486,12 +481,6 @@ cdef class SocketReader(_SocketStream):
     bufsize (bytes) is how much one recv asks for, io.DEFAULT_BUFFER_SIZE
     when < 1.  Made by RequestSocket.makefile('rb').
     """
-    cdef size_t bufsize
-    cdef readonly str mode
-    # Called (no arguments) before each recv: lets the socket send what it
-    # holds back (see pyfast.http.server.CoalescingSocket).
-    cdef public object before_read
-
     def __init__(self, sock, Py_ssize_t bufsize=-1):
         self.bufsize = <size_t>bufsize if bufsize > 0 else DEFAULT_BUFFER_SIZE
         self.mode = "rb"
@@ -640,9 +629,6 @@ cdef class SocketWriter(_SocketStream):
     timeout is honoured (TimeoutError).  Errors: BrokenPipeError,
     ConnectionResetError... as socket.sendall raises them.
     """
-    cdef size_t limit
-    cdef readonly str mode
-
     def __init__(self, sock, Py_ssize_t bufsize=0):
         if bufsize < 0:
             self.limit = DEFAULT_BUFFER_SIZE

@@ -22,6 +22,7 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from libc.string cimport memcpy
 
 from pyfast.includes.message cimport *
+from pyfast._core cimport decode_address, raise_errno, timeout_ms
 
 import collections as _collections
 import errno as _errno
@@ -32,8 +33,6 @@ import threading as _threading
 
 log = _logging.getLogger("pyfast.message")
 
-cdef int _AF_INET = _socket.AF_INET
-cdef int _AF_INET6 = _socket.AF_INET6
 
 FRAMINGS = {"raw": PF_FRAME_RAW, "line": PF_FRAME_LINE, "len16": PF_FRAME_LEN16,
             "len32": PF_FRAME_LEN32, "fixed": PF_FRAME_FIXED}
@@ -44,33 +43,7 @@ class FramingError(ValueError):
     closed after the replies queued before it were written."""
 
 
-cdef int raise_errno(long neg) except -1:
-    cdef int err = <int>(-neg)
-    raise OSError(err, _os.strerror(err))
 
-
-cdef int timeout_ms(object seconds) except -2:
-    if seconds is None:
-        return -1
-    cdef double s = seconds
-    if s <= 0:
-        return 0
-    if s > 86400.0 * 24:
-        return -1
-    return <int>(s * 1000.0 + 0.999)
-
-
-cdef object decode_address(const sockaddr *sa, socklen_t salen):
-    cdef pf_addr_info info
-    if pf_addr_decode(sa, salen, &info) < 0:
-        return None
-    if info.family == _AF_INET:
-        return (info.host.decode("ascii"), info.port)
-    if info.family == _AF_INET6:
-        return (info.host.decode("ascii"), info.port, info.flowinfo, info.scope_id)
-    if info.path_len > 0 and info.path[0] == 0:
-        return PyBytes_FromStringAndSize(info.path, info.path_len)
-    return _os.fsdecode(PyBytes_FromStringAndSize(info.path, info.path_len))
 
 
 cdef object close_reason(MessageLoop loop, int err):

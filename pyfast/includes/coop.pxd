@@ -2,21 +2,16 @@
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 
-cdef extern from "<sys/socket.h>" nogil:
-    enum:
-        MSG_DONTWAIT
-
-
-cdef extern from "<poll.h>" nogil:
-    enum:
-        POLLIN
-        POLLOUT
+# MSG_DONTWAIT, POLLIN/POLLOUT, EPOLLIN/EPOLLOUT and the stream buffers
+# (pf_stream.h) are declared once, in core.pxd.
+from pyfast.includes.core cimport (MSG_DONTWAIT, POLLIN, POLLOUT, EPOLLIN, EPOLLOUT,
+                                   pf_bytes, pf_bytes_len, pf_bytes_head, pf_bytes_free,
+                                   pf_bytes_reserve, pf_bytes_consume, pf_bytes_append,
+                                   pf_sock_recv, pf_sock_send, pf_wait_fd)
 
 
 cdef extern from "<sys/epoll.h>" nogil:
     enum:
-        EPOLLIN
-        EPOLLOUT
         EPOLLERR
         EPOLLHUP
         EPOLLRDHUP
@@ -44,21 +39,3 @@ cdef extern from "pf_hub.h" nogil:
     int pf_hub_wake(pf_hub *h)
     int pf_hub_wait(pf_hub *h, int timeout_ms, pf_hub_event *out, int max)
     void pf_hub_yield()
-
-
-cdef extern from "pf_stream.h" nogil:
-    ctypedef struct pf_bytes:
-        unsigned char *data
-        size_t cap
-        size_t start
-        size_t end
-    size_t pf_bytes_len(const pf_bytes *b)
-    unsigned char *pf_bytes_head(const pf_bytes *b)
-    void pf_bytes_free(pf_bytes *b)
-    int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
-    void pf_bytes_consume(pf_bytes *b, size_t n)
-    int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
-    ssize_t pf_bytes_find(const pf_bytes *b, unsigned char c, size_t limit)
-    ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
-    ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
-    int pf_wait_fd(int fd, short events, int timeout_ms)

@@ -2,10 +2,7 @@
 from libc.stdint cimport uint64_t, int64_t
 
 
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    struct sockaddr:
-        pass
+from pyfast.includes.core cimport socklen_t, sockaddr
 
 
 cdef extern from "<sys/uio.h>" nogil:
@@ -16,18 +13,6 @@ cdef extern from "<sys/uio.h>" nogil:
 
 cdef extern from "pf_common.h" nogil:
     int64_t pf_now_ms()
-
-
-cdef extern from "pf_addr.h" nogil:
-    ctypedef struct pf_addr_info:
-        int family
-        char host[64]
-        int port
-        unsigned int flowinfo
-        unsigned int scope_id
-        const char *path
-        int path_len
-    int pf_addr_decode(const sockaddr *addr, socklen_t len, pf_addr_info *out)
 
 
 cdef extern from "pf_frame.h" nogil:

@@ -1,0 +1,38 @@
+# Declarations of pyfast._core shared with the other extensions
+# (pyfast._coop subclasses the C-buffered files; pyfast._message raises
+# errors the same way).
+from pyfast.includes.core cimport pf_bytes, sockaddr, socklen_t
+
+
+cdef int raise_errno(long neg) except -1
+# A socket address as Python's socket module gives it (None if empty).
+cdef object decode_address(const sockaddr *sa, socklen_t salen)
+cdef int timeout_ms(object seconds) except -2
+
+
+cdef class _SocketStream:
+    cdef object sock
+    cdef int fd
+    cdef pf_bytes buf
+    cdef bint is_closed
+    cdef int _check_open(self) except -1
+    cdef int _wait(self, short events, int *deadline_ms_left) except -1
+    cdef int _before_close(self) except -1
+
+
+cdef class SocketReader(_SocketStream):
+    cdef size_t bufsize
+    cdef readonly str mode
+    # Called (no arguments) before each recv: lets the socket send what it
+    # holds back (see pyfast.http.server.CoalescingSocket).
+    cdef public object before_read
+    cdef Py_ssize_t _fill(self, size_t want) except -1
+    cdef bytes _take(self, size_t n)
+    cdef bytes _readline(self, Py_ssize_t limit)
+
+
+cdef class SocketWriter(_SocketStream):
+    cdef size_t limit
+    cdef readonly str mode
+    cdef int _send_all(self, const unsigned char *p, size_t n) except -1
+    cdef int _flush_buf(self) except -1
