@@ -74,6 +74,9 @@ class CooperativeSocket(socket.socket):
     the calls block that thread in poll(2) instead.
     """
 
+    # TCPServer.get_request() accepts this socket with SOCK_NONBLOCK.
+    accept_nonblocking = True
+
     __slots__ = ("_pf_conn",)
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
@@ -296,31 +299,12 @@ class CooperativeMixIn:
 
     hubs = 2
     watchdog_threshold = 0.1
+    # get_request() (TCPServer's) accepts non-blocking into this class.
+    request_socket_class = CooperativeSocket
     _hub_list = None
     _hub_threads = None
     _watchdog = None
     _next_hub = 0
-
-    def get_request(self):
-        """Accept in C (accept4, non-blocking) -> (CooperativeSocket, address)."""
-        sock = self.socket
-        if type(sock) is not socket.socket:
-            return sock.accept()
-        listener = self._listener
-        if listener is None or listener.fd != sock.fileno():
-            if listener is not None:
-                listener.close()
-            listener = self._listener = _core.Listener(sock.fileno())
-        fd, address = listener.accept(nonblocking=True)
-        try:
-            return CooperativeSocket(sock.family, sock.type, sock.proto, fd), address
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def _batch_accept(self):
-        return (type(self).get_request is CooperativeMixIn.get_request
-                and type(self.socket) is socket.socket)
 
     def _start_hubs(self):
         n = max(1, int(self.hubs))

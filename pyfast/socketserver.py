@@ -86,6 +86,10 @@ class RequestSocket(socket.socket):
 
     __slots__ = ()
 
+    # Accepted in non-blocking mode (accept4 SOCK_NONBLOCK): for sockets
+    # whose calls wait in an event loop rather than in the kernel.
+    accept_nonblocking = False
+
     def makefile(self, mode="r", buffering=None, *,
                  encoding=None, errors=None, newline=None):
         """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files.
@@ -535,9 +539,10 @@ class TCPServer(BaseServer):
             if listener is not None:
                 listener.close()
             listener = self._listener = _core.Listener(sock.fileno())
-        fd, address = listener.accept()
+        cls = self.request_socket_class
+        fd, address = listener.accept(getattr(cls, "accept_nonblocking", False))
         try:
-            return self.request_socket_class(sock.family, sock.type, sock.proto, fd), address
+            return cls(sock.family, sock.type, sock.proto, fd), address
         except BaseException:
             os.close(fd)
             raise
