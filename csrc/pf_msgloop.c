@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -609,11 +610,58 @@ void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
     mark_dirty(l, c);
 }
 
-int pf_msgloop_shutdown(pf_msgloop *l)
+/* Graceful shutdown: wait up to drain_ms for each open connection's queued
+ * output to be written, polling only those that still have some.  A socket
+ * error marks that connection for an abortive close with the error. */
+static void drain_all(pf_msgloop *l, int drain_ms)
+{
+    struct pollfd *pfds = NULL;
+    pf_mconn **conns = NULL;
+    int64_t deadline = pf_now_ms() + drain_ms;
+    size_t cap = l->nconns;
+    if (drain_ms <= 0 || cap == 0)
+        return;
+    pfds = malloc(cap * sizeof *pfds);
+    conns = malloc(cap * sizeof *conns);
+    if (!pfds || !conns)
+        goto out;
+    for (;;) {
+        nfds_t n = 0;
+        for (pf_mconn *c = l->lru_head; c && n < cap; c = c->lru_next) {
+            if ((c->flags & MC_ABORT) || !pf_buf_len(&c->out))
+                continue;
+            pfds[n].fd = c->fd;
+            pfds[n].events = POLLOUT;
+            pfds[n].revents = 0;
+            conns[n++] = c;
+        }
+        int64_t left = deadline - pf_now_ms();
+        if (n == 0 || left <= 0)
+            break;
+        int r = poll(pfds, n, (int)left);
+        if (r < 0 && errno != EINTR)
+            break;
+        for (nfds_t i = 0; r > 0 && i < n; i++) {
+            if (!pfds[i].revents)
+                continue;
+            int rc = flush_out(conns[i]);
+            if (rc < 0) {
+                conns[i]->err = rc;
+                conns[i]->flags |= MC_ABORT;
+            }
+        }
+    }
+out:
+    free(pfds);
+    free(conns);
+}
+
+int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
 {
     l->stopped = 1;
     set_accepting(l, 0);
     begin_cycle(l);
+    drain_all(l, drain_ms);
     while (l->lru_head) {
         pf_mconn *c = l->lru_head;
         int rc = (c->flags & MC_ABORT) ? 0 : flush_out(c);

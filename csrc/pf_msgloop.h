@@ -14,7 +14,7 @@
  *         n = pf_msgloop_poll(l, timeout_ms);     // without the GIL
  *         for (i = 0; i < n; i++) handle(&l->ev[i]);  // with the GIL
  *     }
- *     n = pf_msgloop_shutdown(l); handle those CLOSE events; pf_msgloop_destroy(l);
+ *     n = pf_msgloop_shutdown(l, drain_ms); handle those CLOSE events; pf_msgloop_destroy(l);
  *
  * Events (pf_mevent): OPEN (a new connection; data/len = its sockaddr),
  * MSG (one message of a connection; data/len borrowed from the loop's
@@ -140,9 +140,10 @@ int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iov
 /* Close c once its queued output is written (CLOSE event, err 0 unless
  * an error came first).  abort: close now, dropping queued output. */
 void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort);
-/* Stop accepting; write what each connection has queued (without
- * waiting) and close it.  Returns the number of CLOSE events in l->ev. */
-int pf_msgloop_shutdown(pf_msgloop *l);
+/* Stop accepting; write what each connection has queued, waiting up to
+ * drain_ms milliseconds in all for sockets that are full (0: no wait), and
+ * close it.  Returns the number of CLOSE events in l->ev. */
+int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms);
 /* Bytes of output queued for c. */
 size_t pf_mconn_queued(const pf_mconn *c);
 /* 1 while c takes messages and output: open, not closed by

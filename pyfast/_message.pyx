@@ -172,12 +172,17 @@ cdef class MessageLoop:
     def close(self):
         """Close every connection (finish() runs for each) and the loop."""
         cdef int n
+        cdef int drain_ms
         if not self.inited:
             return
         try:
             if self.foreign:
                 self._run_foreign()
-            n = pf_msgloop_shutdown(&self.l)
+            drain_ms = timeout_ms(getattr(self.server, "drain_timeout", 1.0))
+            if drain_ms < 0:
+                drain_ms = 0x7fffffff
+            with nogil:
+                n = pf_msgloop_shutdown(&self.l, drain_ms)
             self._dispatch(n)
         finally:
             with self.lock:

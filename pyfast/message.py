@@ -55,9 +55,11 @@ Semantics
 - ``idle_timeout`` (seconds, default None): a connection that sends
   nothing for that long is closed (``close_reason`` is a TimeoutError).
 - shutdown() ends serve_forever() within milliseconds (an eventfd wakes
-  the loop); on the way out each connection's queued output is written as
-  far as the socket takes it without waiting, the connection is closed and
-  finish() runs.  Ctrl-C in the serving thread raises KeyboardInterrupt.
+  the loop); on the way out each connection's queued output is written,
+  waiting up to ``server.drain_timeout`` seconds in all (class or instance
+  attribute, default 1.0; None: no limit) for clients that read slowly,
+  then the connection is closed and finish() runs.  Ctrl-C in the serving
+  thread raises KeyboardInterrupt.
 
 Hooks and attributes of a MessageHandler
 ----------------------------------------

@@ -527,6 +527,48 @@ def test_graceful_shutdown_writes_queued_replies():
     c.close()
 
 
+def test_graceful_shutdown_waits_for_a_slow_reader_to_take_queued_replies():
+    """Output beyond the socket buffers is still written by shutdown, as
+    the client reads it, within drain_timeout."""
+    size = 8 * 1024 * 1024
+
+    class Big(pyfast.MessageHandler):
+        def handle_message(self, message):
+            self.send(b"b" * size)
+
+    srv = Server(Big, drain_timeout=10.0)
+    c = srv.connect(timeout=10)
+    c.sendall(b"go\n")
+    assert wait_for(lambda: srv.server._message_loop.stats["accepted"] == 1)
+    time.sleep(0.1)                     # the reply fills the socket buffers
+    stopper = threading.Thread(target=srv.stop)
+    stopper.start()
+    time.sleep(0.2)                     # shutdown is now draining
+    assert stopper.is_alive()
+    got = recv_until_eof(c)
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert got == b"b" * size
+    c.close()
+
+
+def test_shutdown_gives_up_on_a_client_that_never_reads_after_drain_timeout():
+    class Big(pyfast.MessageHandler):
+        def handle_message(self, message):
+            self.send(b"b" * (8 * 1024 * 1024))
+
+    srv = Server(Big, drain_timeout=0.3)
+    c = srv.connect()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sendall(b"go\n")
+    assert wait_for(lambda: srv.server._message_loop.stats["accepted"] == 1)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - t0 < 2.0     # 0.3 s drain, generous bound
+    c.close()
+
+
 def test_shutdown_before_serve_forever_starts_serving():
     srv = pyfast.TCPServer(("127.0.0.1", 0), Echo)
     t = threading.Thread(target=srv.serve_forever, daemon=True)

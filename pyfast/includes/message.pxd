@@ -80,6 +80,6 @@ cdef extern from "pf_msgloop.h" nogil:
     int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
     int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const iovec *iov, int iovcnt)
     void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
-    int pf_msgloop_shutdown(pf_msgloop *l)
+    int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
     size_t pf_mconn_queued(const pf_mconn *c)
     int pf_mconn_active(const pf_mconn *c)
