@@ -6,6 +6,13 @@ with the accept loop, waits and stream buffers in C (epoll, accept4, a
 reusable thread pool) instead of Python.
 """
 
+# Run from a source checkout (e.g. `python -m pyfast.bench` in the repo
+# after `pip install .`), this directory has no compiled extensions: let the
+# installed copy of the package supply them (the stdlib's mechanism for a
+# package split across sys.path entries).
+import pkgutil as _pkgutil
+__path__ = _pkgutil.extend_path(__path__, __name__)
+
 from pyfast import socketserver
 from pyfast.socketserver import *  # noqa: F401,F403
 from pyfast.socketserver import RequestSocket, __all__ as _server_all
