@@ -665,7 +665,10 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
     while (l->lru_head) {
         pf_mconn *c = l->lru_head;
         int rc = (c->flags & MC_ABORT) ? 0 : flush_out(c);
-        c->flags |= MC_ABORT; /* no lingering: the server is going away */
+        /* Graceful close (FIN after the drained replies) unless the socket
+         * failed: an abortive close would reset what drain_all wrote. */
+        if (rc < 0)
+            c->flags |= MC_ABORT;
         do_close(l, c, rc < 0 ? rc : (c->err ? c->err : PF_MCLOSE_SHUTDOWN));
     }
     l->pending = NULL;

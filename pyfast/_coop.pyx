@@ -70,6 +70,14 @@ cpdef Hub current_hub():
     return _hubs.get(PyThread_get_thread_ident())
 
 
+cdef inline bint _drained(Py_ssize_t got, Py_ssize_t asked, int flags):
+    """After a recv of got bytes (asked for asked): is the socket known to
+    be empty, so that the next recv must wait for readiness first?  Not at
+    end of stream (got 0: every later recv returns 0 at once) nor after
+    MSG_PEEK (the bytes are still there)."""
+    return 0 < got < asked and not (flags & MSG_PEEK)
+
+
 cdef inline int64_t deadline_of(double timeout):
     """Absolute deadline (ns) for a timeout in seconds; 0 for none (< 0)."""
     if timeout < 0:
@@ -475,7 +483,7 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
         if bufsize <= _RECV_SCRATCH:
             n = pf_sock_recv(c.fd, _recv_scratch, <size_t>bufsize, flags | MSG_DONTWAIT)
             if n >= 0:
-                if n < bufsize:
+                if _drained(n, bufsize, flags):
                     # Drained: the next recv waits for the next edge first.
                     c.readable = False
                 return PyBytes_FromStringAndSize(_recv_scratch, n)
@@ -486,7 +494,8 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
             n = pf_sock_recv(c.fd, _bytes_str(raw), <size_t>bufsize, flags | MSG_DONTWAIT)
             if n >= 0:
                 if n < bufsize:
-                    c.readable = False
+                    if _drained(n, bufsize, flags):
+                        c.readable = False
                     _PyBytes_Resize(&raw, n)
                 result = <object>raw
                 Py_DECREF(result)
@@ -533,7 +542,7 @@ def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
                     PyErr_CheckSignals()
                     continue
                 raise_errno(n)
-            if n < nbytes:
+            if _drained(n, nbytes, flags):
                 c.readable = False
             return n
     finally:
@@ -647,7 +656,7 @@ cdef class Reader(SocketReader):
             room = self.buf.cap - self.buf.end
             n = pf_sock_recv(c.fd, self.buf.data + self.buf.end, room, MSG_DONTWAIT)
             if n >= 0:
-                if <size_t>n < room:
+                if _drained(n, <Py_ssize_t>room, 0):
                     c.readable = False
                 self.buf.end += <size_t>n
                 return n

@@ -15,7 +15,12 @@ cdef class _SocketStream:
     cdef int fd
     cdef pf_bytes buf
     cdef bint is_closed
+    # A call that released the GIL is using the buffer or descriptor.
+    cdef bint busy
+    cdef bint close_deferred
     cdef int _check_open(self) except -1
+    cdef int _check_idle(self) except -1
+    cdef int _leave(self) except -1
     cdef int _wait(self, short events, int *deadline_ms_left) except -1
     cdef int _before_close(self) except -1
 

@@ -409,6 +409,26 @@ cdef class _SocketStream:
             raise ValueError("I/O operation on closed file.")
         return 0
 
+    cdef int _check_idle(self) except -1:
+        """Open and not in use by another thread's recv/send (which runs
+        without the GIL on the buffer): RuntimeError, as io's buffered
+        files refuse reentrant use, instead of corrupting the buffer."""
+        self._check_open()
+        if self.busy:
+            raise RuntimeError("concurrent use of a socket file from two threads")
+        return 0
+
+    cdef int _leave(self) except -1:
+        """End of a call that released the GIL (busy was set); completes a
+        close() that came meanwhile from another thread."""
+        self.busy = False
+        if self.is_closed:
+            if self.close_deferred:
+                self.close_deferred = False
+                self.sock._decref_socketios()
+            raise ValueError("I/O operation on closed file.")
+        return 0
+
     cdef int _wait(self, short events, int *deadline_ms_left) except -1:
         """Block (without the GIL) until fd is ready for events or the socket's
         timeout passes (TimeoutError).  deadline_ms_left: -2 = not started."""
@@ -460,6 +480,13 @@ cdef class _SocketStream:
     def close(self):
         if self.is_closed:
             return
+        if self.busy:
+            # Another thread is in recv/send on the buffer: it finishes the
+            # close (_leave) when that returns; the buffer is freed with the
+            # object.
+            self.is_closed = True
+            self.close_deferred = True
+            return
         try:
             self._before_close()
         finally:
@@ -501,8 +528,11 @@ cdef class SocketReader(_SocketStream):
         if self.before_read is not None:
             self.before_read()
         while True:
+            self._check_idle()
+            self.busy = True
             with nogil:
                 n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)
+            self._leave()
             if n >= 0:
                 return n
             if n == -_errno.EINTR:
@@ -522,7 +552,7 @@ cdef class SocketReader(_SocketStream):
         return out
 
     cdef bytes _readline(self, Py_ssize_t limit):
-        self._check_open()
+        self._check_idle()
         cdef size_t scanned = 0, avail
         cdef const unsigned char *head
         cdef const void *hit
@@ -571,7 +601,7 @@ cdef class SocketReader(_SocketStream):
     def read(self, size=-1):
         """Read size bytes, fewer only at end of stream (size < 0 or None:
         until end of stream)."""
-        self._check_open()
+        self._check_idle()
         cdef Py_ssize_t n = -1 if size is None else size
         if n < 0:
             while self._fill(0) > 0:
@@ -584,7 +614,7 @@ cdef class SocketReader(_SocketStream):
 
     def read1(self, size=-1):
         """Return buffered bytes, or the result of at most one recv."""
-        self._check_open()
+        self._check_idle()
         cdef Py_ssize_t n = -1 if size is None else size
         if n == 0:
             return b""
@@ -594,7 +624,7 @@ cdef class SocketReader(_SocketStream):
 
     def peek(self, size=0):
         """Buffered bytes without consuming them (one recv if none)."""
-        self._check_open()
+        self._check_idle()
         if pf_bytes_len(&self.buf) == 0:
             self._fill(0)
         return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
@@ -648,16 +678,21 @@ cdef class SocketWriter(_SocketStream):
         without the GIL for what the socket did not take."""
         cdef Py_ssize_t r
         cdef int left = -2
-        while n > 0:
-            with nogil:
-                r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
-            if r == -_errno.EAGAIN:
-                self._wait(POLLOUT, &left)
-                continue
-            if r < 0:
-                raise_errno(r)
-            p += r
-            n -= <size_t>r
+        self._check_idle()
+        self.busy = True   # p may point into self.buf
+        try:
+            while n > 0:
+                with nogil:
+                    r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
+                if r == -_errno.EAGAIN:
+                    self._wait(POLLOUT, &left)
+                    continue
+                if r < 0:
+                    raise_errno(r)
+                p += r
+                n -= <size_t>r
+        finally:
+            self._leave()
         return 0
 
     cdef int _flush_buf(self) except -1:
@@ -674,7 +709,7 @@ cdef class SocketWriter(_SocketStream):
 
     def write(self, data):
         """Write a bytes-like object; returns its length in bytes."""
-        self._check_open()
+        self._check_idle()
         cdef size_t n
         if type(data) is bytes and self.limit == 0:
             # The common case (wfile.write(line)) without a buffer export.
@@ -704,7 +739,7 @@ cdef class SocketWriter(_SocketStream):
 
     def flush(self):
         """Send what is buffered (blocking as needed)."""
-        self._check_open()
+        self._check_idle()
         self._flush_buf()
 
     cdef int _before_close(self) except -1:

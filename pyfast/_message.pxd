@@ -23,6 +23,7 @@ cdef class MessageLoop:
     cdef int _closed(self, pf_mconn *conn, int err) except -1
     cdef int _failed(self, MessageHandler h) except -1
     cdef int _run_foreign(self) except -1
+    cdef int _check_framed_size(self, size_t n) except -1
     cdef int _send(self, pf_mconn *conn, const unsigned char *p, size_t n,
                    bint framed) except -1
     cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1

@@ -291,14 +291,24 @@ cdef class MessageLoop:
             h, data, op = q.popleft()
             if h._conn == NULL:
                 continue
-            if op == 0:
-                self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
-                           <size_t>PyBytes_GET_SIZE(data), False)
-            elif op == 1:
-                self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
-                           <size_t>PyBytes_GET_SIZE(data), True)
-            else:
-                pf_msgloop_close(&self.l, h._conn, 0)
+            try:
+                if op == 2:
+                    pf_msgloop_close(&self.l, h._conn, 0)
+                else:
+                    self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
+                               <size_t>PyBytes_GET_SIZE(data), op == 1)
+            except Exception:
+                # e.g. MemoryError: that connection only, as a handler's error.
+                self._failed(h)
+        return 0
+
+    cdef int _check_framed_size(self, size_t n) except -1:
+        """ValueError when n bytes do not fit the length header."""
+        cdef unsigned char hdr[8]
+        if (self.mode == PF_FRAME_LEN16 or self.mode == PF_FRAME_LEN32) \
+                and pf_frame_header(self.mode, n, hdr) < 0:
+            raise ValueError(f"message of {n} bytes too long for a "
+                             f"{'u16' if self.mode == PF_FRAME_LEN16 else 'u32'} length header")
         return 0
 
     cdef int _send(self, pf_mconn *conn, const unsigned char *p, size_t n,
@@ -307,9 +317,8 @@ cdef class MessageLoop:
         cdef unsigned char hdr[8]
         cdef int cnt = 0, rc
         if framed and (self.mode == PF_FRAME_LEN16 or self.mode == PF_FRAME_LEN32):
+            self._check_framed_size(n)
             rc = pf_frame_header(self.mode, n, hdr)
-            if rc < 0:
-                raise ValueError(f"message of {n} bytes too long for a {'u16' if self.mode == PF_FRAME_LEN16 else 'u32'} length header")
             iov[0].iov_base = hdr
             iov[0].iov_len = <size_t>rc
             cnt = 1
@@ -390,7 +399,10 @@ cdef class MessageHandler:
         if self._loop is None:
             raise RuntimeError("the connection is not open yet")
         if PyThread_get_thread_ident() != self._loop.thread_id:
-            self._loop._foreign_op(self, bytes(data), 1 if framed else 0)
+            data = bytes(data)
+            if framed:  # raise here, in the caller's thread, as on the loop thread
+                self._loop._check_framed_size(<size_t>PyBytes_GET_SIZE(data))
+            self._loop._foreign_op(self, data, 1 if framed else 0)
             return 0
         if self._conn == NULL:
             return 0

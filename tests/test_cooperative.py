@@ -573,3 +573,57 @@ def test_timeout_zero_is_nonblocking():
         c.sendall(b"late")
         assert done.wait(5)
     assert result == {"blocking": True, "data": b"late"}
+
+
+@pytest.mark.parametrize("server_cls", [socketserver.ThreadingTCPServer,
+                                        pyfast.ThreadingTCPServer,
+                                        CooperativeTCPServer],
+                         ids=["stdlib", "pyfast", "cooperative"])
+def test_reads_after_end_of_stream_return_at_once(server_cls):
+    """After EOF, recv() and rfile.readline() return b'' at once, every time
+    (they must not wait for a readiness edge that never comes)."""
+    got = {}
+    done = threading.Event()
+
+    class AfterEOF(socketserver.StreamRequestHandler):
+        def handle(self):
+            got["read"] = self.rfile.read()        # until EOF
+            got["readline"] = self.rfile.readline()
+            got["recv"] = [self.request.recv(100), self.request.recv(100)]
+            done.set()
+
+    with serving(server_cls, AfterEOF) as server:
+        c = connect(server)
+        c.sendall(b"hello")
+        time.sleep(0.1)
+        c.shutdown(socket.SHUT_WR)
+        assert done.wait(2)
+        c.close()
+    assert got == {"read": b"hello", "readline": b"", "recv": [b"", b""]}
+
+
+@pytest.mark.parametrize("server_cls", [socketserver.ThreadingTCPServer,
+                                        pyfast.ThreadingTCPServer,
+                                        CooperativeTCPServer],
+                         ids=["stdlib", "pyfast", "cooperative"])
+def test_recv_after_msg_peek_returns_the_peeked_bytes(server_cls):
+    class Peek(socketserver.BaseRequestHandler):
+        def handle(self):
+            head = self.request.recv(100, socket.MSG_PEEK)
+            while len(head) < 7:   # the whole request, still unread
+                head = self.request.recv(100, socket.MSG_PEEK)
+            data = self.request.recv(100)
+            self.request.sendall(b"peeked %r read %r" % (head, data))
+
+    with serving(server_cls, Peek) as server:
+        c = connect(server)
+        c.sendall(b"request")
+        c.shutdown(socket.SHUT_WR)
+        reply = b""
+        while True:
+            chunk = c.recv(100)
+            if not chunk:
+                break
+            reply += chunk
+        c.close()
+    assert reply == b"peeked b'request' read b'request'"

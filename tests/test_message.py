@@ -527,6 +527,31 @@ def test_graceful_shutdown_writes_queued_replies():
     c.close()
 
 
+def test_oversized_framed_send_from_another_thread_raises_there_and_server_serves_on():
+    errors = []
+
+    class Len16(pyfast.MessageHandler):
+        framing = "len16"
+
+        def handle_message(self, message):
+            def worker():
+                try:
+                    self.send_message(b"x" * 70_000)   # does not fit a u16 header
+                except ValueError as exc:
+                    errors.append(exc)
+                self.send_message(b"ok")
+            threading.Thread(target=worker).start()
+
+    with Server(Len16) as srv:
+        for _ in range(2):
+            c = srv.connect()
+            c.sendall(struct.pack(">H", 2) + b"hi")
+            assert recv_exactly(c, 4) == struct.pack(">H", 2) + b"ok"
+            c.close()
+        assert srv.thread.is_alive()
+    assert len(errors) == 2 and "u16" in str(errors[0])
+
+
 def test_graceful_shutdown_waits_for_a_slow_reader_to_take_queued_replies():
     """Output beyond the socket buffers is still written by shutdown, as
     the client reads it, within drain_timeout."""

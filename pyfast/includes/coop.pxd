@@ -4,7 +4,7 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 # MSG_DONTWAIT, POLLIN/POLLOUT, EPOLLIN/EPOLLOUT and the stream buffers
 # (pf_stream.h) are declared once, in core.pxd.
-from pyfast.includes.core cimport (MSG_DONTWAIT, POLLIN, POLLOUT, EPOLLIN, EPOLLOUT,
+from pyfast.includes.core cimport (MSG_DONTWAIT, MSG_PEEK, POLLIN, POLLOUT, EPOLLIN, EPOLLOUT,
                                    pf_bytes, pf_bytes_len, pf_bytes_head, pf_bytes_free,
                                    pf_bytes_reserve, pf_bytes_consume, pf_bytes_append,
                                    pf_sock_recv, pf_sock_send, pf_wait_fd)

@@ -10,6 +10,7 @@ cdef extern from "<sys/socket.h>" nogil:
         pass
     enum:
         MSG_DONTWAIT
+        MSG_PEEK
         SOCK_NONBLOCK
 
 
