@@ -158,18 +158,12 @@ for _kind in ("message", "c10k"):
 
 # ---- http.server --------------------------------------------------------------
 
-def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
+def _hello_handler():
+    """The http scenario's handler: the stdlib's BaseHTTPRequestHandler
+    answering every GET with a short body, keep-alive, logging off."""
     import http.server
-    if impl == "stdlib":
-        server_mod = http.server
-    else:
-        try:
-            import pyfast.http.server as server_mod
-        except ImportError as e:
-            raise Unavailable(f"ImportError: {e}") from e
-    base_handler = getattr(server_mod, "BaseHTTPRequestHandler", http.server.BaseHTTPRequestHandler)
 
-    class Hello(base_handler):
+    class Hello(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
         body = b"Hello, world!\n"
@@ -184,13 +178,29 @@ def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
         def log_message(self, format, *args):
             pass
 
-    class Server(server_mod.ThreadingHTTPServer):
+    return Hello
+
+
+def _serve_http_with(server_class, host: str, port: int, ready: Ready) -> None:
+    class Server(server_class):
         address_family = _family(host)
         request_queue_size = BACKLOG
 
-    with Server((host, port), Hello) as server:
+    with Server((host, port), _hello_handler()) as server:
         ready(server.server_address[1])
         server.serve_forever()
+
+
+def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
+    import http.server
+    if impl == "stdlib":
+        server_mod = http.server
+    else:
+        try:
+            import pyfast.http.server as server_mod
+        except ImportError as e:
+            raise Unavailable(f"ImportError: {e}") from e
+    _serve_http_with(server_mod.ThreadingHTTPServer, host, port, ready)
 
 
 register("stdlib", "http")(lambda host, port, ready: _http_serve("stdlib", host, port, ready))
@@ -231,31 +241,8 @@ register("pyfast-coop", "c10k")(lambda host, port, ready: _coop_serve("echo", ho
 
 @register("pyfast-coop", "http")
 def coop_http(host: str, port: int, ready: Ready) -> None:
-    import http.server
     _, cooperative = _coop_module()
-
-    class Hello(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-        body = b"Hello, world!\n"
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(self.body)))
-            self.end_headers()
-            self.wfile.write(self.body)
-
-        def log_message(self, format, *args):
-            pass
-
-    class Server(cooperative.CooperativeHTTPServer):
-        address_family = _family(host)
-        request_queue_size = BACKLOG
-
-    with Server((host, port), Hello) as server:
-        ready(server.server_address[1])
-        server.serve_forever()
+    _serve_http_with(cooperative.CooperativeHTTPServer, host, port, ready)
 
 
 # ---- gevent --------------------------------------------------------------------
