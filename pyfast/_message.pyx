@@ -197,13 +197,16 @@ cdef class MessageLoop:
                 self._dispatch_one(&self.l.ev[i])
                 i += 1
         except BaseException:
-            # KeyboardInterrupt, SystemExit...: leave, but first detach the
-            # handlers of the connections this batch reported closed (their
-            # memory is freed by the next poll).
+            # KeyboardInterrupt, SystemExit...: leave, but first finish the
+            # connections this batch reported closed (their memory is freed
+            # by the next poll, and their handlers' finish() is owed).
             i += 1
             while i < n:
                 if self.l.ev[i].type == PF_MEV_CLOSE:
-                    self._detach(self.l.ev[i].conn)
+                    try:
+                        self._closed(self.l.ev[i].conn, self.l.ev[i].err)
+                    except BaseException:
+                        self._detach(self.l.ev[i].conn)
                 i += 1
             raise
         return 0
