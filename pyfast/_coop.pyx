@@ -33,7 +33,7 @@ from cpython.ref cimport Py_DECREF
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.coop cimport *
-from pyfast._core cimport SocketReader, SocketWriter, raise_errno
+from pyfast._core cimport SocketReader, SocketWriter, raise_errno, wait_fd
 
 import collections as _collections
 import errno as _errno
@@ -429,23 +429,9 @@ cdef class Conn:
         return 0
 
     cdef int _wait_blocking(self, int mode, int64_t deadline_ns) except -1:
-        cdef int rc, ms
-        cdef int64_t left
-        while True:
-            ms = -1
-            if deadline_ns:
-                left = deadline_ns - pf_hub_now_ns()
-                ms = 0 if left <= 0 else <int>((left + 999999) // 1000000)
-            with nogil:
-                rc = pf_wait_fd(self.fd, POLLIN if mode == _READ else POLLOUT, ms)
-            if rc == -_errno.EINTR:
-                PyErr_CheckSignals()
-                continue
-            if rc < 0:
-                raise_errno(rc)
-            if rc == 0:
-                raise TimeoutError("timed out")
-            return 0
+        # Not on the hub's thread: poll(2) in this thread (same clock).
+        return wait_fd(self.fd, POLLIN if mode == _READ else POLLOUT,
+                       (deadline_ns + 999999) // 1000000 if deadline_ns else -1)
 
 
 # --------------------------------------------------------------------------

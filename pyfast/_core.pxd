@@ -1,6 +1,7 @@
 # Declarations of pyfast._core shared with the other extensions
 # (pyfast._coop subclasses the C-buffered files; pyfast._message raises
 # errors the same way).
+from libc.stdint cimport int64_t
 from pyfast.includes.core cimport pf_bytes, sockaddr, socklen_t
 
 
@@ -8,6 +9,7 @@ cdef int raise_errno(long neg) except -1
 # A socket address as Python's socket module gives it (None if empty).
 cdef object decode_address(const sockaddr *sa, socklen_t salen)
 cdef int timeout_ms(object seconds) except -2
+cdef int wait_fd(int fd, short events, int64_t deadline_ms) except -1
 
 
 cdef class _SocketStream:
@@ -21,7 +23,7 @@ cdef class _SocketStream:
     cdef int _check_open(self) except -1
     cdef int _check_idle(self) except -1
     cdef int _leave(self) except -1
-    cdef int _wait(self, short events, int *deadline_ms_left) except -1
+    cdef int _wait(self, short events, int64_t *deadline) except -1
     cdef int _before_close(self) except -1
 
 

@@ -60,6 +60,30 @@ cdef int timeout_ms(object seconds) except -2:
     return <int>(s * 1000.0 + 0.999)
 
 
+cdef int wait_fd(int fd, short events, int64_t deadline_ms) except -1:
+    """Block without the GIL until fd is ready for events (POLLIN/POLLOUT),
+    up to deadline_ms (pf_now_ms() clock, milliseconds; < 0: no limit).
+    A signal runs Python's handlers and the wait resumes (PEP 475).
+    TimeoutError when the deadline passes, OSError when poll fails."""
+    cdef int ms, rc
+    cdef int64_t left
+    while True:
+        ms = -1
+        if deadline_ms >= 0:
+            left = deadline_ms - pf_now_ms()
+            ms = 0 if left <= 0 else <int>min(left, 0x7fffffff)
+        with nogil:
+            rc = pf_wait_fd(fd, events, ms)
+        if rc == -_errno.EINTR:
+            PyErr_CheckSignals()
+            continue
+        if rc < 0:
+            raise_errno(rc)
+        if rc == 0:
+            raise TimeoutError("timed out")
+        return 0
+
+
 # --------------------------------------------------------------------------
 # Waiter
 # --------------------------------------------------------------------------
@@ -429,32 +453,20 @@ cdef class _SocketStream:
             raise ValueError("I/O operation on closed file.")
         return 0
 
-    cdef int _wait(self, short events, int *deadline_ms_left) except -1:
-        """Block (without the GIL) until fd is ready for events or the socket's
-        timeout passes (TimeoutError).  deadline_ms_left: -2 = not started."""
-        cdef int ms, rc
-        cdef int64_t start
-        if deadline_ms_left[0] == -2:
-            deadline_ms_left[0] = timeout_ms(self.sock.gettimeout())
-        ms = deadline_ms_left[0]
-        if ms == 0:
-            raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable") \
-                if self.sock.gettimeout() == 0 else TimeoutError("timed out")
-        while True:
-            start = pf_now_ms()
-            with nogil:
-                rc = pf_wait_fd(self.fd, events, ms)
-            if ms > 0:
-                ms = <int>max(0, ms - (pf_now_ms() - start))
-                deadline_ms_left[0] = ms if ms > 0 else 0
-            if rc == -_errno.EINTR:
-                PyErr_CheckSignals()
-                continue
-            if rc < 0:
-                raise_errno(rc)
-            if rc == 0:
-                raise TimeoutError("timed out")
-            return 0
+    cdef int _wait(self, short events, int64_t *deadline) except -1:
+        """Block (without the GIL) until fd is ready for events or the
+        socket's timeout passes (TimeoutError); BlockingIOError for a
+        non-blocking socket.  *deadline: -2 before the first wait of an
+        operation, then its absolute deadline (ms, -1: none), so that the
+        timeout holds for the whole operation."""
+        cdef int ms
+        if deadline[0] == -2:
+            timeout = self.sock.gettimeout()
+            if timeout == 0:
+                raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+            ms = timeout_ms(timeout)
+            deadline[0] = -1 if ms < 0 else pf_now_ms() + ms
+        return wait_fd(self.fd, events, deadline[0])
 
     def fileno(self):
         self._check_open()
@@ -522,7 +534,7 @@ cdef class SocketReader(_SocketStream):
     cdef Py_ssize_t _fill(self, size_t want) except -1:
         """One recv into the buffer: bytes read, 0 at end of stream."""
         cdef Py_ssize_t n
-        cdef int left = -2
+        cdef int64_t left = -2
         if want < self.bufsize:
             want = self.bufsize
         if self.before_read is not None:
@@ -677,7 +689,7 @@ cdef class SocketWriter(_SocketStream):
         """Send n bytes: first without waiting (GIL kept), then blocking
         without the GIL for what the socket did not take."""
         cdef Py_ssize_t r
-        cdef int left = -2
+        cdef int64_t left = -2
         self._check_idle()
         self.busy = True   # p may point into self.buf
         try:
