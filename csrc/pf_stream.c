@@ -57,15 +57,6 @@ int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
     return 0;
 }
 
-ssize_t pf_bytes_find(const pf_bytes *b, unsigned char c, size_t limit)
-{
-    size_t len = pf_bytes_len(b);
-    if (limit < len)
-        len = limit;
-    const unsigned char *p = memchr(b->data + b->start, c, len);
-    return p ? (ssize_t)(p - (b->data + b->start)) : -1;
-}
-
 ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
 {
     ssize_t n = recv(fd, buf, len, flags);
@@ -95,17 +86,6 @@ ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
             continue;
         return errno == EWOULDBLOCK ? -EAGAIN : PF_NEG_ERRNO();
     }
-}
-
-int pf_wbuf_flush_nowait(pf_wbuf *b, int fd)
-{
-    while (pf_bytes_len(b) > 0) {
-        ssize_t n = pf_sock_send(fd, pf_bytes_head(b), pf_bytes_len(b), MSG_DONTWAIT);
-        if (n < 0)
-            return (int)n;
-        pf_bytes_consume(b, (size_t)n);
-    }
-    return 0;
 }
 
 int pf_wait_fd(int fd, short events, int timeout_ms)

@@ -30,8 +30,6 @@ int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit);
 void pf_bytes_consume(pf_bytes *b, size_t n);
 /* Append n bytes.  0 or -ENOMEM. */
 int pf_bytes_append(pf_bytes *b, const void *src, size_t n);
-/* Offset (from start) of the first byte c within the first limit bytes, or -1. */
-ssize_t pf_bytes_find(const pf_bytes *b, unsigned char c, size_t limit);
 
 /* One recv(2) into the free space of b (reserving at least want bytes,
  * capped at cap_limit).  Returns bytes read, 0 at end of stream, or -errno
@@ -45,9 +43,6 @@ ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags);
  * Returns bytes sent (may be short), or -errno; -EAGAIN when none fit.
  * With MSG_DONTWAIT in flags it never blocks; EINTR is retried. */
 ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags);
-/* Send everything in b that the socket takes without blocking; 0 when b is
- * empty afterwards, -EAGAIN when bytes remain, other -errno on failure. */
-int pf_wbuf_flush_nowait(pf_wbuf *b, int fd);
 
 /* poll(2) fd for events (POLLIN/POLLOUT) up to timeout_ms (-1: no limit).
  * 1 ready (or error/hang-up pending: the next call reports it), 0 timed out,

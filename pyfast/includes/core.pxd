@@ -90,11 +90,9 @@ cdef extern from "pf_stream.h" nogil:
     int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
     void pf_bytes_consume(pf_bytes *b, size_t n)
     int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
-    ssize_t pf_bytes_find(const pf_bytes *b, unsigned char c, size_t limit)
     ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, size_t cap_limit, int flags)
     ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
     ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
-    int pf_wbuf_flush_nowait(pf_wbuf *b, int fd)
     int pf_wait_fd(int fd, short events, int timeout_ms)
 
 
