@@ -51,6 +51,27 @@ def test_loadgen_completes_requests_without_errors(c_server, mode, kw):
     assert sum(n for _, n in res["hist"]) == res["requests"]
 
 
+def test_loadgen_stalled_conns_fill_the_pipe_and_count_in_nothing(c_server):
+    addr = c_server()
+    base = _bench.run_loadgen(addr, "line", conns=4, size=64, warmup=0.05, duration=0.3)
+    res = _bench.run_loadgen(addr, "line", conns=4, size=64, stalled=3, warmup=0.05, duration=0.3)
+    assert res["requests"] > 0 and res["errors"] == 0
+    assert sum(n for _, n in res["hist"]) == res["requests"]
+    # The stalled conns' bytes are in no figure: sent and received bytes are
+    # the measured conns' requests and replies (64 B each), as without them.
+    # (up to one request per conn is in flight at either end of the window)
+    assert abs(res["bytes_sent"] - res["bytes_recv"]) <= 4 * 64
+    assert abs(res["bytes_recv"] - res["requests"] * 64) <= 4 * 64
+    assert abs(base["bytes_sent"] - base["bytes_recv"]) <= 4 * 64
+    assert res["connects"] == 4 + 3
+
+
+@pytest.mark.parametrize("mode", ["connect", "udp"])
+def test_loadgen_refuses_stalled_conns_where_they_mean_nothing(mode):
+    with pytest.raises(ValueError, match="stalled"):
+        _bench.run_loadgen(("127.0.0.1", 9), mode, conns=1, stalled=1, warmup=0, duration=0.1)
+
+
 def test_loadgen_counts_errors_on_a_dead_port_and_stops():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -31,6 +31,7 @@ struct lg_conn {
     uint32_t gen;          /* bumped on every close: stale events are ignored */
     uint32_t events;       /* events registered with epoll */
     int busy;              /* active mode: holds one of the `active` turns */
+    int stalled;           /* sends forever, never reads, counts in nothing */
     int inflight;          /* requests started whose reply is not complete */
     int head;              /* ring index of the oldest start time */
     uint64_t *t_start;     /* ring of `depth` start times, ns */
@@ -51,7 +52,8 @@ struct lg {
     const struct pf_lg_config *cfg;
     struct pf_lg_result *res;
     int ep;
-    int n;
+    int n;                 /* connections in all: conns + stalled */
+    int nreq;              /* the first nreq are the measured ones */
     int depth;
     int active_max;        /* 0 = every connection always busy */
     int active_now;
@@ -267,7 +269,8 @@ static void conn_close(struct lg *g, struct lg_conn *c)
 /* Close after a failure: one error, reconnect after the back-off. */
 static void conn_fail(struct lg *g, struct lg_conn *c)
 {
-    count_error(g);
+    if (!c->stalled)
+        count_error(g);
     conn_close(g, c);
     c->state = ST_WAIT;
     c->deadline = g->now + (uint64_t)(g->cfg->backoff_s * 1e9) + 1;
@@ -320,13 +323,18 @@ static int flush(struct lg *g, struct lg_conn *c)
                 conn_fail(g, c);
                 return -1;
             }
-            c->to_send -= (uint64_t)n;
             c->phase = (c->phase + (size_t)n) % g->reqlen;
+            if (c->stalled)
+                continue;   /* to_send stays "forever" */
+            c->to_send -= (uint64_t)n;
             if (g->measuring)
                 g->res->bytes_sent += (uint64_t)n;
         }
     }
-    set_events(g, c, c->to_send > 0 ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
+    if (c->stalled)
+        set_events(g, c, EPOLLOUT);   /* never EPOLLIN: replies are left unread */
+    else
+        set_events(g, c, c->to_send > 0 ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
     return 0;
 }
 
@@ -340,6 +348,11 @@ static void conn_connected(struct lg *g, struct lg_conn *c)
     set_events(g, c, EPOLLIN);
     if (g->cfg->mode == PF_LG_CONNECT) {
         flush(g, c);   /* the request was queued at connect time */
+        return;
+    }
+    if (c->stalled) {
+        c->to_send = UINT64_MAX;
+        flush(g, c);
         return;
     }
     if (g->active_max == 0) {
@@ -442,9 +455,9 @@ static void fill_active(struct lg *g)
     if (g->active_max == 0)
         return;
     int scanned = 0;
-    while (g->active_now < g->active_max && scanned < g->n) {
+    while (g->active_now < g->active_max && scanned < g->nreq) {
         struct lg_conn *c = &g->c[g->rr];
-        g->rr = (g->rr + 1) % g->n;
+        g->rr = (g->rr + 1) % g->nreq;
         scanned++;
         if (c->state != ST_OPEN || c->busy || c->inflight)
             continue;
@@ -721,10 +734,13 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
     g.res = res;
     g.ep = -1;
 
-    if (cfg->conns <= 0 || cfg->depth <= 0 || cfg->active < 0 || cfg->addrlen == 0 ||
+    if (cfg->conns <= 0 || cfg->depth <= 0 || cfg->active < 0 || cfg->stalled < 0 ||
+        (cfg->stalled > 0 && (cfg->mode == PF_LG_CONNECT || cfg->mode == PF_LG_UDP)) ||
+        cfg->addrlen == 0 ||
         cfg->measure_s <= 0 || cfg->warmup_s < 0 || cfg->mode < PF_LG_ECHO || cfg->mode > PF_LG_HTTP)
         return -EINVAL;
-    g.n = cfg->conns;
+    g.nreq = cfg->conns;
+    g.n = cfg->conns + cfg->stalled;
     g.depth = cfg->mode == PF_LG_CONNECT ? 1 : cfg->depth;
     g.active_max = cfg->active > 0 && cfg->active < cfg->conns && cfg->mode != PF_LG_CONNECT
                    ? cfg->active : 0;
@@ -765,6 +781,7 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
     for (int i = 0; i < g.n; i++) {
         g.c[i].fd = -1;
         g.c[i].t_start = g.ring_mem + (size_t)i * (size_t)g.depth;
+        g.c[i].stalled = i >= g.nreq;
         if (g.hbuf_mem)
             g.c[i].hbuf = g.hbuf_mem + (size_t)i * LG_HBUF;
     }

@@ -7,6 +7,12 @@
  * the turn to the next idle connection (round robin), so every connection is
  * used and most sit idle (the c10k shape).
  *
+ * `stalled` more connections misbehave: they send requests as fast as the
+ * server takes them and never read a reply (a client that has stopped
+ * reading). They count in no figure; the other connections' latency shows
+ * what they cost (backpressure: a server should stop reading them once
+ * their replies pile up, and serve everyone else as before).
+ *
  * The run lasts warmup_s + measure_s seconds and stops by itself; only
  * requests completed inside the measure window are counted. A server that
  * closes, resets or refuses costs an error and a reconnect after a back-off,
@@ -43,6 +49,8 @@ struct pf_lg_config {
     socklen_t addrlen;
     int conns;                     /* connections (sockets for UDP) */
     int active;                    /* 0: all conns active; else max busy conns */
+    int stalled;                   /* extra conns that send and never read (TCP modes
+                                      but CONNECT); not counted in any figure */
     int depth;                     /* requests outstanding per busy conn (>= 1) */
     size_t size;                   /* request size, bytes (ECHO/LINE/CONNECT/UDP) */
     double warmup_s;               /* seconds before the measure window */

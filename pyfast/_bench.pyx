@@ -69,7 +69,7 @@ cdef class _SignalStop:
 
 
 def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
-                int active=0, size_t size=1024, double warmup=1.0,
+                int active=0, int stalled=0, size_t size=1024, double warmup=1.0,
                 double duration=5.0, double connect_timeout=2.0,
                 double udp_timeout=0.2, double backoff=0.05, int connect_burst=256,
                 str http_path="/", str http_host=None,
@@ -79,7 +79,9 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     address: (host, port) or a Unix socket path (str).
     mode: "echo", "line", "connect", "udp" or "http".
     conns: connections (UDP sockets); active: if 0 < active < conns, only
-    that many have requests in flight at once. depth: requests outstanding
+    that many have requests in flight at once. stalled: more connections
+    that send requests as fast as the server reads them and never read a
+    reply (counted in no figure; TCP modes but "connect"). depth: requests outstanding
     per busy connection. size: request size in bytes. warmup, duration,
     connect_timeout, udp_timeout, backoff: seconds. connect_burst: at most
     this many connects in progress while the conns are first opened (0: no
@@ -101,6 +103,8 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     cdef bytes b_host, b_path, b_hpath, b_hhost
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, not {mode!r}")
+    if stalled and mode in ("connect", "udp"):
+        raise ValueError(f"stalled connections need a stream mode, not {mode!r}")
     pf_lg_config_init(&cfg)
     cfg.mode = MODES[mode]
     if isinstance(address, str):
@@ -120,6 +124,7 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     b_hhost = http_host.encode()
     cfg.conns = conns
     cfg.active = active
+    cfg.stalled = stalled
     cfg.depth = depth
     cfg.size = size
     cfg.warmup_s = warmup

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .runner import Options, Row, Run, to_json
+from .scenarios import SCENARIOS
 
 
 def _ratio(x: float | None) -> str:
@@ -57,6 +58,25 @@ def notes(rows: list[Row]) -> list[str]:
     return out
 
 
+def stalled_lines(rows: list[Row]) -> list[str]:
+    """For each server in message-stalled: its p99 against the same server's
+    undisturbed p99 (the message scenario, when it ran too) and the RSS that
+    the clients that never read cost."""
+    base = {r.server: r for r in rows if r.ok and r.scenario == "message"}
+    out = []
+    for r in rows:
+        if not (r.ok and r.scenario == "message-stalled"):
+            continue
+        line = f"[cyan]message-stalled[/] {r.server}: p99 {r.p99_us:,.0f} µs"
+        b = base.get(r.server)
+        if b is not None and b.p99_us > 0:
+            line += f" vs {b.p99_us:,.0f} µs undisturbed = {r.p99_us / b.p99_us:.2f}x"
+        growth_mib = r.rss_per_conn_kib * SCENARIOS[r.scenario].conns / 1024
+        line += f"; RSS +{growth_mib:,.1f} MiB over the idle server"
+        out.append(line)
+    return out
+
+
 def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None = None) -> None:
     console = console or Console()
     console.print(table(rows, opts, pinned))
@@ -72,6 +92,8 @@ def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None =
         if r.ok and r.scenario == "c10k":
             console.print(f"[cyan]c10k[/] {r.server}: RSS {r.rss_per_conn_kib:.1f} KiB per connection "
                           f"beyond the idle server, {r.threads} threads", highlight=False)
+    for line in stalled_lines(rows):
+        console.print(line, highlight=False)
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
 

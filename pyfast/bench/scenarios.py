@@ -74,6 +74,11 @@ _ALL = [
     Scenario("message", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "uvloop", "c"),
              description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler)"),
+    Scenario("message-stalled", "line", "message", conns=50, size=64,
+             servers=("pyfast", "pyfast-cy", "uvloop", "c"), default=False,
+             loadgen={"stalled": 10},
+             description="message's load, plus 10 conns that send lines and never read a reply "
+                         "(compare p99 and RSS with message)"),
     Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},

@@ -298,11 +298,20 @@ def uvloop_protocol_echo(host: str, port: int, ready: Ready) -> None:
     import asyncio
 
     class Echo(asyncio.Protocol):
+        # Flow control as asyncio documents it: stop reading a client whose
+        # replies pile up (pause_writing above the transport's high-water
+        # mark), so one that never reads costs bounded memory.
         def connection_made(self, transport):
             self.transport = transport
 
         def data_received(self, data):
             self.transport.write(data)
+
+        def pause_writing(self):
+            self.transport.pause_reading()
+
+        def resume_writing(self):
+            self.transport.resume_reading()
 
     async def start():
         loop = asyncio.get_running_loop()

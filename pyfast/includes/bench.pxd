@@ -22,6 +22,7 @@ cdef extern from "pf_loadgen.h" nogil:
         socklen_t addrlen
         int conns
         int active
+        int stalled
         int depth
         size_t size
         double warmup_s
