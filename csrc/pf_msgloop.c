@@ -148,6 +148,93 @@ static void update_mask(pf_msgloop *l, pf_mconn *c)
         c->events = want;
 }
 
+/* ---- sharing the listening socket ------------------------------------- */
+
+static int has_room(pf_msgloop *t)
+{
+    return t->o.max_conns <= 0 || __atomic_load_n(&t->load, __ATOMIC_RELAXED) < t->o.max_conns;
+}
+
+/* The acceptor's choice for a new connection: the running loop (itself or
+ * a peer) with the fewest connections and room for one more, searching
+ * from next_peer so that ties go round-robin.  NULL when all are full. */
+static pf_msgloop *pick_target(pf_msgloop *l)
+{
+    int n = l->npeers + 1;
+    pf_msgloop *best = NULL;
+    int best_load = 0, best_i = 0;
+    for (int k = 0; k < n; k++) {
+        int i = (l->next_peer + k) % n;
+        pf_msgloop *t = i == 0 ? l : l->peers[i - 1];
+        if (__atomic_load_n(&t->stopped, __ATOMIC_RELAXED) || !has_room(t))
+            continue;
+        int load = __atomic_load_n(&t->load, __ATOMIC_RELAXED);
+        if (!best || load < best_load) {
+            best = t;
+            best_load = load;
+            best_i = i;
+        }
+    }
+    if (best)
+        l->next_peer = (best_i + 1) % n;
+    return best;
+}
+
+static int any_room(pf_msgloop *l)
+{
+    if (has_room(l))
+        return 1;
+    for (int i = 0; i < l->npeers; i++)
+        if (!__atomic_load_n(&l->peers[i]->stopped, __ATOMIC_RELAXED) && has_room(l->peers[i]))
+            return 1;
+    return 0;
+}
+
+static void resume_accepting(pf_msgloop *l)
+{
+    if (l->lis_ok && !l->accepting && !l->stopped && any_room(l))
+        set_accepting(l, 1);
+}
+
+/* Acceptor: queue fd in t's inbox and wake t.  0, or -ENOMEM / -ESHUTDOWN
+ * (the caller closes fd). */
+static int hand_over(pf_msgloop *t, int fd, const struct sockaddr_storage *ss, socklen_t alen)
+{
+    int rc = 0;
+    pthread_mutex_lock(&t->inbox_mu);
+    if (t->stopped) {
+        rc = -ESHUTDOWN;
+    } else if (t->inbox_len == t->inbox_cap) {
+        size_t cap = t->inbox_cap ? t->inbox_cap * 2 : 16;
+        pf_inbox_item *q = realloc(t->inbox, cap * sizeof(*q));
+        if (q) {
+            t->inbox = q;
+            t->inbox_cap = cap;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    if (rc == 0) {
+        pf_inbox_item *it = &t->inbox[t->inbox_len++];
+        it->fd = fd;
+        it->addrlen = alen;
+        memcpy(&it->addr, ss, sizeof(*ss));
+        __atomic_fetch_add(&t->load, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&t->inbox_mu);
+    if (rc == 0)
+        pf_msgloop_wake(t);
+    return rc;
+}
+
+void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
+{
+    l->peers = peers;
+    l->npeers = n;
+    for (int i = 0; i < n; i++)
+        peers[i]->acceptor = l;
+}
+
 /* ---- closing ---------------------------------------------------------- */
 
 /* Close c's fd now and report it (CLOSE event).  Its memory is freed at
@@ -186,8 +273,10 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
      * close and c is leaked rather than freed under its feet. */
     else
         l->dead = c->next_dead;
-    if (!l->stopped && (l->o.max_conns <= 0 || l->nconns < l->o.max_conns))
-        set_accepting(l, 1);
+    int was = __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
+    if (l->acceptor && !l->stopped && was == l->o.max_conns)
+        pf_msgloop_wake(l->acceptor); /* a slot is free: it may accept again */
+    resume_accepting(l);
 }
 
 static void free_conn(pf_mconn *c)
@@ -321,12 +410,51 @@ static void read_conn(pf_msgloop *l, pf_mconn *c)
     }
 }
 
+/* Make fd (its peer address at l->addrs[l->naddrs]) one of l's
+ * connections and report it (OPEN event).  Counted in l->load already. */
+static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
+{
+    struct sockaddr_storage *ss = &l->addrs[l->naddrs];
+    pf_mconn *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto drop;
+    c->fd = fd;
+    c->flags = MC_OPEN;
+    pf_framer_init(&c->fr, &l->o.frame); /* validated by pf_msgloop_init */
+    pf_buf_init(&c->rbuf, pf_framer_max_pending(&c->fr) + READ_CHUNK);
+    pf_buf_init(&c->out, OUT_MAX);
+    if (l->o.nodelay && (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    c->events = EPOLLIN;
+    pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
+    if (!e || epoll_set(l, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
+        if (e)
+            l->nev--;
+        free(c);
+        goto drop;
+    }
+    e->data = (const unsigned char *)ss;
+    e->len = alen;
+    l->naddrs++;
+    c->last_ms = l->now;
+    lru_append(l, c);
+    l->nconns++;
+    l->accepted++;
+    return;
+drop:
+    close(fd);
+    __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
+}
+
 static void accept_some(pf_msgloop *l)
 {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (l->naddrs >= ACCEPT_BATCH)
             return;
-        if (l->o.max_conns > 0 && l->nconns >= l->o.max_conns) {
+        pf_msgloop *t = l->npeers ? pick_target(l) : (has_room(l) ? l : NULL);
+        if (!t) {
             set_accepting(l, 0); /* the backlog holds the rest */
             return;
         }
@@ -335,37 +463,47 @@ static void accept_some(pf_msgloop *l)
         int fd = pf_listener_accept(&l->lis, SOCK_NONBLOCK, (struct sockaddr *)ss, &alen);
         if (fd < 0)
             return; /* -EAGAIN, or EMFILE (one client shed), or an error */
-        pf_mconn *c = calloc(1, sizeof(*c));
-        if (!c) {
+        if (t == l) {
+            __atomic_fetch_add(&l->load, 1, __ATOMIC_RELAXED);
+            add_conn(l, fd, alen);
+        } else if (hand_over(t, fd, ss, alen) < 0) {
             close(fd);
-            continue;
         }
-        c->fd = fd;
-        c->flags = MC_OPEN;
-        pf_framer_init(&c->fr, &l->o.frame); /* validated by pf_msgloop_init */
-        pf_buf_init(&c->rbuf, pf_framer_max_pending(&c->fr) + READ_CHUNK);
-        pf_buf_init(&c->out, OUT_MAX);
-        if (l->o.nodelay && (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
-        c->events = EPOLLIN;
-        pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
-        if (!e || epoll_set(l, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
-            if (e)
-                l->nev--;
-            close(fd);
-            free(c);
-            continue;
-        }
-        e->data = (const unsigned char *)ss;
-        e->len = alen;
-        l->naddrs++;
-        c->last_ms = l->now;
-        lru_append(l, c);
-        l->nconns++;
-        l->accepted++;
     }
+}
+
+/* Take connections the acceptor handed over (as many as this cycle has
+ * room for).  Returns 1 if some are left for the next cycle. */
+static int take_inbox(pf_msgloop *l)
+{
+    if (!l->acceptor)
+        return 0;
+    pthread_mutex_lock(&l->inbox_mu);
+    size_t i = 0;
+    for (; i < l->inbox_len && l->naddrs < ACCEPT_BATCH; i++) {
+        pf_inbox_item *it = &l->inbox[i];
+        memcpy(&l->addrs[l->naddrs], &it->addr, sizeof(it->addr));
+        add_conn(l, it->fd, it->addrlen);
+    }
+    memmove(l->inbox, l->inbox + i, (l->inbox_len - i) * sizeof(*l->inbox));
+    l->inbox_len -= i;
+    int left = l->inbox_len > 0;
+    pthread_mutex_unlock(&l->inbox_mu);
+    return left;
+}
+
+/* Close what the inbox holds (shutdown, destroy). */
+static void drop_inbox(pf_msgloop *l)
+{
+    if (!l->inbox_mu_ok)
+        return;
+    pthread_mutex_lock(&l->inbox_mu);
+    for (size_t i = 0; i < l->inbox_len; i++) {
+        close(l->inbox[i].fd);
+        __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
+    }
+    l->inbox_len = 0;
+    pthread_mutex_unlock(&l->inbox_mu);
 }
 
 /* ---- the cycle -------------------------------------------------------- */
@@ -499,7 +637,9 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
     begin_cycle(l);
     check_idle(l);
     run_pending(l);
-    if (l->nev > 0 || has_runnable_pending(l)) {
+    int inbox_left = take_inbox(l);
+    resume_accepting(l);
+    if (l->nev > 0 || inbox_left || has_runnable_pending(l)) {
         timeout_ms = 0;
     } else if (l->o.idle_ms > 0 && l->lru_head) {
         int64_t left = l->lru_head->last_ms + l->o.idle_ms - l->now;
@@ -658,7 +798,14 @@ out:
 
 int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
 {
-    l->stopped = 1;
+    if (l->inbox_mu_ok) {
+        /* under the lock: the acceptor hands nothing over after this */
+        pthread_mutex_lock(&l->inbox_mu);
+        __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&l->inbox_mu);
+    }
+    __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
+    drop_inbox(l);
     set_accepting(l, 0);
     begin_cycle(l);
     drain_all(l, drain_ms);
@@ -718,11 +865,17 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     rc = epoll_set(l, EPOLL_CTL_ADD, l->wakefd, EPOLLIN, TAG_WAKE(l));
     if (rc < 0)
         goto fail;
+    rc = -pthread_mutex_init(&l->inbox_mu, NULL);
+    if (rc < 0)
+        goto fail;
+    l->inbox_mu_ok = 1;
+    l->now = pf_now_ms();
+    if (listen_fd < 0)
+        return 0; /* served by an acceptor */
     rc = pf_listener_init(&l->lis, listen_fd);
     if (rc < 0)
         goto fail;
     l->lis_ok = 1;
-    l->now = pf_now_ms();
     set_accepting(l, 1);
     if (!l->accepting) {
         rc = -EINVAL;
@@ -737,7 +890,7 @@ fail:
 void pf_msgloop_destroy(pf_msgloop *l)
 {
     pf_mconn *c;
-    l->stopped = 1;
+    __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
     l->dirty = NULL;
     l->pending = NULL;
     while ((c = l->lru_head) != NULL) {
@@ -749,6 +902,13 @@ void pf_msgloop_destroy(pf_msgloop *l)
         l->dead = c->next_dead;
         free_conn(c);
     }
+    drop_inbox(l);
+    if (l->inbox_mu_ok)
+        pthread_mutex_destroy(&l->inbox_mu);
+    l->inbox_mu_ok = 0;
+    free(l->inbox);
+    l->inbox = NULL;
+    l->inbox_len = l->inbox_cap = 0;
     if (l->lis_ok)
         pf_listener_close(&l->lis);
     l->lis_ok = 0;

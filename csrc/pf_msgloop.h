@@ -39,6 +39,13 @@
  *   (after its queued output), with err -ETIMEDOUT.  Kept in an LRU list:
  *   O(1) per read.
  *
+ * Several loops, each on its own thread, may share one listening socket:
+ * one loop (the acceptor, pf_msgloop_set_peers) accepts and hands each new
+ * connection to the loop with the fewest connections, itself included
+ * (through that loop's inbox: a mutex-protected queue and its eventfd).
+ * A connection then stays on its loop.  max_conns is per loop; the
+ * acceptor stops accepting while every loop is at its limit.
+ *
  * Threads: everything here is for the loop's thread, except
  * pf_msgloop_wake(), safe from any thread.  Other threads hand replies to
  * the loop through the caller (a queue + wake).
@@ -50,6 +57,7 @@
 #define PF_MSGLOOP_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -100,6 +108,12 @@ typedef struct {
     int nodelay;          /* set TCP_NODELAY on accepted connections */
 } pf_msgloop_opts;
 
+typedef struct {
+    int fd;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+} pf_inbox_item;
+
 typedef struct pf_msgloop {
     int epfd, wakefd;
     pf_listener lis;
@@ -118,11 +132,27 @@ typedef struct pf_msgloop {
     pf_mconn *lru_head, *lru_tail;
     pf_mconn *dirty, *pending, *dead;
     uint64_t accepted, closed, framing_errors, idle_closed, paused;
+    /* Sharing a listening socket (see above). */
+    int load;             /* connections owned or in the inbox (atomic) */
+    pthread_mutex_t inbox_mu;
+    int inbox_mu_ok;
+    pf_inbox_item *inbox; /* connections handed over by the acceptor */
+    size_t inbox_len, inbox_cap;
+    struct pf_msgloop **peers; /* acceptor: the other loops */
+    int npeers;
+    int next_peer;        /* acceptor: where the next search starts */
+    struct pf_msgloop *acceptor; /* peer: woken when a connection closes at its limit */
 } pf_msgloop;
 
 void pf_msgloop_opts_init(pf_msgloop_opts *o);
-/* listen_fd: a listening socket owned by the caller (made non-blocking). */
+/* listen_fd: a listening socket owned by the caller (made non-blocking),
+ * or -1 for a loop that serves only what an acceptor hands it. */
 int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o);
+/* Make l (which has a listening socket) the acceptor of peers[0..n): the
+ * peers have none.  Before the first poll of any of them.  The peers and l
+ * must all stay allocated (not destroyed) until every one of them has
+ * returned from pf_msgloop_shutdown. */
+void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n);
 /* Close every remaining connection without events and free everything. */
 void pf_msgloop_destroy(pf_msgloop *l);
 /* End the current or next wait at once.  Any thread. */

@@ -6,6 +6,9 @@ from pyfast.includes.message cimport pf_msgloop, pf_mconn, pf_mevent, pf_frame_m
 cdef class MessageLoop:
     cdef pf_msgloop l
     cdef bint inited
+    cdef bint shut
+    cdef pf_msgloop **peer_ptrs
+    cdef object peers
     cdef bint stopping
     cdef readonly object server
     cdef readonly object handler_class

@@ -17,6 +17,7 @@ The public face is pyfast.message (documentation, configuration).
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.string cimport memcpy
@@ -62,11 +63,17 @@ cdef object close_reason(MessageLoop loop, int err):
 cdef class MessageLoop:
     """The C message loop serving one server's listening socket.
 
-    MessageLoop(server, handler_class): reads the handler class's framing
-    and limits and the server's max_connections.  run() until stop().
+    MessageLoop(server, handler_class, max_connections=-1, listen=True):
+    reads the handler class's framing and limits; max_connections (int;
+    None or 0: no limit; -1: the server's max_connections) caps this
+    loop's connections.  run() until stop(), then close().
+
+    Several loops, each run on its own thread, may serve one server: the
+    one made with listen=True accepts and, after share_with(others), hands
+    each new connection to the loop with the fewest (csrc/pf_msgloop.h).
     """
 
-    def __cinit__(self, server, handler_class):
+    def __cinit__(self, server, handler_class, max_connections=-1, listen=True):
         cdef pf_msgloop_opts o
         pf_msgloop_opts_init(&o)
         h = handler_class
@@ -93,10 +100,10 @@ cdef class MessageLoop:
         o.high_water = h.high_water
         o.low_water = h.low_water
         o.idle_ms = timeout_ms(h.idle_timeout)
-        mc = getattr(server, "max_connections", None)
+        mc = getattr(server, "max_connections", None) if max_connections == -1 else max_connections
         o.max_conns = mc if mc else 0
         o.nodelay = 1
-        cdef int rc = pf_msgloop_init(&self.l, server.fileno(), &o)
+        cdef int rc = pf_msgloop_init(&self.l, server.fileno() if listen else -1, &o)
         if rc < 0:
             if rc == -_errno.EINVAL:
                 raise ValueError(f"bad message framing options on {h.__name__}")
@@ -110,6 +117,28 @@ cdef class MessageLoop:
     def __dealloc__(self):
         if self.inited:
             pf_msgloop_destroy(&self.l)
+        PyMem_Free(self.peer_ptrs)
+
+    def share_with(self, others):
+        """Hand new connections to the loops in others (MessageLoops made
+        with listen=False, run on other threads) as well as to this one.
+        Before any of them runs.  All must stay open (not close()d) until
+        every one has stopped."""
+        cdef MessageLoop other
+        cdef int i
+        others = list(others)
+        if not self.inited or self.peers is not None:
+            raise ValueError("share_with() once, on an open MessageLoop")
+        self.peer_ptrs = <pf_msgloop **>PyMem_Malloc(max(len(others), 1) * sizeof(pf_msgloop *))
+        if self.peer_ptrs == NULL:
+            raise MemoryError()
+        for i, other in enumerate(others):
+            if not other.inited:
+                raise ValueError("share_with() a closed MessageLoop")
+            self.peer_ptrs[i] = &other.l
+            other.peers = [self]  # keeps the acceptor alive while it runs
+        self.peers = others
+        pf_msgloop_set_peers(&self.l, self.peer_ptrs, len(others))
 
     def wake(self):
         """End the loop's current wait.  Thread-safe."""
@@ -133,17 +162,19 @@ cdef class MessageLoop:
                 "framing_errors": self.l.framing_errors,
                 "idle_closed": self.l.idle_closed, "paused": self.l.paused}
 
-    def run(self, poll_interval=0.5, should_stop=None):
+    def run(self, poll_interval=0.5, should_stop=None, service_actions=True):
         """Serve until stop() (or should_stop() returns true after a
         wake-up).  Calls server.service_actions() about every
-        poll_interval seconds.  On the way out, writes what each connection
-        has queued (without waiting) and closes it."""
+        poll_interval seconds (unless service_actions is false: the other
+        loops of a server leave that to the first).  On the way out,
+        writes what each connection has queued (up to server.drain_timeout
+        seconds) and closes it."""
         if not self.inited:
             raise ValueError("MessageLoop is closed")
         cdef int ms = timeout_ms(poll_interval)
         cdef int n
         cdef long long last = pf_now_ms(), now
-        service = self.server.service_actions
+        service = self.server.service_actions if service_actions else _no_service
         self.thread_id = PyThread_get_thread_ident()
         if should_stop is not None and should_stop():
             self.stopping = True
@@ -167,14 +198,29 @@ cdef class MessageLoop:
                     last = now
                     service()
         finally:
-            self.close()
+            self.shutdown()
 
     def close(self):
-        """Close every connection (finish() runs for each) and the loop."""
+        """shutdown(), then free the loop."""
+        try:
+            self.shutdown()
+        finally:
+            with self.lock:
+                if self.inited:
+                    self.inited = False
+                    pf_msgloop_destroy(&self.l)
+            self.foreign.clear()
+
+    def shutdown(self):
+        """Stop accepting and close every connection (finish() runs for
+        each) after writing its queued output, waiting up to
+        server.drain_timeout seconds in all.  Once; the loop stays
+        allocated until close()."""
         cdef int n
         cdef int drain_ms
-        if not self.inited:
+        if not self.inited or self.shut:
             return
+        self.shut = True
         try:
             if self.foreign:
                 self._run_foreign()
@@ -185,9 +231,6 @@ cdef class MessageLoop:
                 n = pf_msgloop_shutdown(&self.l, drain_ms)
             self._dispatch(n)
         finally:
-            with self.lock:
-                self.inited = False
-                pf_msgloop_destroy(&self.l)
             self.foreign.clear()
 
     cdef int _dispatch(self, int n) except -1:
@@ -340,11 +383,15 @@ cdef class MessageLoop:
     cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1:
         """Queue an operation from another thread; False if the loop is gone."""
         with self.lock:
-            if not self.inited:
+            if not self.inited or self.shut:
                 return False
             self.foreign.append((h, data, op))
             pf_msgloop_wake(&self.l)
         return True
+
+
+def _no_service():
+    pass
 
 
 def _sys_exc():

@@ -52,6 +52,9 @@ Semantics
 - ``server.max_connections`` (class or instance attribute, default None:
   no limit): at the limit the server stops accepting; further clients wait
   in the listen backlog (``request_queue_size``) until one closes.
+- ``server.loop_threads`` (int >= 1, default 1; ValueError from
+  serve_forever() otherwise): loop threads sharing the connections (see
+  below).
 - ``idle_timeout`` (seconds, default None): a connection that sends
   nothing for that long is closed (``close_reason`` is a TimeoutError).
 - shutdown() ends serve_forever() within milliseconds (an eventfd wakes
@@ -76,16 +79,21 @@ Hooks and attributes of a MessageHandler
   ``client_address``, ``server``.
 
 Where handlers run: on the loop thread, which takes the GIL once per
-batch (as uvloop runs Python on its loop thread).  A hand-off of batches to
-a worker pool (DESIGN.md: a context switch per batch on one core) is not
-implemented.  Measured with ``python -m pyfast.bench --scenarios message
---rounds 5`` (50 conns, 64 B line echo, server pinned to one core, quiet
-2-core machine, medians): Python handle_message 173k req/s at 5.7 us of
-server CPU per request, the Cython EchoMessageHandler 182k at 5.4, uvloop
-Protocol echo 163k at 6.1, the C reference 190k at 5.2 (the load
-generator's core was 95-99% busy: req/s is partly its limit).  c10k
-(10,000 conns, 1% active): 0.5 KiB RSS per connection beyond the idle
-server, 1 thread.
+batch (as uvloop runs Python on its loop thread).  ``server.loop_threads``
+(class or instance attribute, default 1) runs that many loops, each on
+its own thread with its own epoll: the first accepts and hands each new
+connection to the loop with the fewest (a connection then stays on its
+loop, so its messages keep their order), and ``max_connections`` is shared
+out among them.  The C work (epoll, recv, framing, send) then runs in
+parallel; the handlers still take turns on the GIL.  On this project's
+2-core machines one loop wins, so it is the default: ``python -m
+pyfast.bench --scenarios message --servers pyfast,pyfast-2loops,uvloop``
+measured 161k req/s at 6.1 us of server CPU per request for one loop
+against 144k at 6.9 us for two (server pinned to one core), and 139k
+against 114k unpinned; two loops contend for the GIL, which shows in their
+p99 (4.3 ms against 0.6 ms: the GIL's 5 ms switch interval).  A hand-off
+of each batch to a worker pool would pay the same contention plus a
+context switch per batch, so it is not offered.
 
 A Cython subclass (``cimport pyfast._message``) may override
 ``handle_message`` as a ``cpdef`` method and call the C-level
@@ -93,6 +101,10 @@ A Cython subclass (``cimport pyfast._message``) may override
 message.  EchoMessageHandler is one (it echoes each message, framed).
 """
 
+import signal
+import threading
+
+from pyfast import _core
 from pyfast._message import (EchoMessageHandler, FramingError,
                              MessageHandler, MessageLoop)
 
@@ -104,14 +116,63 @@ def is_message_handler(cls):
     return isinstance(cls, type) and issubclass(cls, MessageHandler)
 
 
+def _loop_limits(server):
+    """max_connections of each loop: server.max_connections shared out
+    among server.loop_threads loops (fewer loops if there are fewer
+    connections than loops)."""
+    threads = getattr(server, "loop_threads", 1)
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"loop_threads must be an int >= 1, not {threads!r}")
+    total = getattr(server, "max_connections", None)
+    if not total:
+        return [None] * threads
+    threads = min(threads, total)
+    return [total // threads + (1 if i < total % threads else 0) for i in range(threads)]
+
+
 def serve_forever(server, poll_interval=0.5, should_stop=None):
-    """Serve server's listening socket with its MessageHandler class on a
-    MessageLoop until server.shutdown().  Called by
-    BaseServer.serve_forever()."""
-    loop = MessageLoop(server, server.RequestHandlerClass)
-    server._message_loop = loop
+    """Serve server's listening socket with its MessageHandler class until
+    server.shutdown(): on server.loop_threads MessageLoops (default 1),
+    the first on the calling thread, the others on threads of their own.
+    Called by BaseServer.serve_forever().
+
+    Raises what a loop raised (KeyboardInterrupt in the calling thread, or
+    an OSError from a loop's epoll); every loop is stopped and has closed
+    its connections (finish() ran for each) by then."""
+    limits = _loop_limits(server)
+    loops = [MessageLoop(server, server.RequestHandlerClass, limit, i == 0)
+             for i, limit in enumerate(limits)]
+    if len(loops) > 1:
+        loops[0].share_with(loops[1:])
+    server._message_loops = loops
+    server._message_loop = loops[0]
+    failed = []
+
+    def run_other(loop):
+        try:
+            # Signals go to the calling thread, whose wait they interrupt.
+            signal.pthread_sigmask(signal.SIG_BLOCK, _core._WORKER_BLOCKED_SIGNALS)
+            loop.run(poll_interval, should_stop, service_actions=False)
+        except BaseException as exc:
+            failed.append(exc)
+            for other in loops:
+                other.stop()
+
+    threads = [threading.Thread(target=run_other, args=(loop,), daemon=True,
+                                name=f"pyfast-message-loop-{i}")
+               for i, loop in enumerate(loops[1:], 1)]
     try:
-        loop.run(poll_interval, should_stop)
+        for t in threads:
+            t.start()
+        loops[0].run(poll_interval, should_stop)
     finally:
+        for loop in loops[1:]:
+            loop.stop()
+        for t in threads:
+            t.join()
         server._message_loop = None
-        loop.close()
+        server._message_loops = ()
+        for loop in loops:
+            loop.close()
+    if failed:
+        raise failed[0]

@@ -156,6 +156,7 @@ class BaseServer:
 
     # pyfast.message: the MessageLoop while serve_forever() runs one.
     _message_loop = None
+    _message_loops = ()
 
     def __init__(self, server_address, RequestHandlerClass):
         """Constructor.  May be extended, do not override."""
@@ -230,8 +231,7 @@ class BaseServer:
         """
         self.__shutdown_request = True
         self.__waiter.wake()
-        loop = self._message_loop  # pyfast.message
-        if loop is not None:
+        for loop in self._message_loops:  # pyfast.message
             loop.stop()
         self.__is_shut_down.wait()
 

@@ -59,6 +59,15 @@ class Server:
         self.stop()
 
 
+def stats(srv):
+    """The server's MessageLoop stats, summed over its loop threads."""
+    total = {}
+    for loop in srv.server._message_loops:
+        for k, v in loop.stats.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
 def recv_exactly(s, n):
     buf = b""
     while len(buf) < n:
@@ -218,23 +227,28 @@ def test_bad_framing_options_are_refused():
 
 # ---- ordering and parallelism --------------------------------------------------
 
-def test_messages_of_a_connection_in_order_never_concurrent():
-    state = {"active": 0, "overlap": False}
+@pytest.mark.parametrize("loop_threads", [1, 3])
+def test_messages_of_a_connection_in_order_never_concurrent(loop_threads):
+    # (per connection: with loop_threads > 1, different connections'
+    # handlers may interleave, as on a pool)
+    active = {}
+    state = {"overlap": False}
     seen = {}
     lock = threading.Lock()
 
     class Recorder(pyfast.MessageHandler):
         def handle_message(self, message):
             with lock:
-                state["active"] += 1
-                if state["active"] > 1:
+                active[self.client_address] = active.get(self.client_address, 0) + 1
+                if active[self.client_address] > 1:
                     state["overlap"] = True
             seen.setdefault(self.client_address, []).append(int(message))
+            time.sleep(0)  # let other threads run inside a handler
             self.send_message(message)
             with lock:
-                state["active"] -= 1
+                active[self.client_address] -= 1
 
-    with Server(Recorder) as srv:
+    with Server(Recorder, loop_threads=loop_threads) as srv:
         conns = [srv.connect() for _ in range(5)]
         n = 2000
         for c in conns:
@@ -249,8 +263,9 @@ def test_messages_of_a_connection_in_order_never_concurrent():
         assert nums == list(range(n))
 
 
-def test_many_connections_served_in_parallel():
-    with Server(Echo) as srv:
+@pytest.mark.parametrize("loop_threads", [1, 3])
+def test_many_connections_served_in_parallel(loop_threads):
+    with Server(Echo, loop_threads=loop_threads) as srv:
         conns = [srv.connect() for _ in range(200)]
         for i, c in enumerate(conns):
             c.sendall(b"conn %d\n" % i)
@@ -442,12 +457,89 @@ def test_max_connections_keeps_extra_clients_in_the_backlog():
         c.settimeout(0.3)
         with pytest.raises(socket.timeout):
             c.recv(10)
-        assert srv.server._message_loop.stats["connections"] == 2
+        assert stats(srv)["connections"] == 2
         a.close()
         c.settimeout(5)
         assert recv_exactly(c, 6) == b"third\n"
         b.close()
         c.close()
+
+
+def test_loop_threads_share_the_connections():
+    threads = {}
+
+    class Where(Echo):
+        def handle_message(self, message):
+            threads.setdefault(self.client_address, set()).add(threading.get_ident())
+            super().handle_message(message)
+
+    with Server(Where, loop_threads=3) as srv:
+        conns = [srv.connect() for _ in range(9)]
+        for rnd in range(20):
+            for i, c in enumerate(conns):
+                c.sendall(b"%d %d\n" % (i, rnd))
+            for i, c in enumerate(conns):
+                want = b"%d %d\n" % (i, rnd)
+                assert recv_exactly(c, len(want)) == want
+        # each connection stays on one loop; the loops share them evenly
+        assert all(len(t) == 1 for t in threads.values())
+        assert len(set().union(*threads.values())) == 3
+        assert [loop.stats["connections"] for loop in srv.server._message_loops] == [3, 3, 3]
+        for c in conns:
+            c.close()
+
+
+def test_loop_threads_send_to_a_connection_of_another_loop():
+    members = []
+
+    class Chat(pyfast.MessageHandler):
+        def setup(self):
+            members.append(self)
+
+        def handle_message(self, message):
+            for m in list(members):
+                m.send_message(message)  # some live on other loop threads
+
+        def finish(self):
+            members.remove(self)
+
+    with Server(Chat, loop_threads=2) as srv:
+        conns = [srv.connect() for _ in range(4)]
+        assert wait_for(lambda: len(members) == 4)
+        conns[0].sendall(b"hello all\n")
+        for c in conns:
+            assert recv_exactly(c, 10) == b"hello all\n"
+        for c in conns:
+            c.close()
+
+
+def test_max_connections_is_shared_out_among_loop_threads():
+    with Server(Echo, max_connections=4, loop_threads=3) as srv:
+        first = [srv.connect() for _ in range(4)]
+        for s in first:
+            s.sendall(b"hi\n")
+            assert recv_exactly(s, 3) == b"hi\n"
+        extra = srv.connect()  # waits in the backlog
+        extra.sendall(b"fifth\n")
+        extra.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            extra.recv(10)
+        assert stats(srv)["connections"] == 4
+        first[1].close()  # on a loop other than the acceptor
+        extra.settimeout(5)
+        assert recv_exactly(extra, 6) == b"fifth\n"
+        assert stats(srv)["connections"] == 4
+        for s in first + [extra]:
+            s.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_bad_loop_threads_is_refused(bad):
+    srv = pyfast.TCPServer(("127.0.0.1", 0), Echo)
+    srv.loop_threads = bad
+    with pytest.raises(ValueError, match="loop_threads"):
+        srv.serve_forever()
+    srv.server_close()
 
 
 def test_idle_timeout_closes_an_idle_connection():
@@ -485,7 +577,8 @@ def _fd_count():
 
 
 @pytest.mark.timeout(60)
-def test_shutdown_with_1000_idle_connections_is_quick_and_leaks_no_fd():
+@pytest.mark.parametrize("loop_threads", [1, 3])
+def test_shutdown_with_1000_idle_connections_is_quick_and_leaks_no_fd(loop_threads):
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2200:
@@ -497,9 +590,9 @@ def test_shutdown_with_1000_idle_connections_is_quick_and_leaks_no_fd():
         def finish(self):
             finished.append(1)
 
-    srv = Server(Count, request_queue_size=1024)
+    srv = Server(Count, request_queue_size=1024, loop_threads=loop_threads)
     clients = [srv.connect() for _ in range(1000)]
-    assert wait_for(lambda: srv.server._message_loop.stats["connections"] == 1000, 10)
+    assert wait_for(lambda: stats(srv)["connections"] == 1000, 10)
     t0 = time.monotonic()
     srv.server.shutdown()
     elapsed = time.monotonic() - t0
@@ -512,15 +605,16 @@ def test_shutdown_with_1000_idle_connections_is_quick_and_leaks_no_fd():
     assert _fd_count() <= before
 
 
-def test_graceful_shutdown_writes_queued_replies():
+@pytest.mark.parametrize("loop_threads", [1, 3])
+def test_graceful_shutdown_writes_queued_replies(loop_threads):
     class Slow(pyfast.MessageHandler):
         def handle_message(self, message):
             self.send(b"z" * 100_000)
 
-    srv = Server(Slow)
+    srv = Server(Slow, loop_threads=loop_threads)
     c = srv.connect()
     c.sendall(b"go\n")
-    assert wait_for(lambda: srv.server._message_loop.stats["accepted"] == 1)
+    assert wait_for(lambda: stats(srv)["accepted"] == 1)
     time.sleep(0.05)
     srv.stop()
     assert recv_until_eof(c) == b"z" * 100_000
@@ -552,7 +646,8 @@ def test_oversized_framed_send_from_another_thread_raises_there_and_server_serve
     assert len(errors) == 2 and "u16" in str(errors[0])
 
 
-def test_graceful_shutdown_waits_for_a_slow_reader_to_take_queued_replies():
+@pytest.mark.parametrize("loop_threads", [1, 3])
+def test_graceful_shutdown_waits_for_a_slow_reader_to_take_queued_replies(loop_threads):
     """Output beyond the socket buffers is still written by shutdown, as
     the client reads it, within drain_timeout."""
     size = 8 * 1024 * 1024
@@ -561,10 +656,10 @@ def test_graceful_shutdown_waits_for_a_slow_reader_to_take_queued_replies():
         def handle_message(self, message):
             self.send(b"b" * size)
 
-    srv = Server(Big, drain_timeout=10.0)
+    srv = Server(Big, drain_timeout=10.0, loop_threads=loop_threads)
     c = srv.connect(timeout=10)
     c.sendall(b"go\n")
-    assert wait_for(lambda: srv.server._message_loop.stats["accepted"] == 1)
+    assert wait_for(lambda: stats(srv)["accepted"] == 1)
     time.sleep(0.1)                     # the reply fills the socket buffers
     stopper = threading.Thread(target=srv.stop)
     stopper.start()
@@ -586,7 +681,7 @@ def test_shutdown_gives_up_on_a_client_that_never_reads_after_drain_timeout():
     c = srv.connect()
     c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     c.sendall(b"go\n")
-    assert wait_for(lambda: srv.server._message_loop.stats["accepted"] == 1)
+    assert wait_for(lambda: stats(srv)["accepted"] == 1)
     time.sleep(0.1)
     t0 = time.monotonic()
     srv.stop()
@@ -620,7 +715,8 @@ def test_cython_cpdef_handler():
         assert recv_exactly(c, 5) == b"\x00\x03abc"
 
 
-def test_ctrl_c_reaches_serve_forever(tmp_path):
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_ctrl_c_reaches_serve_forever(tmp_path, loop_threads):
     import signal
     import subprocess
     import sys
@@ -632,6 +728,7 @@ def test_ctrl_c_reaches_serve_forever(tmp_path):
         "    def handle_message(self, m):\n"
         "        self.send_message(m)\n"
         "srv = pyfast.TCPServer(('127.0.0.1', 0), Echo)\n"
+        f"srv.loop_threads = {loop_threads}\n"
         "print(srv.server_address[1], flush=True)\n"
         "try:\n"
         "    srv.serve_forever()\n"
@@ -641,14 +738,17 @@ def test_ctrl_c_reaches_serve_forever(tmp_path):
     p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
     try:
         port = int(p.stdout.readline())
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        for c in conns:  # with 2 loop threads: one connection on each
             c.sendall(b"hi\n")
             assert recv_exactly(c, 3) == b"hi\n"
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGINT)
-            assert p.stdout.readline().strip() == "interrupted"
-            assert time.monotonic() - t0 < 1.0
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        assert p.stdout.readline().strip() == "interrupted"
+        assert time.monotonic() - t0 < 1.0
+        for c in conns:
             assert recv_until_eof(c) == b""
+            c.close()
         assert p.wait(5) == 0
     finally:
         p.kill()

@@ -7,7 +7,8 @@ kind is one entry here, and a new impl is one function per kind there.
 
 message and c10k: the pyfast rows are MessageHandler servers (kinds
 "message" and "c10k"); pyfast-cy is the same server with the Cython
-EchoMessageHandler (a cpdef handle_message). For the other impls these
+EchoMessageHandler (a cpdef handle_message); pyfast-2loops the Python one
+with loop_threads = 2. For the other impls these
 kinds are their byte echo (stdlib: the ThreadingTCPServer echo).
 
 Adding the planned one:
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-cy", "pyfast-coop", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib", "gevent", "uvloop", "c")
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ _ALL = [
              servers=("pyfast", "pyfast-coop", "stdlib"), default=False,
              description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
     Scenario("message", "line", "message", conns=50, size=64,
-             servers=("pyfast", "pyfast-cy", "uvloop", "c"),
-             description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler)"),
+             servers=("pyfast", "pyfast-cy", "pyfast-2loops", "uvloop", "c"),
+             description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler; "
+                         "pyfast-2loops: loop_threads = 2)"),
     Scenario("message-stalled", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "uvloop", "c"), default=False,
              loadgen={"stalled": 10},

@@ -128,7 +128,7 @@ register("stdlib", "c10k")(lambda host, port, ready: _socketserver_serve("stdlib
 
 # ---- pyfast MessageHandler (message, c10k) -------------------------------------
 
-def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready) -> None:
+def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, loops: int = 1) -> None:
     mod = socketserver_module("pyfast", "MessageHandler", "EchoMessageHandler", "TCPServer")
     framing = "line" if kind == "message" else "raw"
     if cython:
@@ -145,12 +145,17 @@ def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready) 
         address_family = _family(host)
         allow_reuse_address = True
         request_queue_size = BACKLOG
+        loop_threads = loops
 
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
         server.serve_forever()
 
 
+# pyfast-2loops: the Python handler on two loop threads (the second takes
+# half of the connections from the first): hand-off against one loop.
+register("pyfast-2loops", "message")(
+    lambda host, port, ready: _message_serve("message", False, host, port, ready, loops=2))
 for _kind in ("message", "c10k"):
     register("pyfast", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, False, host, port, ready))
     register("pyfast-cy", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, True, host, port, ready))

@@ -75,6 +75,7 @@ cdef extern from "pf_msgloop.h" nogil:
         uint64_t paused
     void pf_msgloop_opts_init(pf_msgloop_opts *o)
     int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
+    void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
     void pf_msgloop_destroy(pf_msgloop *l)
     int pf_msgloop_wake(pf_msgloop *l)
     int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
