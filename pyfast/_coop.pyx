@@ -30,6 +30,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF
+from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.coop cimport *
@@ -41,7 +42,13 @@ import io as _io
 import os as _os
 import sys as _sys
 
-from greenlet import greenlet as _greenlet, getcurrent as _getcurrent, GreenletExit
+from greenlet import GreenletExit
+
+# Greenlets are created and switched through greenlet's C API (greenlet.h):
+# a switch is a C call, not a method lookup and a Python call.
+PyGreenlet_Import()
+if _PyGreenlet_API == NULL:
+    raise ImportError("pyfast._coop needs greenlet's C API (greenlet._C_API)")
 
 cdef extern from "Python.h":
     PyObject *_bytes_new "PyBytes_FromStringAndSize"(const char *, Py_ssize_t)
@@ -56,10 +63,14 @@ cdef int _WRITE = 2
 cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
 cdef size_t DIRECT_WRITE = 65536
 
-# What the hub switches a waiting greenlet back with.
+# What the hub switches a waiting greenlet back with, and the argument
+# tuples that carry them (PyGreenlet_Switch takes the arguments as a tuple).
 cdef object _READY = True
 cdef object _TIMEOUT = object()
 cdef object _CLOSED = object()
+cdef tuple _READY_ARGS = (_READY,)
+cdef tuple _TIMEOUT_ARGS = (_TIMEOUT,)
+cdef tuple _CLOSED_ARGS = (_CLOSED,)
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
@@ -102,7 +113,6 @@ cdef class Hub:
     cdef bint is_open
     cdef readonly str name
     cdef readonly object loop
-    cdef object loop_switch
     cdef readonly unsigned long thread_ident
     cdef readonly bint busy
     cdef readonly int64_t last_ns
@@ -166,10 +176,12 @@ cdef class Hub:
 
     # ---- on the hub's thread ----
 
-    cdef int _switch(self, g, value) except -1:
+    cdef int _switch(self, g, PyObject *args) except -1:
+        """From the loop, switch to g with args (a tuple) until control
+        comes back to the loop."""
         self.current = g
         try:
-            g.switch(value)
+            PyGreenlet_Switch(<PyGreenlet *>g, args, NULL)
         except BaseException:
             # A greenlet's run() let an exception out; the task wrapper
             # normally prevents it.
@@ -190,23 +202,26 @@ cdef class Hub:
         except BaseException:
             _sys.excepthook(*_sys.exc_info())
         finally:
-            self.tasks.discard(_getcurrent())
+            self.tasks.discard(PyGreenlet_GetCurrent_obj())
 
     cdef int _drain_inbox(self) except -1:
         cdef object inbox = self.inbox
+        cdef tuple args
         while inbox:
             item = inbox.popleft()
             kind = item[0]
             if kind == 0:
                 if self.stopping:
                     continue
-                g = _greenlet(self._task, self.loop)
+                g = PyGreenlet_New_obj(self._task, <PyGreenlet *>self.loop)
                 self.tasks.add(g)
-                self._switch(g, (item[1], item[2]))
+                args = ((item[1], item[2]),)
+                self._switch(g, <PyObject *>args)
             elif kind == 1:
                 g = item[1]
                 if not g.dead:
-                    self._switch(g, item[2])
+                    args = (item[2],)
+                    self._switch(g, <PyObject *>args)
             elif kind == 2:
                 self.stopping = True
             elif kind == 3:
@@ -225,13 +240,13 @@ cdef class Hub:
             g = c.reader
             if g is not None:
                 c.reader = None
-                self._switch(g, _READY)
+                self._switch(g, <PyObject *>_READY_ARGS)
         if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
             c.writable = True
             g = c.writer
             if g is not None:
                 c.writer = None
-                self._switch(g, _READY)
+                self._switch(g, <PyObject *>_READY_ARGS)
         return 0
 
     def run(self):
@@ -241,8 +256,7 @@ cdef class Hub:
         cdef uint32_t ev
         if not self.is_open:
             raise RuntimeError("hub is closed")
-        self.loop = _getcurrent()
-        self.loop_switch = self.loop.switch
+        self.loop = PyGreenlet_GetCurrent_obj()
         self.thread_ident = PyThread_get_thread_ident()
         _hubs[self.thread_ident] = self
         try:
@@ -253,7 +267,7 @@ cdef class Hub:
                     pf_hub_yield()
                 self.last_ns = pf_hub_now_ns()
                 self.busy = True
-                if n == -_errno.EINTR:
+                if n == -EINTR:
                     continue
                 if n < 0:
                     raise_errno(n)
@@ -264,7 +278,7 @@ cdef class Hub:
                     elif ev & PF_HUB_TIMER:
                         g = self.timers.pop(evs[i].tag, None)
                         if g is not None and not g.dead:
-                            self._switch(g, _TIMEOUT)
+                            self._switch(g, <PyObject *>_TIMEOUT_ARGS)
                     else:
                         self._dispatch_fd(<int>evs[i].tag, ev)
             self._kill_all()
@@ -319,7 +333,7 @@ cdef class Hub:
                 raise MemoryError()
             self.timers[tag] = g
         try:
-            return self.loop_switch()
+            return PyGreenlet_Switch(<PyGreenlet *>self.loop, NULL, NULL)
         finally:
             if tid >= 0:
                 pf_hub_timer_cancel(&self.h, tid, tag)
@@ -327,7 +341,7 @@ cdef class Hub:
 
     def sleep(self, double seconds):
         """Suspend the calling greenlet (on this hub) for seconds."""
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         self._check_waitable(g)
         cdef int64_t deadline = pf_hub_now_ns() + <int64_t>(max(seconds, 0.0) * 1e9)
         while self._wait_timer(g, deadline) is not _TIMEOUT:
@@ -336,7 +350,7 @@ cdef class Hub:
     def wait_resume(self):
         """Suspend the calling greenlet until resume(g, value) (from any
         thread) and return value."""
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         self._check_waitable(g)
         return self._wait_timer(g, 0)
 
@@ -387,8 +401,9 @@ cdef class Conn:
         if hub is not None:
             hub._unregister(self)
             self.hub = None
+            me = PyGreenlet_GetCurrent_obj()
             for g in (self.reader, self.writer):
-                if g is not None and not g.dead and g is not _getcurrent():
+                if g is not None and not g.dead and g is not me:
                     # Resumed from the loop, as if ready; it sees _CLOSED.
                     hub.resume(g, _CLOSED)
             self.reader = self.writer = None
@@ -404,7 +419,7 @@ cdef class Conn:
             raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
         if hub is None or PyThread_get_thread_ident() != hub.thread_ident:
             return self._wait_blocking(mode, deadline_ns)
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         hub._check_waitable(g)
         if mode == _READ:
             if self.reader is not None:
@@ -487,12 +502,12 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
                 Py_DECREF(result)
                 return result
             _decref_raw(raw)
-        if n == -_errno.EAGAIN:
+        if n == -EAGAIN:
             c.readable = False
             if c.timeout == 0:
                 raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
             continue
-        if n == -_errno.EINTR:
+        if n == -EINTR:
             PyErr_CheckSignals()
             continue
         raise_errno(n)
@@ -519,12 +534,12 @@ def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
                 c.wait(_READ, deadline)
             n = pf_sock_recv(c.fd, view.buf, <size_t>nbytes, flags | MSG_DONTWAIT)
             if n < 0:
-                if n == -_errno.EAGAIN:
+                if n == -EAGAIN:
                     c.readable = False
                     if c.timeout == 0:
                         raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
                     continue
-                if n == -_errno.EINTR:
+                if n == -EINTR:
                     PyErr_CheckSignals()
                     continue
                 raise_errno(n)
@@ -543,7 +558,7 @@ cdef Py_ssize_t _send_some(Conn c, const char *p, size_t n, int flags,
         if not c.writable:
             c.wait(_WRITE, deadline)
         r = pf_sock_send(c.fd, p, n, flags | MSG_DONTWAIT)
-        if r == -_errno.EAGAIN:
+        if r == -EAGAIN:
             c.writable = False
             if c.timeout == 0:
                 raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
@@ -646,11 +661,11 @@ cdef class Reader(SocketReader):
                     c.readable = False
                 self.buf.end += <size_t>n
                 return n
-            if n == -_errno.EAGAIN:
+            if n == -EAGAIN:
                 c.readable = False
                 if c.timeout == 0:
                     raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-            elif n == -_errno.EINTR:
+            elif n == -EINTR:
                 PyErr_CheckSignals()
             else:
                 raise_errno(n)
