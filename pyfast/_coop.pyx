@@ -121,6 +121,7 @@ cdef class Hub:
     cdef dict conns
     cdef dict timers
     cdef uint64_t next_tag
+    cdef uint64_t wait_seq  # numbers each wait on a Conn (see Conn.detach)
     cdef object inbox
     cdef readonly set tasks
     cdef readonly unsigned long switches
@@ -162,6 +163,14 @@ cdef class Hub:
         self.inbox.append((3, fn, args))
         if self.is_open:
             pf_hub_wake(&self.h)
+
+    cdef int _wake_closed(self, Conn c, g, uint64_t seq) except -1:
+        """Conn.detach(): resume g, waiting on c in wait number seq, with
+        _CLOSED.  Thread-safe."""
+        self.inbox.append((4, c, g, seq))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+        return 0
 
     def stop(self):
         """End run(): every greenlet still alive gets GreenletExit, then the
@@ -207,6 +216,7 @@ cdef class Hub:
     cdef int _drain_inbox(self) except -1:
         cdef object inbox = self.inbox
         cdef tuple args
+        cdef Conn c
         while inbox:
             item = inbox.popleft()
             kind = item[0]
@@ -222,6 +232,19 @@ cdef class Hub:
                 if not g.dead:
                     args = (item[2],)
                     self._switch(g, <PyObject *>args)
+            elif kind == 4:
+                # Conn.detach(): the socket was closed under greenlet g
+                # waiting on it.  Only if g is still in that very wait
+                # (same sequence number): by now it may have timed out and
+                # be waiting on another socket, which must not see EBADF.
+                c = item[1]
+                g = item[2]
+                if c.reader is g and c.reader_seq == <uint64_t>item[3]:
+                    c.reader = None
+                    self._switch(g, <PyObject *>_CLOSED_ARGS)
+                elif c.writer is g and c.writer_seq == <uint64_t>item[3]:
+                    c.writer = None
+                    self._switch(g, <PyObject *>_CLOSED_ARGS)
             elif kind == 2:
                 self.stopping = True
             elif kind == 3:
@@ -384,8 +407,10 @@ cdef class Conn:
     cdef readonly int fd
     cdef public bint readable
     cdef public bint writable
-    cdef object reader
-    cdef object writer
+    cdef object reader        # the greenlet waiting to read, or None
+    cdef object writer        # the greenlet waiting to write, or None
+    cdef uint64_t reader_seq  # Hub.wait_seq of the reader's wait
+    cdef uint64_t writer_seq
     cdef public double timeout  # seconds; < 0: none (blocking)
 
     def __cinit__(self, int fd, double timeout=-1.0):
@@ -396,17 +421,20 @@ cdef class Conn:
 
     def detach(self):
         """Forget the descriptor (before close/detach): unregistered from
-        the hub; greenlets waiting on it get OSError(EBADF)."""
+        the hub; greenlets waiting on it get OSError(EBADF).  Any thread."""
         cdef Hub hub = self.hub
         if hub is not None:
             hub._unregister(self)
             self.hub = None
             me = PyGreenlet_GetCurrent_obj()
-            for g in (self.reader, self.writer):
-                if g is not None and not g.dead and g is not me:
-                    # Resumed from the loop, as if ready; it sees _CLOSED.
-                    hub.resume(g, _CLOSED)
-            self.reader = self.writer = None
+            # Resumed from the loop (through its inbox, as detach may run on
+            # another thread), each with the number of the wait it is in:
+            # the loop delivers _CLOSED only if that wait is still going on.
+            # reader/writer stay set until the waiter itself leaves the wait.
+            if self.reader is not None and self.reader is not me:
+                hub._wake_closed(self, self.reader, self.reader_seq)
+            if self.writer is not None and self.writer is not me:
+                hub._wake_closed(self, self.writer, self.writer_seq)
         self.fd = -1
 
     cdef int wait(self, int mode, int64_t deadline_ns) except -1:
@@ -421,14 +449,17 @@ cdef class Conn:
             return self._wait_blocking(mode, deadline_ns)
         g = PyGreenlet_GetCurrent_obj()
         hub._check_waitable(g)
+        hub.wait_seq += 1
         if mode == _READ:
             if self.reader is not None:
                 raise RuntimeError("another greenlet is already reading this socket")
             self.reader = g
+            self.reader_seq = hub.wait_seq
         else:
             if self.writer is not None:
                 raise RuntimeError("another greenlet is already writing this socket")
             self.writer = g
+            self.writer_seq = hub.wait_seq
         try:
             r = hub._wait_timer(g, deadline_ns)
         finally:

@@ -627,3 +627,88 @@ def test_recv_after_msg_peek_returns_the_peeked_bytes(server_cls):
             reply += chunk
         c.close()
     assert reply == b"peeked b'request' read b'request'"
+
+
+# ---- hub internals: late wake-ups ------------------------------------------------------
+
+@contextlib.contextmanager
+def running_hub():
+    hub = cooperative._coop.Hub("test-hub")
+    t = threading.Thread(target=hub.run, daemon=True)
+    t.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        t.join(5)
+
+
+def coop_socketpair():
+    """(cooperative end, plain end): a socketpair whose first end is a
+    CooperativeSocket (not yet on a hub)."""
+    a, b = socket.socketpair()
+    b.settimeout(5)
+    return CooperativeSocket(a.family, a.type, a.proto, a.detach()), b
+
+
+def test_close_under_a_wait_that_timed_out_does_not_reach_the_next_wait():
+    """A greenlet waits on s1 with a timeout; in one batch another greenlet
+    closes s1 and then s1's timer expires.  The waiter sees TimeoutError, as
+    a blocked thread would (close() does not wake recv), and moves on to
+    wait on s2: the wake-up for s1's close, delivered after that, must not
+    reach the wait on s2 (it used to: OSError EBADF from s2.recv)."""
+    s1, p1 = coop_socketpair()
+    s2, p2 = coop_socketpair()
+    s3, p3 = coop_socketpair()   # wakes the closer
+    s4, p4 = coop_socketpair()   # wakes the blocker
+    result = {}
+    waiting = threading.Event()
+    blocking = threading.Event()
+
+    def waiter():
+        hub = cooperative.current_hub()
+        hub.register(s1)
+        hub.register(s2)
+        s1.settimeout(0.05)
+        try:
+            try:
+                s1.recv(10)
+            except Exception as e:
+                result["s1"] = type(e)
+            s2.settimeout(5)
+            waiting.set()
+            result["s2"] = s2.recv(10)
+        except Exception as e:
+            result["s2"] = e
+
+    def closer():
+        cooperative.current_hub().register(s3)
+        s3.recv(10)
+        s1.close()
+
+    def blocker():
+        cooperative.current_hub().register(s4)
+        s4.recv(10)
+        blocking.set()
+        # Blocks the hub's thread (deliberately): meanwhile s1's timer
+        # expires and the closer's byte arrives, so the next wait returns
+        # both, the closer's descriptor first (pf_hub_wait reports fds
+        # before timers).
+        time.sleep(0.3)
+
+    with running_hub() as hub:
+        for fn in (waiter, closer, blocker):
+            hub.spawn(fn)
+        time.sleep(0.02)
+        p4.sendall(b"b")
+        assert blocking.wait(5)
+        p3.sendall(b"c")
+        assert waiting.wait(5)
+        time.sleep(0.1)   # the close's wake-up is delivered meanwhile
+        p2.sendall(b"data")
+        deadline = time.monotonic() + 5
+        while "s2" not in result and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for s in (s2, s3, s4, p1, p2, p3, p4):
+        s.close()
+    assert result == {"s1": TimeoutError, "s2": b"data"}
