@@ -9,6 +9,10 @@ Contents:
   pf_hub_wait() without the GIL and switches to the greenlets whose
   descriptors are ready, whose timers expired, or that another thread
   resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
+  Within a batch of events, a greenlet that waits again switches straight
+  to the next ready one (handoff) rather than back to the loop: one
+  switch per ready greenlet instead of two.  Switches go through greenlet's
+  C API (greenlet.h).
 - Conn: the per-socket state: descriptor, edge-triggered readiness seen
   since the last recv/send, the greenlets waiting on it, the timeout.
 - sock_recv, sock_recv_into, sock_send, sock_sendall: the methods of
@@ -106,8 +110,8 @@ cdef class Hub:
     (blocks until stop()); spawn(fn, *args) and resume(g, value) from any
     thread.  Properties read by the watchdog: busy (a greenlet or the
     dispatch is running, not the wait), last_ns (pf_hub_now_ns() when
-    control last came back to the loop), thread_ident, current (the
-    greenlet running now, or None).
+    control last came back to the loop or passed from one greenlet to the
+    next), thread_ident, current (the greenlet running now, or None).
     """
     cdef pf_hub h
     cdef bint is_open
@@ -125,6 +129,17 @@ cdef class Hub:
     cdef object inbox
     cdef readonly set tasks
     cdef readonly unsigned long switches
+    # The batch of events being run: batch[batch_pos:batch_len] are still
+    # to run; batch_conn is set while an fd event's write half is pending
+    # (its read half ran).  handoff: a greenlet that waits resumes the next
+    # one itself (see _suspend).  next_args: what _next_ready's greenlet is
+    # to be resumed with.
+    cdef pf_hub_event batch[_MAX_EVENTS]
+    cdef int batch_len
+    cdef int batch_pos
+    cdef Conn batch_conn
+    cdef bint handoff
+    cdef PyObject *next_args
 
     def __cinit__(self, str name="pyfast-hub"):
         cdef int rc = pf_hub_open(&self.h)
@@ -254,29 +269,92 @@ cdef class Hub:
                     _sys.excepthook(*_sys.exc_info())
         return 0
 
-    cdef int _dispatch_fd(self, int fd, uint32_t ev) except -1:
-        cdef Conn c = self.conns.get(fd)
-        if c is None:
-            return 0
-        if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
-            c.readable = True
-            g = c.reader
+    cdef object _next_ready(self):
+        """Advance through the batch to the next greenlet that one of its
+        fd events (read half, then write half) or expired timers resumes,
+        and return it, self.next_args set to what it is resumed with.  None
+        at the end of the batch and at the wake-up event, which is the
+        loop's to handle.  Readiness is recorded whether or not a greenlet
+        waits for it (edge-triggered)."""
+        cdef pf_hub_event *e
+        cdef uint32_t ev
+        cdef Conn c
+        while self.batch_pos < self.batch_len:
+            e = &self.batch[self.batch_pos]
+            ev = e.events
+            if ev & PF_HUB_WAKE:
+                return None
+            if ev & PF_HUB_TIMER:
+                self.batch_pos += 1
+                g = self.timers.pop(e.tag, None)
+                if g is not None and not g.dead:
+                    self.next_args = <PyObject *>_TIMEOUT_ARGS
+                    return g
+                continue
+            c = self.batch_conn
+            if c is None:
+                c = self.conns.get(<int>e.tag)
+                if c is None:
+                    self.batch_pos += 1
+                    continue
+                self.batch_conn = c
+                if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
+                    c.readable = True
+                    g = c.reader
+                    if g is not None:
+                        c.reader = None
+                        self.next_args = <PyObject *>_READY_ARGS
+                        return g
+            self.batch_conn = None
+            self.batch_pos += 1
+            if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+                c.writable = True
+                g = c.writer
+                if g is not None:
+                    c.writer = None
+                    self.next_args = <PyObject *>_READY_ARGS
+                    return g
+        return None
+
+    cdef int _run_batch(self) except -1:
+        """Run the batch in order: resume the greenlets its events are
+        for, and drain the inbox at its wake-up event.  A greenlet resumed
+        from here that waits again resumes the next one itself (handoff):
+        n ready greenlets cost n + 1 switches instead of 2n.  Control comes
+        back here at the end of the batch, before its wake-up event, or
+        when a greenlet ends."""
+        while self.batch_pos < self.batch_len:
+            if self.batch[self.batch_pos].events & PF_HUB_WAKE:
+                self.batch_pos += 1
+                self._drain_inbox()
+                continue
+            g = self._next_ready()
             if g is not None:
-                c.reader = None
-                self._switch(g, <PyObject *>_READY_ARGS)
-        if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-            c.writable = True
-            g = c.writer
-            if g is not None:
-                c.writer = None
-                self._switch(g, <PyObject *>_READY_ARGS)
+                self.handoff = True
+                try:
+                    self._switch(g, self.next_args)
+                finally:
+                    self.handoff = False
         return 0
+
+    cdef object _suspend(self):
+        """Leave the running greenlet, which is about to wait: switch to
+        the next greenlet of the batch (handoff), or else to the loop.
+        Returns what the greenlet is resumed with."""
+        cdef PyObject *args
+        if self.handoff:
+            g = self._next_ready()
+            if g is not None:
+                args = self.next_args
+                self.current = g
+                self.switches += 1
+                self.last_ns = pf_hub_now_ns()
+                return PyGreenlet_Switch(<PyGreenlet *>g, args, NULL)
+        return PyGreenlet_Switch(<PyGreenlet *>self.loop, NULL, NULL)
 
     def run(self):
         """The loop: run on the hub's own thread; returns after stop()."""
-        cdef pf_hub_event evs[_MAX_EVENTS]
-        cdef int n, i
-        cdef uint32_t ev
+        cdef int n
         if not self.is_open:
             raise RuntimeError("hub is closed")
         self.loop = PyGreenlet_GetCurrent_obj()
@@ -286,7 +364,7 @@ cdef class Hub:
             while not self.stopping:
                 self.busy = False
                 with nogil:
-                    n = pf_hub_wait(&self.h, -1, evs, _MAX_EVENTS)
+                    n = pf_hub_wait(&self.h, -1, self.batch, _MAX_EVENTS)
                     pf_hub_yield()
                 self.last_ns = pf_hub_now_ns()
                 self.busy = True
@@ -294,16 +372,9 @@ cdef class Hub:
                     continue
                 if n < 0:
                     raise_errno(n)
-                for i in range(n):
-                    ev = evs[i].events
-                    if ev & PF_HUB_WAKE:
-                        self._drain_inbox()
-                    elif ev & PF_HUB_TIMER:
-                        g = self.timers.pop(evs[i].tag, None)
-                        if g is not None and not g.dead:
-                            self._switch(g, <PyObject *>_TIMEOUT_ARGS)
-                    else:
-                        self._dispatch_fd(<int>evs[i].tag, ev)
+                self.batch_len = n
+                self.batch_pos = 0
+                self._run_batch()
             self._kill_all()
         finally:
             self.busy = False
@@ -315,9 +386,10 @@ cdef class Hub:
 
     cdef int _kill_all(self) except -1:
         """GreenletExit into every task, a few rounds (a task's finally may
-        wait once more: it is woken by its events meanwhile)."""
-        cdef pf_hub_event evs[_MAX_EVENTS]
+        wait once more: it is woken by its fd events meanwhile)."""
         cdef int rounds, n, i
+        self.batch_len = self.batch_pos = 0
+        self.batch_conn = None
         for rounds in range(3):
             for g in list(self.tasks):
                 if not g.dead:
@@ -330,11 +402,20 @@ cdef class Hub:
                         self.current = None
             if not self.tasks:
                 break
-            # Let tasks blocked in a finally make progress (poll only).
-            n = pf_hub_wait(&self.h, 0, evs, _MAX_EVENTS)
+            # Let tasks blocked in a finally make progress (poll only; fd
+            # events only, no handoff).
+            n = pf_hub_wait(&self.h, 0, self.batch, _MAX_EVENTS)
+            self.batch_len = 0
             for i in range(n if n > 0 else 0):
-                if not (evs[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
-                    self._dispatch_fd(<int>evs[i].tag, evs[i].events)
+                if not (self.batch[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
+                    self.batch[self.batch_len] = self.batch[i]
+                    self.batch_len += 1
+            self.batch_pos = 0
+            while True:
+                g = self._next_ready()
+                if g is None:
+                    break
+                self._switch(g, self.next_args)
         self.tasks.clear()
         return 0
 
@@ -344,8 +425,8 @@ cdef class Hub:
         return 0
 
     cdef object _wait_timer(self, g, int64_t deadline_ns):
-        """Switch to the loop; a timer at deadline_ns (0: none) resumes g
-        with _TIMEOUT.  Returns what g was resumed with."""
+        """Suspend g (_suspend); a timer at deadline_ns (0: none) resumes
+        it with _TIMEOUT.  Returns what g was resumed with."""
         cdef int tid = -1
         cdef uint64_t tag = 0
         if deadline_ns:
@@ -356,7 +437,7 @@ cdef class Hub:
                 raise MemoryError()
             self.timers[tag] = g
         try:
-            return PyGreenlet_Switch(<PyGreenlet *>self.loop, NULL, NULL)
+            return self._suspend()
         finally:
             if tid >= 0:
                 pf_hub_timer_cancel(&self.h, tid, tag)

@@ -12,6 +12,7 @@ import resource
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 
@@ -138,6 +139,68 @@ def test_many_concurrent_clients(impl):
         finally:
             for c in clients:
                 c.close()
+
+
+def test_one_hub_many_ready_handlers_that_end_fail_sleep_or_fill_the_socket():
+    """Many connections of one hub ready at once (one batch of events, run by
+    handing off from one handler greenlet to the next): handlers that end,
+    raise, sleep on a timer or wait for the socket to drain in the middle
+    of the batch do not lose or reorder anyone else's replies."""
+    errors = []
+    big = os.urandom(4_000_000)
+
+    class Mixed(socketserver.BaseRequestHandler):
+        def handle(self):
+            while True:
+                data = self.request.recv(100)
+                if not data:
+                    return
+                kind, _, rest = data.partition(b":")
+                if kind == b"end":
+                    self.request.sendall(b"bye:" + rest)
+                    return
+                if kind == b"fail":
+                    raise ValueError(rest)
+                if kind == b"nap":
+                    cooperative.sleep(0.01)
+                if kind == b"big":
+                    self.request.sendall(big)
+                    continue
+                self.request.sendall(b"ok:" + rest)
+
+    class Server(CooperativeTCPServer):
+        hubs = 1
+
+        def handle_error(self, request, client_address):
+            errors.append(sys.exc_info()[1].args)
+
+    kinds = [b"echo", b"end", b"fail", b"nap", b"big"]
+    with serving(Server, Mixed) as server:
+        clients = [connect(server) for _ in range(60)]
+        try:
+            for i, c in enumerate(clients):
+                c.sendall(kinds[i % 5] + b":%d" % i)
+            for i, c in enumerate(clients):
+                kind = kinds[i % 5]
+                if kind == b"end":
+                    assert recv_exact(c, 100) == b"bye:%d" % i
+                elif kind == b"fail":
+                    assert c.recv(100) == b""
+                elif kind == b"big":
+                    assert recv_exact(c, len(big)) == big
+                else:
+                    assert recv_exact(c, 3 + len(b"%d" % i)) == b"ok:%d" % i
+            # The handlers still running serve a second round.
+            alive = [(i, c) for i, c in enumerate(clients) if kinds[i % 5] in (b"echo", b"nap")]
+            for i, c in alive:
+                c.sendall(b"echo:%d" % (i + 1000))
+            for i, c in alive:
+                want = b"ok:%d" % (i + 1000)
+                assert recv_exact(c, len(want)) == want
+        finally:
+            for c in clients:
+                c.close()
+    assert sorted(errors) == sorted((b"%d" % i,) for i in range(60) if i % 5 == 2)
 
 
 def test_handler_gets_cooperative_socket_with_socket_api():
