@@ -29,7 +29,8 @@ blocks that thread in poll(2) without the GIL instead.
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
+                            PyBytes_GET_SIZE)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.pythread cimport PyThread_get_thread_ident
@@ -689,14 +690,20 @@ cdef int _send_all(Conn c, const char *p, size_t n, int flags, int64_t deadline)
     return 0
 
 
+# send/sendall take bytes (immutable, kept alive by the argument) as they
+# are; anything else through the buffer protocol.
+
 def sock_send(sock, data, int flags=0):
     """socket.send, waiting on the hub."""
     cdef Conn c = _conn(sock)
+    cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
     cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        return _send_some(c, PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data),
+                          flags, deadline)
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
-        return _send_some(c, <const char *>view.buf, <size_t>view.len, flags,
-                          deadline_of(c.timeout) if c.timeout > 0 else 0)
+        return _send_some(c, <const char *>view.buf, <size_t>view.len, flags, deadline)
     finally:
         PyBuffer_Release(&view)
 
@@ -704,11 +711,15 @@ def sock_send(sock, data, int flags=0):
 def sock_sendall(sock, data, int flags=0):
     """socket.sendall, waiting on the hub; the timeout bounds the whole call."""
     cdef Conn c = _conn(sock)
+    cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
     cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        _send_all(c, PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data),
+                  flags, deadline)
+        return
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
-        _send_all(c, <const char *>view.buf, <size_t>view.len, flags,
-                  deadline_of(c.timeout) if c.timeout > 0 else 0)
+        _send_all(c, <const char *>view.buf, <size_t>view.len, flags, deadline)
     finally:
         PyBuffer_Release(&view)
 
