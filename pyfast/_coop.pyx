@@ -9,6 +9,10 @@ Contents:
   pf_hub_wait() without the GIL and switches to the greenlets whose
   descriptors are ready, whose timers expired, or that another thread
   resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
+  Within a batch of events, a greenlet that waits again switches straight
+  to the next ready one (handoff) rather than back to the loop: one
+  switch per ready greenlet instead of two.  Switches go through greenlet's
+  C API (greenlet.h).
 - Conn: the per-socket state: descriptor, edge-triggered readiness seen
   since the last recv/send, the greenlets waiting on it, the timeout.
 - sock_recv, sock_recv_into, sock_send, sock_sendall: the methods of
@@ -25,11 +29,13 @@ blocks that thread in poll(2) without the GIL instead.
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
+                            PyBytes_GET_SIZE)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF
+from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.coop cimport *
@@ -41,7 +47,13 @@ import io as _io
 import os as _os
 import sys as _sys
 
-from greenlet import greenlet as _greenlet, getcurrent as _getcurrent, GreenletExit
+from greenlet import GreenletExit
+
+# Greenlets are created and switched through greenlet's C API (greenlet.h):
+# a switch is a C call, not a method lookup and a Python call.
+PyGreenlet_Import()
+if _PyGreenlet_API == NULL:
+    raise ImportError("pyfast._coop needs greenlet's C API (greenlet._C_API)")
 
 cdef extern from "Python.h":
     PyObject *_bytes_new "PyBytes_FromStringAndSize"(const char *, Py_ssize_t)
@@ -56,10 +68,14 @@ cdef int _WRITE = 2
 cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
 cdef size_t DIRECT_WRITE = 65536
 
-# What the hub switches a waiting greenlet back with.
+# What the hub switches a waiting greenlet back with, and the argument
+# tuples that carry them (PyGreenlet_Switch takes the arguments as a tuple).
 cdef object _READY = True
 cdef object _TIMEOUT = object()
 cdef object _CLOSED = object()
+cdef tuple _READY_ARGS = (_READY,)
+cdef tuple _TIMEOUT_ARGS = (_TIMEOUT,)
+cdef tuple _CLOSED_ARGS = (_CLOSED,)
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
@@ -95,14 +111,13 @@ cdef class Hub:
     (blocks until stop()); spawn(fn, *args) and resume(g, value) from any
     thread.  Properties read by the watchdog: busy (a greenlet or the
     dispatch is running, not the wait), last_ns (pf_hub_now_ns() when
-    control last came back to the loop), thread_ident, current (the
-    greenlet running now, or None).
+    control last came back to the loop or passed from one greenlet to the
+    next), thread_ident, current (the greenlet running now, or None).
     """
     cdef pf_hub h
     cdef bint is_open
     cdef readonly str name
     cdef readonly object loop
-    cdef object loop_switch
     cdef readonly unsigned long thread_ident
     cdef readonly bint busy
     cdef readonly int64_t last_ns
@@ -111,9 +126,21 @@ cdef class Hub:
     cdef dict conns
     cdef dict timers
     cdef uint64_t next_tag
+    cdef uint64_t wait_seq  # numbers each wait on a Conn (see Conn.detach)
     cdef object inbox
     cdef readonly set tasks
     cdef readonly unsigned long switches
+    # The batch of events being run: batch[batch_pos:batch_len] are still
+    # to run; batch_conn is set while an fd event's write half is pending
+    # (its read half ran).  handoff: a greenlet that waits resumes the next
+    # one itself (see _suspend).  next_args: what _next_ready's greenlet is
+    # to be resumed with.
+    cdef pf_hub_event batch[_MAX_EVENTS]
+    cdef int batch_len
+    cdef int batch_pos
+    cdef Conn batch_conn
+    cdef bint handoff
+    cdef PyObject *next_args
 
     def __cinit__(self, str name="pyfast-hub"):
         cdef int rc = pf_hub_open(&self.h)
@@ -153,6 +180,14 @@ cdef class Hub:
         if self.is_open:
             pf_hub_wake(&self.h)
 
+    cdef int _wake_closed(self, Conn c, g, uint64_t seq) except -1:
+        """Conn.detach(): resume g, waiting on c in wait number seq, with
+        _CLOSED.  Thread-safe."""
+        self.inbox.append((4, c, g, seq))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+        return 0
+
     def stop(self):
         """End run(): every greenlet still alive gets GreenletExit, then the
         loop returns.  Thread-safe; returns at once."""
@@ -166,10 +201,12 @@ cdef class Hub:
 
     # ---- on the hub's thread ----
 
-    cdef int _switch(self, g, value) except -1:
+    cdef int _switch(self, g, PyObject *args) except -1:
+        """From the loop, switch to g with args (a tuple) until control
+        comes back to the loop."""
         self.current = g
         try:
-            g.switch(value)
+            PyGreenlet_Switch(<PyGreenlet *>g, args, NULL)
         except BaseException:
             # A greenlet's run() let an exception out; the task wrapper
             # normally prevents it.
@@ -190,23 +227,40 @@ cdef class Hub:
         except BaseException:
             _sys.excepthook(*_sys.exc_info())
         finally:
-            self.tasks.discard(_getcurrent())
+            self.tasks.discard(PyGreenlet_GetCurrent_obj())
 
     cdef int _drain_inbox(self) except -1:
         cdef object inbox = self.inbox
+        cdef tuple args
+        cdef Conn c
         while inbox:
             item = inbox.popleft()
             kind = item[0]
             if kind == 0:
                 if self.stopping:
                     continue
-                g = _greenlet(self._task, self.loop)
+                g = PyGreenlet_New_obj(self._task, <PyGreenlet *>self.loop)
                 self.tasks.add(g)
-                self._switch(g, (item[1], item[2]))
+                args = ((item[1], item[2]),)
+                self._switch(g, <PyObject *>args)
             elif kind == 1:
                 g = item[1]
                 if not g.dead:
-                    self._switch(g, item[2])
+                    args = (item[2],)
+                    self._switch(g, <PyObject *>args)
+            elif kind == 4:
+                # Conn.detach(): the socket was closed under greenlet g
+                # waiting on it.  Only if g is still in that very wait
+                # (same sequence number): by now it may have timed out and
+                # be waiting on another socket, which must not see EBADF.
+                c = item[1]
+                g = item[2]
+                if c.reader is g and c.reader_seq == <uint64_t>item[3]:
+                    c.reader = None
+                    self._switch(g, <PyObject *>_CLOSED_ARGS)
+                elif c.writer is g and c.writer_seq == <uint64_t>item[3]:
+                    c.writer = None
+                    self._switch(g, <PyObject *>_CLOSED_ARGS)
             elif kind == 2:
                 self.stopping = True
             elif kind == 3:
@@ -216,57 +270,112 @@ cdef class Hub:
                     _sys.excepthook(*_sys.exc_info())
         return 0
 
-    cdef int _dispatch_fd(self, int fd, uint32_t ev) except -1:
-        cdef Conn c = self.conns.get(fd)
-        if c is None:
-            return 0
-        if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
-            c.readable = True
-            g = c.reader
+    cdef object _next_ready(self):
+        """Advance through the batch to the next greenlet that one of its
+        fd events (read half, then write half) or expired timers resumes,
+        and return it, self.next_args set to what it is resumed with.  None
+        at the end of the batch and at the wake-up event, which is the
+        loop's to handle.  Readiness is recorded whether or not a greenlet
+        waits for it (edge-triggered)."""
+        cdef pf_hub_event *e
+        cdef uint32_t ev
+        cdef Conn c
+        while self.batch_pos < self.batch_len:
+            e = &self.batch[self.batch_pos]
+            ev = e.events
+            if ev & PF_HUB_WAKE:
+                return None
+            if ev & PF_HUB_TIMER:
+                self.batch_pos += 1
+                g = self.timers.pop(e.tag, None)
+                if g is not None and not g.dead:
+                    self.next_args = <PyObject *>_TIMEOUT_ARGS
+                    return g
+                continue
+            c = self.batch_conn
+            if c is None:
+                c = self.conns.get(<int>e.tag)
+                if c is None:
+                    self.batch_pos += 1
+                    continue
+                self.batch_conn = c
+                if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
+                    c.readable = True
+                    g = c.reader
+                    if g is not None:
+                        c.reader = None
+                        self.next_args = <PyObject *>_READY_ARGS
+                        return g
+            self.batch_conn = None
+            self.batch_pos += 1
+            if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+                c.writable = True
+                g = c.writer
+                if g is not None:
+                    c.writer = None
+                    self.next_args = <PyObject *>_READY_ARGS
+                    return g
+        return None
+
+    cdef int _run_batch(self) except -1:
+        """Run the batch in order: resume the greenlets its events are
+        for, and drain the inbox at its wake-up event.  A greenlet resumed
+        from here that waits again resumes the next one itself (handoff):
+        n ready greenlets cost n + 1 switches instead of 2n.  Control comes
+        back here at the end of the batch, before its wake-up event, or
+        when a greenlet ends."""
+        while self.batch_pos < self.batch_len:
+            if self.batch[self.batch_pos].events & PF_HUB_WAKE:
+                self.batch_pos += 1
+                self._drain_inbox()
+                continue
+            g = self._next_ready()
             if g is not None:
-                c.reader = None
-                self._switch(g, _READY)
-        if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-            c.writable = True
-            g = c.writer
-            if g is not None:
-                c.writer = None
-                self._switch(g, _READY)
+                self.handoff = True
+                try:
+                    self._switch(g, self.next_args)
+                finally:
+                    self.handoff = False
         return 0
+
+    cdef object _suspend(self):
+        """Leave the running greenlet, which is about to wait: switch to
+        the next greenlet of the batch (handoff), or else to the loop.
+        Returns what the greenlet is resumed with."""
+        cdef PyObject *args
+        if self.handoff:
+            g = self._next_ready()
+            if g is not None:
+                args = self.next_args
+                self.current = g
+                self.switches += 1
+                self.last_ns = pf_hub_now_ns()
+                return PyGreenlet_Switch(<PyGreenlet *>g, args, NULL)
+        return PyGreenlet_Switch(<PyGreenlet *>self.loop, NULL, NULL)
 
     def run(self):
         """The loop: run on the hub's own thread; returns after stop()."""
-        cdef pf_hub_event evs[_MAX_EVENTS]
-        cdef int n, i
-        cdef uint32_t ev
+        cdef int n
         if not self.is_open:
             raise RuntimeError("hub is closed")
-        self.loop = _getcurrent()
-        self.loop_switch = self.loop.switch
+        self.loop = PyGreenlet_GetCurrent_obj()
         self.thread_ident = PyThread_get_thread_ident()
         _hubs[self.thread_ident] = self
         try:
             while not self.stopping:
                 self.busy = False
                 with nogil:
-                    n = pf_hub_wait(&self.h, -1, evs, _MAX_EVENTS)
+                    n = pf_hub_wait(&self.h, -1, self.batch, _MAX_EVENTS)
                     pf_hub_yield()
                 self.last_ns = pf_hub_now_ns()
                 self.busy = True
-                if n == -_errno.EINTR:
+                if n == -EINTR:
                     continue
                 if n < 0:
                     raise_errno(n)
-                for i in range(n):
-                    ev = evs[i].events
-                    if ev & PF_HUB_WAKE:
-                        self._drain_inbox()
-                    elif ev & PF_HUB_TIMER:
-                        g = self.timers.pop(evs[i].tag, None)
-                        if g is not None and not g.dead:
-                            self._switch(g, _TIMEOUT)
-                    else:
-                        self._dispatch_fd(<int>evs[i].tag, ev)
+                self.batch_len = n
+                self.batch_pos = 0
+                self._run_batch()
             self._kill_all()
         finally:
             self.busy = False
@@ -278,9 +387,10 @@ cdef class Hub:
 
     cdef int _kill_all(self) except -1:
         """GreenletExit into every task, a few rounds (a task's finally may
-        wait once more: it is woken by its events meanwhile)."""
-        cdef pf_hub_event evs[_MAX_EVENTS]
+        wait once more: it is woken by its fd events meanwhile)."""
         cdef int rounds, n, i
+        self.batch_len = self.batch_pos = 0
+        self.batch_conn = None
         for rounds in range(3):
             for g in list(self.tasks):
                 if not g.dead:
@@ -293,11 +403,20 @@ cdef class Hub:
                         self.current = None
             if not self.tasks:
                 break
-            # Let tasks blocked in a finally make progress (poll only).
-            n = pf_hub_wait(&self.h, 0, evs, _MAX_EVENTS)
+            # Let tasks blocked in a finally make progress (poll only; fd
+            # events only, no handoff).
+            n = pf_hub_wait(&self.h, 0, self.batch, _MAX_EVENTS)
+            self.batch_len = 0
             for i in range(n if n > 0 else 0):
-                if not (evs[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
-                    self._dispatch_fd(<int>evs[i].tag, evs[i].events)
+                if not (self.batch[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
+                    self.batch[self.batch_len] = self.batch[i]
+                    self.batch_len += 1
+            self.batch_pos = 0
+            while True:
+                g = self._next_ready()
+                if g is None:
+                    break
+                self._switch(g, self.next_args)
         self.tasks.clear()
         return 0
 
@@ -307,8 +426,8 @@ cdef class Hub:
         return 0
 
     cdef object _wait_timer(self, g, int64_t deadline_ns):
-        """Switch to the loop; a timer at deadline_ns (0: none) resumes g
-        with _TIMEOUT.  Returns what g was resumed with."""
+        """Suspend g (_suspend); a timer at deadline_ns (0: none) resumes
+        it with _TIMEOUT.  Returns what g was resumed with."""
         cdef int tid = -1
         cdef uint64_t tag = 0
         if deadline_ns:
@@ -319,7 +438,7 @@ cdef class Hub:
                 raise MemoryError()
             self.timers[tag] = g
         try:
-            return self.loop_switch()
+            return self._suspend()
         finally:
             if tid >= 0:
                 pf_hub_timer_cancel(&self.h, tid, tag)
@@ -327,7 +446,7 @@ cdef class Hub:
 
     def sleep(self, double seconds):
         """Suspend the calling greenlet (on this hub) for seconds."""
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         self._check_waitable(g)
         cdef int64_t deadline = pf_hub_now_ns() + <int64_t>(max(seconds, 0.0) * 1e9)
         while self._wait_timer(g, deadline) is not _TIMEOUT:
@@ -336,7 +455,7 @@ cdef class Hub:
     def wait_resume(self):
         """Suspend the calling greenlet until resume(g, value) (from any
         thread) and return value."""
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         self._check_waitable(g)
         return self._wait_timer(g, 0)
 
@@ -370,8 +489,10 @@ cdef class Conn:
     cdef readonly int fd
     cdef public bint readable
     cdef public bint writable
-    cdef object reader
-    cdef object writer
+    cdef object reader        # the greenlet waiting to read, or None
+    cdef object writer        # the greenlet waiting to write, or None
+    cdef uint64_t reader_seq  # Hub.wait_seq of the reader's wait
+    cdef uint64_t writer_seq
     cdef public double timeout  # seconds; < 0: none (blocking)
 
     def __cinit__(self, int fd, double timeout=-1.0):
@@ -382,16 +503,20 @@ cdef class Conn:
 
     def detach(self):
         """Forget the descriptor (before close/detach): unregistered from
-        the hub; greenlets waiting on it get OSError(EBADF)."""
+        the hub; greenlets waiting on it get OSError(EBADF).  Any thread."""
         cdef Hub hub = self.hub
         if hub is not None:
             hub._unregister(self)
             self.hub = None
-            for g in (self.reader, self.writer):
-                if g is not None and not g.dead and g is not _getcurrent():
-                    # Resumed from the loop, as if ready; it sees _CLOSED.
-                    hub.resume(g, _CLOSED)
-            self.reader = self.writer = None
+            me = PyGreenlet_GetCurrent_obj()
+            # Resumed from the loop (through its inbox, as detach may run on
+            # another thread), each with the number of the wait it is in:
+            # the loop delivers _CLOSED only if that wait is still going on.
+            # reader/writer stay set until the waiter itself leaves the wait.
+            if self.reader is not None and self.reader is not me:
+                hub._wake_closed(self, self.reader, self.reader_seq)
+            if self.writer is not None and self.writer is not me:
+                hub._wake_closed(self, self.writer, self.writer_seq)
         self.fd = -1
 
     cdef int wait(self, int mode, int64_t deadline_ns) except -1:
@@ -404,16 +529,19 @@ cdef class Conn:
             raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
         if hub is None or PyThread_get_thread_ident() != hub.thread_ident:
             return self._wait_blocking(mode, deadline_ns)
-        g = _getcurrent()
+        g = PyGreenlet_GetCurrent_obj()
         hub._check_waitable(g)
+        hub.wait_seq += 1
         if mode == _READ:
             if self.reader is not None:
                 raise RuntimeError("another greenlet is already reading this socket")
             self.reader = g
+            self.reader_seq = hub.wait_seq
         else:
             if self.writer is not None:
                 raise RuntimeError("another greenlet is already writing this socket")
             self.writer = g
+            self.writer_seq = hub.wait_seq
         try:
             r = hub._wait_timer(g, deadline_ns)
         finally:
@@ -487,12 +615,12 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
                 Py_DECREF(result)
                 return result
             _decref_raw(raw)
-        if n == -_errno.EAGAIN:
+        if n == -EAGAIN:
             c.readable = False
             if c.timeout == 0:
                 raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
             continue
-        if n == -_errno.EINTR:
+        if n == -EINTR:
             PyErr_CheckSignals()
             continue
         raise_errno(n)
@@ -519,12 +647,12 @@ def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
                 c.wait(_READ, deadline)
             n = pf_sock_recv(c.fd, view.buf, <size_t>nbytes, flags | MSG_DONTWAIT)
             if n < 0:
-                if n == -_errno.EAGAIN:
+                if n == -EAGAIN:
                     c.readable = False
                     if c.timeout == 0:
                         raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
                     continue
-                if n == -_errno.EINTR:
+                if n == -EINTR:
                     PyErr_CheckSignals()
                     continue
                 raise_errno(n)
@@ -543,7 +671,7 @@ cdef Py_ssize_t _send_some(Conn c, const char *p, size_t n, int flags,
         if not c.writable:
             c.wait(_WRITE, deadline)
         r = pf_sock_send(c.fd, p, n, flags | MSG_DONTWAIT)
-        if r == -_errno.EAGAIN:
+        if r == -EAGAIN:
             c.writable = False
             if c.timeout == 0:
                 raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
@@ -562,14 +690,20 @@ cdef int _send_all(Conn c, const char *p, size_t n, int flags, int64_t deadline)
     return 0
 
 
+# send/sendall take bytes (immutable, kept alive by the argument) as they
+# are; anything else through the buffer protocol.
+
 def sock_send(sock, data, int flags=0):
     """socket.send, waiting on the hub."""
     cdef Conn c = _conn(sock)
+    cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
     cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        return _send_some(c, PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data),
+                          flags, deadline)
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
-        return _send_some(c, <const char *>view.buf, <size_t>view.len, flags,
-                          deadline_of(c.timeout) if c.timeout > 0 else 0)
+        return _send_some(c, <const char *>view.buf, <size_t>view.len, flags, deadline)
     finally:
         PyBuffer_Release(&view)
 
@@ -577,11 +711,15 @@ def sock_send(sock, data, int flags=0):
 def sock_sendall(sock, data, int flags=0):
     """socket.sendall, waiting on the hub; the timeout bounds the whole call."""
     cdef Conn c = _conn(sock)
+    cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
     cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        _send_all(c, PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data),
+                  flags, deadline)
+        return
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
-        _send_all(c, <const char *>view.buf, <size_t>view.len, flags,
-                  deadline_of(c.timeout) if c.timeout > 0 else 0)
+        _send_all(c, <const char *>view.buf, <size_t>view.len, flags, deadline)
     finally:
         PyBuffer_Release(&view)
 
@@ -646,11 +784,11 @@ cdef class Reader(SocketReader):
                     c.readable = False
                 self.buf.end += <size_t>n
                 return n
-            if n == -_errno.EAGAIN:
+            if n == -EAGAIN:
                 c.readable = False
                 if c.timeout == 0:
                     raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-            elif n == -_errno.EINTR:
+            elif n == -EINTR:
                 PyErr_CheckSignals()
             else:
                 raise_errno(n)

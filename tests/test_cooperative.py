@@ -12,6 +12,7 @@ import resource
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 
@@ -138,6 +139,68 @@ def test_many_concurrent_clients(impl):
         finally:
             for c in clients:
                 c.close()
+
+
+def test_one_hub_many_ready_handlers_that_end_fail_sleep_or_fill_the_socket():
+    """Many connections of one hub ready at once (one batch of events, run by
+    handing off from one handler greenlet to the next): handlers that end,
+    raise, sleep on a timer or wait for the socket to drain in the middle
+    of the batch do not lose or reorder anyone else's replies."""
+    errors = []
+    big = os.urandom(4_000_000)
+
+    class Mixed(socketserver.BaseRequestHandler):
+        def handle(self):
+            while True:
+                data = self.request.recv(100)
+                if not data:
+                    return
+                kind, _, rest = data.partition(b":")
+                if kind == b"end":
+                    self.request.sendall(b"bye:" + rest)
+                    return
+                if kind == b"fail":
+                    raise ValueError(rest)
+                if kind == b"nap":
+                    cooperative.sleep(0.01)
+                if kind == b"big":
+                    self.request.sendall(big)
+                    continue
+                self.request.sendall(b"ok:" + rest)
+
+    class Server(CooperativeTCPServer):
+        hubs = 1
+
+        def handle_error(self, request, client_address):
+            errors.append(sys.exc_info()[1].args)
+
+    kinds = [b"echo", b"end", b"fail", b"nap", b"big"]
+    with serving(Server, Mixed) as server:
+        clients = [connect(server) for _ in range(60)]
+        try:
+            for i, c in enumerate(clients):
+                c.sendall(kinds[i % 5] + b":%d" % i)
+            for i, c in enumerate(clients):
+                kind = kinds[i % 5]
+                if kind == b"end":
+                    assert recv_exact(c, 100) == b"bye:%d" % i
+                elif kind == b"fail":
+                    assert c.recv(100) == b""
+                elif kind == b"big":
+                    assert recv_exact(c, len(big)) == big
+                else:
+                    assert recv_exact(c, 3 + len(b"%d" % i)) == b"ok:%d" % i
+            # The handlers still running serve a second round.
+            alive = [(i, c) for i, c in enumerate(clients) if kinds[i % 5] in (b"echo", b"nap")]
+            for i, c in alive:
+                c.sendall(b"echo:%d" % (i + 1000))
+            for i, c in alive:
+                want = b"ok:%d" % (i + 1000)
+                assert recv_exact(c, len(want)) == want
+        finally:
+            for c in clients:
+                c.close()
+    assert sorted(errors) == sorted((b"%d" % i,) for i in range(60) if i % 5 == 2)
 
 
 def test_handler_gets_cooperative_socket_with_socket_api():
@@ -627,3 +690,88 @@ def test_recv_after_msg_peek_returns_the_peeked_bytes(server_cls):
             reply += chunk
         c.close()
     assert reply == b"peeked b'request' read b'request'"
+
+
+# ---- hub internals: late wake-ups ------------------------------------------------------
+
+@contextlib.contextmanager
+def running_hub():
+    hub = cooperative._coop.Hub("test-hub")
+    t = threading.Thread(target=hub.run, daemon=True)
+    t.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        t.join(5)
+
+
+def coop_socketpair():
+    """(cooperative end, plain end): a socketpair whose first end is a
+    CooperativeSocket (not yet on a hub)."""
+    a, b = socket.socketpair()
+    b.settimeout(5)
+    return CooperativeSocket(a.family, a.type, a.proto, a.detach()), b
+
+
+def test_close_under_a_wait_that_timed_out_does_not_reach_the_next_wait():
+    """A greenlet waits on s1 with a timeout; in one batch another greenlet
+    closes s1 and then s1's timer expires.  The waiter sees TimeoutError, as
+    a blocked thread would (close() does not wake recv), and moves on to
+    wait on s2: the wake-up for s1's close, delivered after that, must not
+    reach the wait on s2 (it used to: OSError EBADF from s2.recv)."""
+    s1, p1 = coop_socketpair()
+    s2, p2 = coop_socketpair()
+    s3, p3 = coop_socketpair()   # wakes the closer
+    s4, p4 = coop_socketpair()   # wakes the blocker
+    result = {}
+    waiting = threading.Event()
+    blocking = threading.Event()
+
+    def waiter():
+        hub = cooperative.current_hub()
+        hub.register(s1)
+        hub.register(s2)
+        s1.settimeout(0.05)
+        try:
+            try:
+                s1.recv(10)
+            except Exception as e:
+                result["s1"] = type(e)
+            s2.settimeout(5)
+            waiting.set()
+            result["s2"] = s2.recv(10)
+        except Exception as e:
+            result["s2"] = e
+
+    def closer():
+        cooperative.current_hub().register(s3)
+        s3.recv(10)
+        s1.close()
+
+    def blocker():
+        cooperative.current_hub().register(s4)
+        s4.recv(10)
+        blocking.set()
+        # Blocks the hub's thread (deliberately): meanwhile s1's timer
+        # expires and the closer's byte arrives, so the next wait returns
+        # both, the closer's descriptor first (pf_hub_wait reports fds
+        # before timers).
+        time.sleep(0.3)
+
+    with running_hub() as hub:
+        for fn in (waiter, closer, blocker):
+            hub.spawn(fn)
+        time.sleep(0.02)
+        p4.sendall(b"b")
+        assert blocking.wait(5)
+        p3.sendall(b"c")
+        assert waiting.wait(5)
+        time.sleep(0.1)   # the close's wake-up is delivered meanwhile
+        p2.sendall(b"data")
+        deadline = time.monotonic() + 5
+        while "s2" not in result and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for s in (s2, s3, s4, p1, p2, p3, p4):
+        s.close()
+    assert result == {"s1": TimeoutError, "s2": b"data"}

@@ -39,3 +39,21 @@ cdef extern from "pf_hub.h" nogil:
     int pf_hub_wake(pf_hub *h)
     int pf_hub_wait(pf_hub *h, int timeout_ms, pf_hub_event *out, int max)
     void pf_hub_yield()
+
+
+# greenlet's C API (greenlet.h, in the installed greenlet package; the
+# include directory comes from CMakeLists.txt).  The functions are macros
+# over a table that PyGreenlet_Import() fills (NULL if it failed).  Their
+# PyGreenlet * results are cast to PyObject * in the cnames, so that Cython
+# handles them as new references.
+from cpython.object cimport PyObject
+
+cdef extern from "greenlet.h":
+    ctypedef struct PyGreenlet:
+        pass
+    void **_PyGreenlet_API
+    void PyGreenlet_Import()
+    object PyGreenlet_GetCurrent_obj "(PyObject *)PyGreenlet_GetCurrent"()
+    object PyGreenlet_New_obj "(PyObject *)PyGreenlet_New"(object run, PyGreenlet *parent)
+    # g.switch(*args, **kwargs); args NULL: no arguments.
+    object PyGreenlet_Switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
