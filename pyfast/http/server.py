@@ -9,6 +9,16 @@ BaseHTTPRequestHandler, SimpleHTTPRequestHandler and CGIHTTPRequestHandler
 
 is the only change an http.server program needs.
 
+Request headers: importing this module replaces http.client.parse_headers
+(which BaseHTTPRequestHandler.parse_request calls) with
+pyfast.http.headers.parse_headers.  For the C-buffered rfile of pyfast's
+servers it reads the header block in C and builds the same message as the
+email parser would, without running it when the block is plain (the
+stdlib's parser on the same bytes otherwise); for any other file it calls
+the original, so every other user of http.client is unaffected.  Turn it
+off with pyfast.http.headers.uninstall(), or PYFAST_HTTP_HEADERS=stdlib in
+the environment before the import.
+
 Two things differ from http.server, both on the wire only:
 
 - Response headers and body leave in one send.  http.server writes the
@@ -27,6 +37,7 @@ import socket
 import sys
 
 from pyfast import socketserver
+from pyfast.http import headers as _headers
 from pyfast.socketserver import RequestSocket
 
 # The stdlib's handlers and helpers, unchanged.
@@ -39,6 +50,8 @@ __all__ = ["HTTPServer", "ThreadingHTTPServer", "BaseHTTPRequestHandler",
 if hasattr(_http_server, "CGIHTTPRequestHandler"):
     CGIHTTPRequestHandler = _http_server.CGIHTTPRequestHandler
     __all__.append("CGIHTTPRequestHandler")
+
+_headers._install_from_environment()
 
 # A held-back header block is at most this many bytes; a write that follows
 # it and is at most _JOIN_MAX bytes is joined to it in one send.
