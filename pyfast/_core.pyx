@@ -15,6 +15,8 @@ Contents:
 - SocketReader / SocketWriter: StreamRequestHandler's rfile and wfile,
   buffered in C (SocketReader.read_header_block: an HTTP header block,
   for pyfast.http.headers).
+- sock_sendall: socket.sendall that keeps the GIL for sends that need no
+  wait (pyfast.http.server.CoalescingSocket).
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
@@ -830,6 +832,55 @@ cdef class SocketWriter(_SocketStream):
     cdef int _before_close(self) except -1:
         self._flush_buf()
         return 0
+
+
+def sock_sendall(sock, data, int flags=0):
+    """socket.socket.sendall(data, flags) on a plain socket's descriptor,
+    keeping the GIL while the socket takes the data at once.
+
+    CPython's sendall releases the GIL around every send(2); with many
+    threads each release is a GIL hand-off (futex wake-ups and a context
+    switch to get it back).  Here each send(2) is MSG_DONTWAIT with the
+    GIL held, and only a full socket waits, without the GIL, as
+    SocketWriter does.  sock: a socket.socket (fileno() and, when it must
+    wait, gettimeout() are used); data: a bytes-like object.  Returns None.
+    Raises as socket.sendall: OSError subclasses (BrokenPipeError,
+    ConnectionResetError...), TimeoutError when sock.gettimeout() seconds
+    pass for the whole call, BlockingIOError for a non-blocking socket that
+    is full (part of data may have been sent, as there).
+    """
+    cdef int fd = sock.fileno()
+    if fd < 0:
+        raise OSError(_errno.EBADF, "Bad file descriptor")
+    cdef Py_buffer view
+    cdef const unsigned char *p
+    cdef size_t n
+    cdef Py_ssize_t r
+    cdef int ms
+    cdef int64_t deadline = -2
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char *>view.buf
+        n = <size_t>view.len
+        while True:
+            r = pf_sock_send(fd, p, n, flags | MSG_DONTWAIT)
+            if r == -_errno.EAGAIN:
+                if deadline == -2:
+                    timeout = sock.gettimeout()
+                    if timeout == 0:
+                        raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+                    ms = timeout_ms(timeout)
+                    deadline = -1 if ms < 0 else pf_now_ms() + ms
+                wait_fd(fd, POLLOUT, deadline)
+                continue
+            if r < 0:
+                raise_errno(r)
+            p += r
+            n -= <size_t>r
+            if n == 0:
+                return None
+    finally:
+        PyBuffer_Release(&view)
 
 
 # --------------------------------------------------------------------------

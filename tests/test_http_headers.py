@@ -502,3 +502,76 @@ def test_stdlib_reference_exchanges_are_meaningful(stdlib_exchanges):
     assert stdlib_exchanges[-1][1].startswith(b"HTTP/1.0 431")
     assert stdlib_exchanges[-2][1].startswith(b"HTTP/1.0 431")
 
+
+# ------------------------------------------- CoalescingSocket's sends (sock_sendall)
+
+def coalescing_pair():
+    a, b = socket.socketpair()
+    return a, pf_http_server.CoalescingSocket(fileno=b.detach())
+
+
+def test_sock_sendall_sends_everything_as_socket_sendall():
+    a, b = coalescing_pair()
+    data = bytes(range(256)) * 8192          # 2 MiB: more than the socket holds
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(support.recv_all(a)), daemon=True)
+    a.settimeout(support.IO_TIMEOUT)
+    reader.start()
+    try:
+        _core.sock_sendall(b, data)
+        _core.sock_sendall(b, memoryview(data)[:10])
+        _core.sock_sendall(b, bytearray(b"tail"))
+        b.shutdown(socket.SHUT_WR)
+        reader.join(support.IO_TIMEOUT)
+        assert bytes(got) == data + data[:10] + b"tail"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sock_sendall_honours_the_socket_timeout_and_blocking_mode():
+    a, b = coalescing_pair()
+    try:
+        b.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            _core.sock_sendall(b, b"x" * (1 << 24))   # nobody reads
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            _core.sock_sendall(b, b"x" * (1 << 24))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sock_sendall_errors_as_socket_sendall():
+    a, b = coalescing_pair()
+    a.close()
+    with pytest.raises(BrokenPipeError):
+        _core.sock_sendall(b, b"x" * 100_000)
+    b.close()
+    with pytest.raises(OSError) as closed:
+        _core.sock_sendall(b, b"x")
+    with pytest.raises(OSError) as stdlib_closed:
+        socket.socket.sendall(b, b"x")
+    assert closed.value.errno == stdlib_closed.value.errno
+
+
+def test_coalescing_socket_joins_header_block_and_body_in_one_send():
+    a, b = coalescing_pair()
+    a.settimeout(support.IO_TIMEOUT)
+    try:
+        b.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+        a.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            a.recv(100)                       # held back
+        a.settimeout(support.IO_TIMEOUT)
+        b.sendall(b"body")
+        assert support.recv_exact(a, 42) == b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"
+        b.sendall(memoryview(b"X: y\r\n\r\n"))
+        b.sendall(bytearray(b"more"))
+        b.sendall(b"H: 1\r\n\r\n")
+        b.close()                             # sends what is held
+        assert support.recv_all(a) == b"X: y\r\n\r\nmoreH: 1\r\n\r\n"
+    finally:
+        a.close()
+        b.close()
