@@ -13,12 +13,16 @@ Contents:
 - Pool: the worker pool's queue (threads are started by Pool itself, as
   Python threads, when the C queue asks for one).
 - SocketReader / SocketWriter: StreamRequestHandler's rfile and wfile,
-  buffered in C.
+  buffered in C (SocketReader.read_header_block: an HTTP header block,
+  for pyfast.http.headers).
+- sock_sendall: socket.sendall that keeps the GIL for sends that need no
+  wait (pyfast.http.server.CoalescingSocket).
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint64_t, int64_t
 from libc.string cimport memchr, memcpy
@@ -510,6 +514,29 @@ cdef class _SocketStream:
         return 0
 
 
+cdef list _header_fields(const unsigned char *p, size_t n):
+    """(name, value) str tuples of the plain header block p[0, n), which
+    pf_hdr_scan_next() has checked (every line PF_HDR_FIELD, the last one
+    blank)."""
+    cdef list out = []
+    cdef const unsigned char *nl
+    cdef size_t k
+    cdef pf_hdr_field f
+    while n > 0:
+        nl = <const unsigned char *>memchr(p, b'\n', n)
+        if nl == NULL:
+            break
+        k = <size_t>(nl - p) + 1
+        if pf_hdr_line(p, k, &f) != PF_HDR_FIELD:
+            break
+        out.append((PyUnicode_DecodeLatin1(<const char *>p, f.name_len, NULL),
+                    PyUnicode_DecodeLatin1(<const char *>p + f.value_start,
+                                           f.value_end - f.value_start, NULL)))
+        p += k
+        n -= k
+    return out
+
+
 cdef class SocketReader(_SocketStream):
     """rfile of StreamRequestHandler: a buffered binary reader over a socket,
     with the methods of io.BufferedReader that socketserver and http.server
@@ -642,6 +669,54 @@ cdef class SocketReader(_SocketStream):
         return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
                                          pf_bytes_len(&self.buf))
 
+    def read_header_block(self, Py_ssize_t maxline, Py_ssize_t maxlines, bint fields=True):
+        """Read an HTTP header block, as http.client's header reader would
+        (pyfast.http.headers is the caller; see csrc/pf_httphdr.h).
+
+        Lines are taken as readline(maxline + 1) takes them, up to and
+        including a line that is exactly b"\\r\\n" or b"\\n"; the reading
+        stops early, as http.client's does, after maxline + 1 bytes of a
+        line longer than maxline (bytes, terminator included), after line
+        maxlines + 1, or at end of stream.  Exactly the bytes that reader
+        would have consumed are consumed.
+
+        Returns a list of (name, value) str tuples (latin-1, value without
+        its leading SP/HTAB and line terminator) when fields is true, the
+        block ended with its blank line and every line is plain (see
+        pf_hdr_line); otherwise the consumed bytes, for the stdlib's parser
+        to parse (and raise LineTooLong / HTTPException on, as it would).
+        maxline and maxlines: 0 to 2**31.  Raises ValueError for other
+        limits, and what readline raises (TimeoutError, OSError...), after
+        consuming the complete lines read so far, as readline would.
+        """
+        self._check_idle()
+        if not (0 <= maxline <= <Py_ssize_t>PF_HDR_LIMIT_MAX
+                and 0 <= maxlines <= <Py_ssize_t>PF_HDR_LIMIT_MAX):
+            raise ValueError("header limits out of range")
+        cdef pf_hdr_scan s
+        cdef size_t consume = 0
+        cdef int st
+        pf_hdr_scan_init(&s)
+        while True:
+            st = pf_hdr_scan_next(&s, pf_bytes_head(&self.buf), pf_bytes_len(&self.buf),
+                                  <size_t>maxline, <size_t>maxlines, &consume)
+            if st != PF_HDR_MORE:
+                break
+            try:
+                got = self._fill(0)
+            except BaseException:
+                pf_bytes_consume(&self.buf, s.pos)
+                raise
+            if got == 0:
+                # End of stream: what is left (a partial line) is the rest
+                # of what readline would return.
+                return self._take(pf_bytes_len(&self.buf))
+        if st == PF_HDR_END and s.plain and fields:
+            out = _header_fields(pf_bytes_head(&self.buf), s.pos)
+            pf_bytes_consume(&self.buf, consume)
+            return out
+        return self._take(consume)
+
     def readinto(self, b):
         """Read into a writable buffer; returns the number of bytes (0 at end)."""
         with memoryview(b) as view, view.cast("B") as mv:
@@ -757,6 +832,55 @@ cdef class SocketWriter(_SocketStream):
     cdef int _before_close(self) except -1:
         self._flush_buf()
         return 0
+
+
+def sock_sendall(sock, data, int flags=0):
+    """socket.socket.sendall(data, flags) on a plain socket's descriptor,
+    keeping the GIL while the socket takes the data at once.
+
+    CPython's sendall releases the GIL around every send(2); with many
+    threads each release is a GIL hand-off (futex wake-ups and a context
+    switch to get it back).  Here each send(2) is MSG_DONTWAIT with the
+    GIL held, and only a full socket waits, without the GIL, as
+    SocketWriter does.  sock: a socket.socket (fileno() and, when it must
+    wait, gettimeout() are used); data: a bytes-like object.  Returns None.
+    Raises as socket.sendall: OSError subclasses (BrokenPipeError,
+    ConnectionResetError...), TimeoutError when sock.gettimeout() seconds
+    pass for the whole call, BlockingIOError for a non-blocking socket that
+    is full (part of data may have been sent, as there).
+    """
+    cdef int fd = sock.fileno()
+    if fd < 0:
+        raise OSError(_errno.EBADF, "Bad file descriptor")
+    cdef Py_buffer view
+    cdef const unsigned char *p
+    cdef size_t n
+    cdef Py_ssize_t r
+    cdef int ms
+    cdef int64_t deadline = -2
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char *>view.buf
+        n = <size_t>view.len
+        while True:
+            r = pf_sock_send(fd, p, n, flags | MSG_DONTWAIT)
+            if r == -_errno.EAGAIN:
+                if deadline == -2:
+                    timeout = sock.gettimeout()
+                    if timeout == 0:
+                        raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+                    ms = timeout_ms(timeout)
+                    deadline = -1 if ms < 0 else pf_now_ms() + ms
+                wait_fd(fd, POLLOUT, deadline)
+                continue
+            if r < 0:
+                raise_errno(r)
+            p += r
+            n -= <size_t>r
+            if n == 0:
+                return None
+    finally:
+        PyBuffer_Release(&view)
 
 
 # --------------------------------------------------------------------------

@@ -9,6 +9,16 @@ BaseHTTPRequestHandler, SimpleHTTPRequestHandler and CGIHTTPRequestHandler
 
 is the only change an http.server program needs.
 
+Request headers: importing this module replaces http.client.parse_headers
+(which BaseHTTPRequestHandler.parse_request calls) with
+pyfast.http.headers.parse_headers.  For the C-buffered rfile of pyfast's
+servers it reads the header block in C and builds the same message as the
+email parser would, without running it when the block is plain (the
+stdlib's parser on the same bytes otherwise); for any other file it calls
+the original, so every other user of http.client is unaffected.  Turn it
+off with pyfast.http.headers.uninstall(), or PYFAST_HTTP_HEADERS=stdlib in
+the environment before the import.
+
 Two things differ from http.server, both on the wire only:
 
 - Response headers and body leave in one send.  http.server writes the
@@ -26,7 +36,8 @@ import os
 import socket
 import sys
 
-from pyfast import socketserver
+from pyfast import _core, socketserver
+from pyfast.http import headers as _headers
 from pyfast.socketserver import RequestSocket
 
 # The stdlib's handlers and helpers, unchanged.
@@ -39,6 +50,9 @@ __all__ = ["HTTPServer", "ThreadingHTTPServer", "BaseHTTPRequestHandler",
 if hasattr(_http_server, "CGIHTTPRequestHandler"):
     CGIHTTPRequestHandler = _http_server.CGIHTTPRequestHandler
     __all__.append("CGIHTTPRequestHandler")
+
+_headers._install_from_environment()
+_sendall = _core.sock_sendall
 
 # A held-back header block is at most this many bytes; a write that follows
 # it and is at most _JOIN_MAX bytes is joined to it in one send.
@@ -56,6 +70,10 @@ class CoalescingSocket(RequestSocket):
     response).  Whatever the handler does next with the connection (send,
     sendfile, recv, reading its rfile, shutdown, close, detach) sends the
     held bytes first, so nothing is reordered or lost.
+
+    sendall() is pyfast._core.sock_sendall: the GIL is kept for a send the
+    socket takes at once (socket.sendall releases it for each send, a GIL
+    hand-off per response when many threads serve connections).
     """
 
     __slots__ = ("_held",)
@@ -69,22 +87,34 @@ class CoalescingSocket(RequestSocket):
         held = self._held
         if held is not None:
             self._held = None
-            super().sendall(held, flags)
+            _sendall(self, held, flags)
 
     def sendall(self, data, flags=0):
         held = self._held
+        if type(data) is bytes:
+            # The common case (http.server writes bytes), without a memoryview.
+            if held is None:
+                if flags == 0 and 4 <= len(data) <= _HOLD_MAX and data.endswith(b"\r\n\r\n"):
+                    self._held = data
+                    return None
+                return _sendall(self, data, flags)
+            self._held = None
+            if len(data) <= _JOIN_MAX:
+                return _sendall(self, held + data, flags)
+            _sendall(self, held, flags)
+            return _sendall(self, data, flags)
         if held is not None:
             self._held = None
             with memoryview(data) as view:
                 if view.nbytes <= _JOIN_MAX:
-                    return super().sendall(held + view, flags)
-            super().sendall(held, flags)
+                    return _sendall(self, held + view, flags)
+            _sendall(self, held, flags)
         elif flags == 0:
             with memoryview(data) as view:
                 if 4 <= view.nbytes <= _HOLD_MAX and view[-4:] == b"\r\n\r\n":
                     self._held = bytes(view)
                     return None
-        return super().sendall(data, flags)
+        return _sendall(self, data, flags)
 
     def send(self, data, flags=0):
         self.release()
