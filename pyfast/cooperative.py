@@ -401,7 +401,11 @@ class CooperativeHTTPServer(CooperativeTCPServer):
     allow_reuse_address = True
 
     def server_bind(self):
-        """Override server_bind to store the server name."""
+        """Override server_bind to store the server name (as
+        http.server.HTTPServer.server_bind).  Imports pyfast.http.server,
+        which puts pyfast's request header parser in place once
+        (pyfast.http.headers; PYFAST_HTTP_HEADERS=stdlib turns it off)."""
+        import pyfast.http.server  # noqa: F401
         TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name = socket.getfqdn(host)
