@@ -94,6 +94,23 @@ cdef inline bint _drained(Py_ssize_t got, Py_ssize_t asked, int flags):
     return 0 < got < asked and not (flags & MSG_PEEK)
 
 
+cdef int _recv_failed(Conn c, Py_ssize_t n) except -1:
+    """After a recv on c that returned n < 0 (a negative errno): on EAGAIN
+    the socket is not readable (BlockingIOError if it is non-blocking), on
+    EINTR the signal handlers run; returns 0 then, to try again.  Any other
+    error is raised as OSError."""
+    if n == -EAGAIN:
+        c.readable = False
+        if c.timeout == 0:
+            raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
+        return 0
+    if n == -EINTR:
+        PyErr_CheckSignals()
+        return 0
+    raise_errno(n)
+    return 0
+
+
 cdef inline int64_t deadline_of(double timeout):
     """Absolute deadline (ns) for a timeout in seconds; 0 for none (< 0)."""
     if timeout < 0:
@@ -615,15 +632,7 @@ def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
                 Py_DECREF(result)
                 return result
             _decref_raw(raw)
-        if n == -EAGAIN:
-            c.readable = False
-            if c.timeout == 0:
-                raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-            continue
-        if n == -EINTR:
-            PyErr_CheckSignals()
-            continue
-        raise_errno(n)
+        _recv_failed(c, n)
 
 
 def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
@@ -647,15 +656,8 @@ def sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0):
                 c.wait(_READ, deadline)
             n = pf_sock_recv(c.fd, view.buf, <size_t>nbytes, flags | MSG_DONTWAIT)
             if n < 0:
-                if n == -EAGAIN:
-                    c.readable = False
-                    if c.timeout == 0:
-                        raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-                    continue
-                if n == -EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                raise_errno(n)
+                _recv_failed(c, n)
+                continue
             if _drained(n, nbytes, flags):
                 c.readable = False
             return n
@@ -784,14 +786,7 @@ cdef class Reader(SocketReader):
                     c.readable = False
                 self.buf.end += <size_t>n
                 return n
-            if n == -EAGAIN:
-                c.readable = False
-                if c.timeout == 0:
-                    raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
-            elif n == -EINTR:
-                PyErr_CheckSignals()
-            else:
-                raise_errno(n)
+            _recv_failed(c, n)
 
 
 cdef class Writer(SocketWriter):
