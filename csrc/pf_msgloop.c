@@ -453,7 +453,7 @@ static void accept_some(pf_msgloop *l)
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (l->naddrs >= ACCEPT_BATCH)
             return;
-        pf_msgloop *t = l->npeers ? pick_target(l) : (has_room(l) ? l : NULL);
+        pf_msgloop *t = pick_target(l);
         if (!t) {
             set_accepting(l, 0); /* the backlog holds the rest */
             return;
@@ -473,22 +473,26 @@ static void accept_some(pf_msgloop *l)
 }
 
 /* Take connections the acceptor handed over (as many as this cycle has
- * room for).  Returns 1 if some are left for the next cycle. */
+ * room for), setting them up outside the lock the acceptor waits on.
+ * Returns 1 if some are left for the next cycle. */
 static int take_inbox(pf_msgloop *l)
 {
+    pf_inbox_item got[ACCEPT_BATCH];
+    size_t n = ACCEPT_BATCH - l->naddrs;
     if (!l->acceptor)
         return 0;
     pthread_mutex_lock(&l->inbox_mu);
-    size_t i = 0;
-    for (; i < l->inbox_len && l->naddrs < ACCEPT_BATCH; i++) {
-        pf_inbox_item *it = &l->inbox[i];
-        memcpy(&l->addrs[l->naddrs], &it->addr, sizeof(it->addr));
-        add_conn(l, it->fd, it->addrlen);
-    }
-    memmove(l->inbox, l->inbox + i, (l->inbox_len - i) * sizeof(*l->inbox));
-    l->inbox_len -= i;
+    if (n > l->inbox_len)
+        n = l->inbox_len;
+    memcpy(got, l->inbox, n * sizeof(*got));
+    memmove(l->inbox, l->inbox + n, (l->inbox_len - n) * sizeof(*l->inbox));
+    l->inbox_len -= n;
     int left = l->inbox_len > 0;
     pthread_mutex_unlock(&l->inbox_mu);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&l->addrs[l->naddrs], &got[i].addr, sizeof(got[i].addr));
+        add_conn(l, got[i].fd, got[i].addrlen);
+    }
     return left;
 }
 
@@ -798,13 +802,12 @@ out:
 
 int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
 {
-    if (l->inbox_mu_ok) {
-        /* under the lock: the acceptor hands nothing over after this */
+    /* under the inbox lock: the acceptor hands nothing over after this */
+    if (l->inbox_mu_ok)
         pthread_mutex_lock(&l->inbox_mu);
-        __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&l->inbox_mu);
-    }
     __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
+    if (l->inbox_mu_ok)
+        pthread_mutex_unlock(&l->inbox_mu);
     drop_inbox(l);
     set_accepting(l, 0);
     begin_cycle(l);
