@@ -86,11 +86,13 @@ connection to the loop with the fewest (a connection then stays on its
 loop, so its messages keep their order), and ``max_connections`` is shared
 out among them.  The C work (epoll, recv, framing, send) then runs in
 parallel; the handlers still take turns on the GIL.  On this project's
-2-core machines one loop wins, so it is the default: ``python -m
-pyfast.bench --scenarios message --servers pyfast,pyfast-2loops,uvloop``
-measured 161k req/s at 6.1 us of server CPU per request for one loop
-against 144k at 6.9 us for two (server pinned to one core), and 139k
-against 114k unpinned; two loops contend for the GIL, which shows in their
+2-core machines one loop wins, so it is the default.  ``python -m
+pyfast.bench --scenarios echo-1k,http,message,message-stalled`` (server
+pinned to one core) measured 164k req/s at 6.0 us of server CPU per
+request for one loop against 150k at 6.5 us for two, and
+``--no-pin --scenarios message --servers pyfast,pyfast-2loops,uvloop``
+(2 rounds of 3 s, a busier machine) 139k against 114k; two loops contend
+for the GIL, which shows in their
 p99 (4.3 ms against 0.6 ms: the GIL's 5 ms switch interval).  A hand-off
 of each batch to a worker pool would pay the same contention plus a
 context switch per batch, so it is not offered.
