@@ -581,7 +581,7 @@ DEF _RECV_SCRATCH = 65536
 cdef char _recv_scratch[_RECV_SCRATCH]
 
 
-def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
+def sock_recv(sock, Py_ssize_t bufsize, int flags=0, /):
     """socket.recv, waiting on the hub."""
     cdef Conn c = _conn(sock)
     cdef PyObject *raw
@@ -693,7 +693,7 @@ cdef int _send_all(Conn c, const char *p, size_t n, int flags, int64_t deadline)
 # send/sendall take bytes (immutable, kept alive by the argument) as they
 # are; anything else through the buffer protocol.
 
-def sock_send(sock, data, int flags=0):
+def sock_send(sock, data, int flags=0, /):
     """socket.send, waiting on the hub."""
     cdef Conn c = _conn(sock)
     cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
@@ -708,7 +708,7 @@ def sock_send(sock, data, int flags=0):
         PyBuffer_Release(&view)
 
 
-def sock_sendall(sock, data, int flags=0):
+def sock_sendall(sock, data, int flags=0, /):
     """socket.sendall, waiting on the hub; the timeout bounds the whole call."""
     cdef Conn c = _conn(sock)
     cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
