@@ -32,7 +32,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
                             PyBytes_GET_SIZE)
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, Py_TYPE, descrgetfunc
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF
 from libc.errno cimport EAGAIN, EINTR
@@ -583,8 +583,29 @@ cdef class Conn:
 # socket methods (bound by pyfast.cooperative.CooperativeSocket)
 # --------------------------------------------------------------------------
 
+# The descriptor of CooperativeSocket's _pf_conn slot and its getter (set
+# by pyfast.cooperative through use_conn_slot): _conn() reads the slot
+# through it, rather than by a generic attribute lookup (type lookup, then
+# descriptor dispatch) twice per echo request.
+cdef object _conn_slot = None
+cdef descrgetfunc _conn_slot_get = NULL
+
+
+def use_conn_slot(descr):
+    """Read sockets' Conn through descr (CooperativeSocket._pf_conn)."""
+    global _conn_slot, _conn_slot_get
+    if Py_TYPE(descr).tp_descr_get == NULL:
+        raise TypeError(f"{descr!r} is not a descriptor")
+    _conn_slot = descr
+    _conn_slot_get = Py_TYPE(descr).tp_descr_get
+
+
 cdef inline Conn _conn(sock):
-    cdef Conn c = sock._pf_conn
+    cdef Conn c
+    if _conn_slot_get != NULL:
+        c = _conn_slot_get(_conn_slot, sock, <object>Py_TYPE(sock))
+    else:
+        c = sock._pf_conn
     if c.fd < 0:
         raise OSError(_errno.EBADF, "Bad file descriptor")
     return c
@@ -598,7 +619,7 @@ DEF _RECV_SCRATCH = 65536
 cdef char _recv_scratch[_RECV_SCRATCH]
 
 
-def sock_recv(sock, Py_ssize_t bufsize, int flags=0):
+def sock_recv(sock, Py_ssize_t bufsize, int flags=0, /):
     """socket.recv, waiting on the hub."""
     cdef Conn c = _conn(sock)
     cdef PyObject *raw
@@ -695,7 +716,7 @@ cdef int _send_all(Conn c, const char *p, size_t n, int flags, int64_t deadline)
 # send/sendall take bytes (immutable, kept alive by the argument) as they
 # are; anything else through the buffer protocol.
 
-def sock_send(sock, data, int flags=0):
+def sock_send(sock, data, int flags=0, /):
     """socket.send, waiting on the hub."""
     cdef Conn c = _conn(sock)
     cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0
@@ -710,7 +731,7 @@ def sock_send(sock, data, int flags=0):
         PyBuffer_Release(&view)
 
 
-def sock_sendall(sock, data, int flags=0):
+def sock_sendall(sock, data, int flags=0, /):
     """socket.sendall, waiting on the hub; the timeout bounds the whole call."""
     cdef Conn c = _conn(sock)
     cdef int64_t deadline = deadline_of(c.timeout) if c.timeout > 0 else 0

@@ -194,6 +194,9 @@ class CooperativeSocket(socket.socket):
         _ss.close(self)
 
 
+_coop.use_conn_slot(CooperativeSocket._pf_conn)
+
+
 _pool = None
 _pool_lock = threading.Lock()
 

@@ -236,6 +236,23 @@ def test_handler_gets_cooperative_socket_with_socket_api():
     assert seen["text"] == "text line\n"
 
 
+@pytest.mark.parametrize("impl", ["stdlib", "cooperative"])
+def test_recv_send_sendall_take_no_keyword_arguments(impl):
+    a, b = socket.socketpair()
+    if impl == "cooperative":
+        a = CooperativeSocket(a.family, a.type, a.proto, a.detach())
+    a.settimeout(2)
+    with a, b:
+        for call in (lambda: a.recv(bufsize=1), lambda: a.send(data=b"x"),
+                     lambda: a.sendall(data=b"x"), lambda: a.sendall(b"x", flags=0)):
+            with pytest.raises(TypeError):
+                call()
+        a.sendall(b"ok", 0)
+        assert b.recv(2) == b"ok"
+        b.sendall(b"back")
+        assert a.recv(4, 0) == b"back"
+
+
 def test_sendfile(tmp_path):
     data = os.urandom(3_000_000)
     path = tmp_path / "blob"

@@ -41,8 +41,9 @@ cdef extern from "pf_hub.h" nogil:
     void pf_hub_yield()
 
 
-# greenlet's C API (greenlet.h, in the installed greenlet package; the
-# include directory comes from CMakeLists.txt).  The functions are macros
+# greenlet's C API (greenlet.h, in the installed greenlet package; its
+# directory is on pyfast._coop's include path only, see CMakeLists.txt, so
+# only _coop may cimport this file).  The functions are macros
 # over a table that PyGreenlet_Import() fills (NULL if it failed).  Their
 # PyGreenlet * results are cast to PyObject * in the cnames, so that Cython
 # handles them as new references.
