@@ -1,6 +1,7 @@
 #include "pf_dgram.h"
 #include "pf_common.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,31 @@ int pf_dgram_recv_batch(pf_dgram_batch *b, int fd)
         int n = recvmmsg(fd, b->msgs, (unsigned int)b->max, MSG_DONTWAIT, NULL);
         if (n >= 0)
             return n > 0 ? n : -EAGAIN;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : PF_NEG_ERRNO();
+    }
+}
+
+int pf_dgram_ipv4(const char *host, long port, struct sockaddr_in *out)
+{
+    if (port < 0 || port > 65535)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, host, &out->sin_addr) != 1)
+        return -EINVAL;
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+ssize_t pf_dgram_sendto(int fd, const void *buf, size_t len, int flags,
+                        const struct sockaddr *addr, socklen_t addrlen)
+{
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, flags | MSG_DONTWAIT, addr, addrlen);
+        if (n >= 0)
+            return n;
         if (errno == EINTR)
             continue;
         return errno == EWOULDBLOCK ? -EAGAIN : PF_NEG_ERRNO();

@@ -23,8 +23,10 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint64_t, int64_t
+from libc.errno cimport EAGAIN
 from libc.string cimport memchr, memcpy
 
 from pyfast.includes.core cimport *
@@ -834,6 +836,51 @@ cdef class SocketWriter(_SocketStream):
         return 0
 
 
+cdef extern from "Python.h":
+    int PySys_Audit(const char *event, const char *fmt, ...) except -1
+    const char *PyUnicode_AsUTF8(object s) except NULL
+    bint PyUnicode_IS_ASCII(object s)
+
+_std_sendto = _socket.socket.sendto
+
+
+def datagram_sendto(sock, data, *args):
+    """socket.socket.sendto(data[, flags], address) for a UDPServer's
+    socket (pyfast.socketserver.DatagramSocket, whose _pf_ipv4 slot says it
+    is AF_INET): a numeric IPv4 (host, port) address is packed in C and the
+    datagram sent with the GIL held when the socket takes it at once.
+
+    Anything else (flags, a name to resolve, another family, a full
+    socket that must wait or time out) goes to socket.socket.sendto itself,
+    so results, exceptions and the "socket.sendto" audit event are the
+    stdlib's.  Returns the number of bytes sent; raises OSError (errno as
+    sendto(2)) as socket.sendto does.
+    """
+    cdef sockaddr_in sin
+    cdef Py_buffer view
+    cdef ssize_t n
+    cdef int fd
+    if len(args) == 1 and sock._pf_ipv4:
+        address = args[0]
+        if type(address) is tuple and len(address) == 2:
+            host, port = address
+            if (type(host) is str and PyUnicode_IS_ASCII(host)
+                    and type(port) is int and 0 <= port <= 65535
+                    and pf_dgram_ipv4(PyUnicode_AsUTF8(host), port, &sin) == 0):
+                fd = sock.fileno()
+                if fd >= 0:
+                    PySys_Audit("socket.sendto", "OO", <PyObject *>sock, <PyObject *>address)
+                    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+                    n = pf_dgram_sendto(fd, view.buf, <size_t>view.len, 0,
+                                        <sockaddr *>&sin, sizeof(sin))
+                    PyBuffer_Release(&view)
+                    if n >= 0:
+                        return n
+                    if n != -EAGAIN:
+                        raise_errno(n)
+    return _std_sendto(sock, data, *args)
+
+
 def sock_sendall(sock, data, int flags=0):
     """socket.socket.sendall(data, flags) on a plain socket's descriptor,
     keeping the GIL while the socket takes the data at once.
@@ -888,16 +935,21 @@ def sock_sendall(sock, data, int flags=0):
 # --------------------------------------------------------------------------
 
 cdef class DatagramReceiver:
-    """recvmmsg(2) on a datagram socket's descriptor.
+    """recvmmsg(2) on a datagram socket's descriptor, datagrams handed out
+    one at a time.
 
-    DatagramReceiver(fd, max_packet_size, batch=64): receive() returns the
-    list of (data, address) of up to batch datagrams already queued, each
-    truncated to max_packet_size bytes as recvfrom(max_packet_size) would,
-    without waiting; BlockingIOError when none is queued.  The batch
-    buffers total at most 1 MiB (fewer slots for a large max_packet_size).
+    DatagramReceiver(fd, max_packet_size, batch=64).  When none is pending,
+    next() and dispatch() read the datagrams already queued on fd (up to
+    batch, without waiting), each truncated to max_packet_size bytes as
+    recvfrom(max_packet_size) would.  The batch buffers total at most 1 MiB
+    (fewer slots for a large max_packet_size).  An IPv4 sender's address
+    tuple is decoded once and reused while the sender keeps sending.
     """
     cdef pf_dgram_batch b
     cdef int fd
+    cdef int n          # datagrams in the last batch
+    cdef int next_i     # the next one to hand out
+    cdef dict addrs     # pf_dgram_addr_key -> address tuple
     cdef bint inited
 
     def __cinit__(self, int fd, Py_ssize_t max_packet_size, int batch=64):
@@ -911,6 +963,7 @@ cdef class DatagramReceiver:
             raise_errno(rc)
         self.inited = True
         self.fd = fd
+        self.addrs = {}
 
     def __dealloc__(self):
         if self.inited:
@@ -924,11 +977,73 @@ cdef class DatagramReceiver:
     def max_packet_size(self):
         return self.b.slot
 
-    def receive(self):
+    @property
+    def pending(self):
+        """Datagrams received and not yet handed out."""
+        return self.n - self.next_i
+
+    cdef int _fill(self) except -2:
+        """Read a batch unless some are pending: how many are pending
+        after, 0 when none was queued (EAGAIN); OSError for another error."""
+        if self.next_i < self.n:
+            return self.n - self.next_i
+        self.n = self.next_i = 0
         cdef int n = pf_dgram_recv_batch(&self.b, self.fd)
+        if n == -EAGAIN:
+            return 0
         if n < 0:
             raise_errno(n)
-        return [(PyBytes_FromStringAndSize(<const char *>pf_dgram_data(&self.b, i),
-                                           pf_dgram_len(&self.b, i)),
-                 decode_address(pf_dgram_addr(&self.b, i), pf_dgram_addrlen(&self.b, i)))
-                for i in range(n)]
+        self.n = n
+        return n
+
+    cdef object _address(self, int i):
+        cdef uint64_t key = pf_dgram_addr_key(&self.b, i)
+        if key == 0:
+            return decode_address(pf_dgram_addr(&self.b, i), pf_dgram_addrlen(&self.b, i))
+        k = key
+        addr = self.addrs.get(k)
+        if addr is None:
+            if len(self.addrs) >= 1024:
+                self.addrs.clear()
+            addr = self.addrs[k] = decode_address(pf_dgram_addr(&self.b, i),
+                                                  pf_dgram_addrlen(&self.b, i))
+        return addr
+
+    cdef tuple _take(self):
+        cdef int i = self.next_i
+        self.next_i = i + 1
+        return (PyBytes_FromStringAndSize(<const char *>pf_dgram_data(&self.b, i),
+                                          <Py_ssize_t>pf_dgram_len(&self.b, i)),
+                self._address(i))
+
+    def next(self):
+        """(data, address) of the next datagram; BlockingIOError when none
+        is pending or queued."""
+        if self._fill() == 0:
+            raise_errno(-EAGAIN)
+        return self._take()
+
+    def dispatch(self, server, sock, handler_class):
+        """Handle the pending datagrams (reading a batch first if none is)
+        as socketserver.BaseServer._handle_request_noblock does for a server
+        whose verify_request, process_request, finish_request and
+        shutdown_request are socketserver's own: handler_class((data, sock),
+        address, server) for each, an Exception going to
+        server.handle_error(request, address).  Stops early once
+        server.shutdown() was called; the rest stay pending.  Returns how
+        many were handled (0 when none was queued); OSError when reading
+        fails."""
+        cdef int handled = 0
+        if self._fill() == 0:
+            return 0
+        while self.next_i < self.n:
+            data, address = self._take()
+            request = (data, sock)
+            handled += 1
+            try:
+                handler_class(request, address, server)
+            except Exception:
+                server.handle_error(request, address)
+            if server._BaseServer__shutdown_request:
+                break
+        return handled

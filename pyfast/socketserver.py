@@ -40,7 +40,7 @@ Request handlers: BaseRequestHandler (override handle()),
 StreamRequestHandler (self.rfile / self.wfile), DatagramRequestHandler.
 """
 
-import collections
+import _socket
 import os
 import socket
 import sys
@@ -72,6 +72,29 @@ def _message_handler(cls):
 # Connections accepted per wake-up of serve_forever() before it checks for
 # shutdown and runs service_actions() again.
 _ACCEPT_BATCH = 64
+
+
+class DatagramSocket(socket.socket):
+    """The socket of a datagram server (UDPServer.socket), which handlers
+    get as ``self.request[1]``.
+
+    A socket.socket in every respect, except that sendto(data, address) to
+    a numeric IPv4 address is packed and sent in C
+    (pyfast._core.datagram_sendto), keeping the GIL when the datagram goes
+    out at once.  Everything else, and any sendto that must wait, resolve
+    a name or pass flags, is socket.socket's own.
+    """
+
+    __slots__ = ("_pf_ipv4",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pf_ipv4 = _socket.socket.family.__get__(self) == socket.AF_INET
+
+    sendto = _core.datagram_sendto
+
+
+_DATAGRAM_SOCKETS = (DatagramSocket, socket.socket)
 
 
 class RequestSocket(socket.socket):
@@ -466,8 +489,9 @@ class TCPServer(BaseServer):
     def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
         """Constructor.  May be extended, do not override."""
         BaseServer.__init__(self, server_address, RequestHandlerClass)
-        self.socket = socket.socket(self.address_family,
-                                    self.socket_type)
+        socket_class = (DatagramSocket if self.socket_type == socket.SOCK_DGRAM
+                        else socket.socket)
+        self.socket = socket_class(self.address_family, self.socket_type)
         if self.socket_type == socket.SOCK_STREAM:
             # accept4() in C; opened now so the descriptors a server holds
             # are all taken by its constructor.
@@ -581,7 +605,6 @@ class UDPServer(TCPServer):
     max_packet_size = 8192
 
     _receiver = None
-    _received = ()
 
     def get_request(self):
         """(data, socket), client_address of the next datagram.
@@ -592,25 +615,52 @@ class UDPServer(TCPServer):
         Raises BlockingIOError when none is queued.
         """
         sock = self.socket
-        if type(sock) is not socket.socket:
+        if type(sock) not in _DATAGRAM_SOCKETS:
             data, client_addr = sock.recvfrom(self.max_packet_size)
             return (data, sock), client_addr
-        if not self._received:
-            receiver = self._receiver
-            if (receiver is None or receiver.fd != sock.fileno()
-                    or receiver.max_packet_size != self.max_packet_size):
-                receiver = self._receiver = _core.DatagramReceiver(
-                    sock.fileno(), self.max_packet_size, _ACCEPT_BATCH)
-            self._received = collections.deque(receiver.receive())
-        data, client_addr = self._received.popleft()
+        data, client_addr = self._datagram_receiver().next()
         return (data, sock), client_addr
+
+    def _datagram_receiver(self):
+        """The recvmmsg() reader of self.socket, made again when the socket
+        or max_packet_size changed and none of its datagrams is pending."""
+        receiver = self._receiver
+        if receiver is not None and receiver.pending:
+            return receiver
+        sock = self.socket
+        if (receiver is None or receiver.fd != sock.fileno()
+                or receiver.max_packet_size != self.max_packet_size):
+            receiver = self._receiver = _core.DatagramReceiver(
+                sock.fileno(), self.max_packet_size, _ACCEPT_BATCH)
+        return receiver
+
+    def _handle_requests_noblock(self):
+        # When every step from get_request() to close_request() is
+        # socketserver's own, the loop over a batch runs in C (Cython):
+        # one handler call per datagram, nothing else in Python.
+        cls = type(self)
+        if (type(self.socket) not in _DATAGRAM_SOCKETS
+                or cls.get_request is not UDPServer.get_request
+                or cls.verify_request is not BaseServer.verify_request
+                or cls.process_request is not BaseServer.process_request
+                or cls.finish_request is not BaseServer.finish_request
+                or cls.shutdown_request is not UDPServer.shutdown_request
+                or cls.close_request is not UDPServer.close_request
+                or cls.service_actions is not BaseServer.service_actions):
+            return super()._handle_requests_noblock()
+        try:
+            self._datagram_receiver().dispatch(self, self.socket,
+                                               self.RequestHandlerClass)
+        except OSError:
+            pass  # as get_request() raising OSError in _handle_request_noblock
 
     def _batch_accept(self):
         return (type(self).get_request is UDPServer.get_request
-                and type(self.socket) is socket.socket)
+                and type(self.socket) in _DATAGRAM_SOCKETS)
 
     def _pending_requests(self):
-        return bool(self._received)
+        receiver = self._receiver
+        return receiver is not None and receiver.pending > 0
 
     def server_activate(self):
         # No need to call listen() for UDP.

@@ -4,6 +4,8 @@ UnixDatagramServer and ForkingTCPServer, stdlib and pyfast."""
 import os
 import queue
 import socket
+import sys
+import time
 
 import pytest
 
@@ -84,6 +86,225 @@ def test_threading_udp_server_answers_every_client(impl, serve):
     finally:
         for c in clients:
             c.close()
+
+
+def test_udp_handler_exception_goes_to_handle_error_and_serving_goes_on(impl, serve):
+    errors = queue.Queue()
+
+    class Picky(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            if data == b"bad":
+                raise ValueError("bad datagram")
+            sock.sendto(b"ok " + data, self.client_address)
+
+    class S(impl.UDPServer):
+        def handle_error(self, request, client_address):
+            errors.put((request[0], client_address))
+
+    r = serve(S((HOST, 0), Picky))
+    with udp_client() as c:
+        for msg in (b"a", b"bad", b"b"):
+            c.sendto(msg, r.address)
+        assert c.recvfrom(100)[0] == b"ok a"
+        assert c.recvfrom(100)[0] == b"ok b"
+        assert errors.get(timeout=5) == (b"bad", c.getsockname())
+
+
+@pytest.mark.parametrize("step", ["get_request", "verify_request", "process_request",
+                                  "finish_request", "shutdown_request", "close_request"])
+def test_udp_overridden_request_step_is_called(impl, serve, step):
+    """A request step overridden in a UDPServer subclass runs for every
+    datagram (pyfast's batch loop in C must not bypass it)."""
+    calls = queue.Queue()
+
+    class Echo(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            sock.sendto(data, self.client_address)
+
+    def recorded(self, *args):
+        calls.put(step)
+        return getattr(impl.UDPServer, step)(self, *args)
+
+    S = type("S", (impl.UDPServer,), {step: recorded})
+    r = serve(S((HOST, 0), Echo))
+    with udp_client() as c:
+        for msg in (b"one", b"two", b"three"):
+            c.sendto(msg, r.address)
+        for msg in (b"one", b"two", b"three"):
+            assert c.recvfrom(100)[0] == msg
+    assert [calls.get(timeout=5) for _ in range(3)] == [step] * 3
+
+
+def test_udp_service_actions_runs_after_each_datagram(impl, serve):
+    events = queue.Queue()
+
+    class Record(impl.BaseRequestHandler):
+        def handle(self):
+            events.put(self.request[0])
+
+    class S(impl.UDPServer):
+        def service_actions(self):
+            events.put("service_actions")
+
+    server = S((HOST, 0), Record)
+    with udp_client() as c:
+        for msg in (b"one", b"two", b"three"):
+            c.sendto(msg, server.server_address)
+        time.sleep(0.1)                       # all queued before serving starts
+        serve(server)
+        got = [events.get(timeout=5) for _ in range(6)]
+    assert got == [b"one", "service_actions", b"two", "service_actions",
+                   b"three", "service_actions"]
+
+
+def test_udp_verify_request_can_drop_datagrams(impl, serve):
+    class Echo(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            sock.sendto(data, self.client_address)
+
+    class S(impl.UDPServer):
+        def verify_request(self, request, client_address):
+            return request[0] != b"drop"
+
+    r = serve(S((HOST, 0), Echo))
+    with udp_client() as c:
+        for msg in (b"one", b"drop", b"two"):
+            c.sendto(msg, r.address)
+        assert c.recvfrom(100)[0] == b"one"
+        assert c.recvfrom(100)[0] == b"two"
+
+
+def test_udp_server_tells_many_senders_apart(impl, serve):
+    """Interleaved datagrams from 20 clients: each handler sees its own
+    sender's address and each reply reaches that sender."""
+    class Who(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            sock.sendto(data + b" %d" % self.client_address[1], self.client_address)
+
+    r = serve(impl.UDPServer((HOST, 0), Who))
+    clients = [udp_client() for _ in range(20)]
+    try:
+        for rnd in range(3):
+            for i, c in enumerate(clients):
+                c.sendto(b"%d/%d" % (rnd, i), r.address)
+            for i, c in enumerate(clients):
+                port = c.getsockname()[1]
+                assert c.recvfrom(100)[0] == b"%d/%d %d" % (rnd, i, port)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _sendto_outcome(sock, *args):
+    try:
+        return ("ok", sock.sendto(*args))
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+def test_udp_server_socket_sendto_is_socket_sendto(impl):
+    """server.socket.sendto gives socket.socket.sendto's results and errors
+    for every form of call (pyfast sends numeric IPv4 in C)."""
+    server = impl.UDPServer((HOST, 0), impl.BaseRequestHandler)
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert isinstance(server.socket, socket.socket)
+        with udp_client() as peer:
+            to = peer.getsockname()
+            cases = [
+                (b"numeric", to),
+                (bytearray(b"bytearray"), to),
+                (memoryview(b"view"), to),
+                (b"flags", 0, to),
+                (b"by name", ("localhost", to[1])),
+                (b"", to),
+                (b"x", (HOST, 70000)),
+                (b"x", (HOST, -1)),
+                (b"x", (HOST, "port")),
+                (b"x", ("no.such.host.invalid", 9)),
+                (b"x", (HOST,)),
+                (b"x", "not a tuple"),
+                ("text", to),
+                (b"x" * 70000, to),
+                (b"x", to, "extra"),
+            ]
+            for args in cases:
+                got = _sendto_outcome(server.socket, *args)
+                want = _sendto_outcome(plain, *args)
+                if want[0] is socket.gaierror:     # resolver wording may vary
+                    assert got[0] is socket.gaierror, args
+                else:
+                    assert got == want, args
+    finally:
+        plain.close()
+        server.server_close()
+
+
+def test_udp_server_socket_sendto_delivers_in_order(impl):
+    server = impl.UDPServer((HOST, 0), impl.BaseRequestHandler)
+    try:
+        with udp_client() as peer:
+            to = peer.getsockname()
+            sent = [b"numeric", bytearray(b"bytearray"), memoryview(b"view")]
+            for data in sent:
+                assert server.socket.sendto(data, to) == len(data)
+            assert server.socket.sendto(b"flags", 0, to) == 5
+            assert server.socket.sendto(b"by name", ("localhost", to[1])) == 7
+            got = [peer.recvfrom(100) for _ in range(5)]
+            assert got == [(bytes(d), server.server_address)
+                           for d in sent + [b"flags", b"by name"]]
+    finally:
+        server.server_close()
+
+
+# Audit hooks cannot be removed: this one is added once and records only
+# while _audited[0] == "on".
+_audited = []
+_audit_hook_added = []
+
+
+def _audit_hook(event, args):
+    if event == "socket.sendto" and _audited and _audited[0] == "on":
+        _audited.append(args)
+
+
+def test_udp_server_socket_sendto_raises_the_audit_event(impl):
+    if not _audit_hook_added:
+        sys.addaudithook(_audit_hook)
+        _audit_hook_added.append(True)
+    server = impl.UDPServer((HOST, 0), impl.BaseRequestHandler)
+    try:
+        with udp_client() as peer:
+            to = peer.getsockname()
+            _audited[:] = ["on"]
+            server.socket.sendto(b"audited", to)
+            _audited[0] = "off"
+            assert _audited[1:] == [(server.socket, to)]
+            assert peer.recvfrom(100)[0] == b"audited"
+    finally:
+        _audited.clear()
+        server.server_close()
+
+
+def test_udp_server_socket_on_ipv6(impl):
+    class S6(impl.UDPServer):
+        address_family = socket.AF_INET6
+
+    server = S6(("::1", 0), impl.BaseRequestHandler)
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as peer:
+            peer.settimeout(support.IO_TIMEOUT)
+            peer.bind(("::1", 0))
+            assert server.socket.sendto(b"six", peer.getsockname()) == 3
+            assert peer.recvfrom(100)[0] == b"six"
+            with pytest.raises(socket.gaierror):
+                server.socket.sendto(b"x", ("127.0.0.1", peer.getsockname()[1]))
+    finally:
+        server.server_close()
 
 
 def test_unix_stream_server_echoes(impl, serve, client, tmp_path):

@@ -282,3 +282,53 @@ def test_udp_batch_hands_out_every_datagram_in_order(pyfast_impl):
         _stop(server, t)
     finally:
         c.close()
+
+
+def test_udp_shutdown_mid_batch_leaves_the_rest_pending(pyfast_impl):
+    """shutdown() during a batch read by recvmmsg stops serve_forever after
+    the datagram being handled; the others stay queued, in order, for the
+    next handle_request() / serve_forever()."""
+    got = []
+
+    class StopAfterFirst(pyfast_impl.BaseRequestHandler):
+        def handle(self):
+            got.append(self.request[0])
+            if len(got) == 1:
+                threading.Thread(target=server.shutdown, daemon=True).start()
+                assert support.wait_until(lambda: server._BaseServer__shutdown_request)
+
+    server = pyfast_impl.UDPServer((HOST, 0), StopAfterFirst)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(10):
+            c.sendto(b"%d" % i, server.server_address)
+        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
+        t = threading.Thread(target=server.serve_forever, daemon=True)
+        t.start()
+        t.join(5)
+        assert not t.is_alive()
+        assert got == [b"0"]
+        for _ in range(9):
+            server.handle_request()
+        assert got == [b"%d" % i for i in range(10)]
+    finally:
+        c.close()
+        server.server_close()
+
+
+def test_datagram_receiver_addresses_past_its_cache(pyfast_impl):
+    """The receiver's cache of decoded sender addresses is bounded (1024):
+    1,100 distinct senders each get their own address back."""
+    from pyfast import _core
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as srv:
+        srv.bind((HOST, 0))
+        srv.setblocking(False)
+        receiver = _core.DatagramReceiver(srv.fileno(), 100, 16)
+        for i in range(1100):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                c.bind((HOST, 0))
+                c.sendto(b"%d" % i, srv.getsockname())
+                assert receiver.next() == (b"%d" % i, c.getsockname())
+        with pytest.raises(BlockingIOError):
+            receiver.next()
+        assert receiver.pending == 0

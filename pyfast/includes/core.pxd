@@ -8,6 +8,11 @@ cdef extern from "<sys/socket.h>" nogil:
         pass
     struct sockaddr_storage:
         pass
+
+
+cdef extern from "<netinet/in.h>" nogil:
+    struct sockaddr_in:
+        pass
     enum:
         MSG_DONTWAIT
         MSG_PEEK
@@ -119,6 +124,10 @@ cdef extern from "pf_dgram.h" nogil:
     size_t pf_dgram_len(const pf_dgram_batch *b, int i)
     const sockaddr *pf_dgram_addr(const pf_dgram_batch *b, int i)
     socklen_t pf_dgram_addrlen(const pf_dgram_batch *b, int i)
+    uint64_t pf_dgram_addr_key(const pf_dgram_batch *b, int i)
+    int pf_dgram_ipv4(const char *host, long port, sockaddr_in *out)
+    ssize_t pf_dgram_sendto(int fd, const void *buf, size_t len, int flags,
+                            const sockaddr *addr, socklen_t addrlen)
 
 
 cdef extern from "pf_httphdr.h" nogil:
