@@ -10,6 +10,13 @@ int64_t pf_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t pf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int pf_set_nonblocking(int fd, int on)
 {
     int flags = fcntl(fd, F_GETFL);

@@ -21,6 +21,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t pf_now_ms(void);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t pf_now_ns(void);
 
 /* Set or clear O_NONBLOCK on fd.  0 or -errno. */
 int pf_set_nonblocking(int fd, int on);

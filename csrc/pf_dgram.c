@@ -77,3 +77,86 @@ ssize_t pf_dgram_sendto(int fd, const void *buf, size_t len, int flags,
         return errno == EWOULDBLOCK ? -EAGAIN : PF_NEG_ERRNO();
     }
 }
+
+int pf_dgram_outq_init(pf_dgram_outq *q, int max, size_t cap)
+{
+    memset(q, 0, sizeof *q);
+    if (max < 1 || cap < 1)
+        return -EINVAL;
+    q->max = max;
+    q->cap = cap;
+    q->data = malloc(cap);
+    q->msgs = calloc((size_t)max, sizeof *q->msgs);
+    q->iov = calloc((size_t)max, sizeof *q->iov);
+    q->addrs = calloc((size_t)max, sizeof *q->addrs);
+    if (!q->data || !q->msgs || !q->iov || !q->addrs) {
+        pf_dgram_outq_free(q);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < max; i++) {
+        q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
+        q->msgs[i].msg_hdr.msg_iovlen = 1;
+        q->msgs[i].msg_hdr.msg_name = &q->addrs[i];
+    }
+    return 0;
+}
+
+void pf_dgram_outq_free(pf_dgram_outq *q)
+{
+    free(q->data);
+    free(q->msgs);
+    free(q->iov);
+    free(q->addrs);
+    memset(q, 0, sizeof *q);
+}
+
+int pf_dgram_outq_add(pf_dgram_outq *q, const void *buf, size_t len,
+                      const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (len > q->cap)
+        return -EMSGSIZE;
+    if (addrlen > (socklen_t)sizeof q->addrs[0])
+        return -EINVAL;
+    if (q->n == q->max || len > q->cap - q->used)
+        return -ENOBUFS;
+    int i = q->n++;
+    unsigned char *p = q->data + q->used;
+    if (len > 0)
+        memcpy(p, buf, len);
+    q->used += len;
+    q->iov[i].iov_base = p;
+    q->iov[i].iov_len = len;
+    memcpy(&q->addrs[i], addr, addrlen);
+    q->msgs[i].msg_hdr.msg_namelen = addrlen;
+    return 0;
+}
+
+static void outq_clear(pf_dgram_outq *q)
+{
+    q->n = q->sent = 0;
+    q->used = 0;
+}
+
+int pf_dgram_outq_send(pf_dgram_outq *q, int fd, int flags)
+{
+    while (q->sent < q->n) {
+        int k = sendmmsg(fd, &q->msgs[q->sent], (unsigned int)(q->n - q->sent), flags);
+        if (k > 0) {
+            q->sent += k;
+            continue;
+        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EWOULDBLOCK)
+            return -EAGAIN;
+        return k < 0 ? PF_NEG_ERRNO() : -EIO;
+    }
+    outq_clear(q);
+    return 0;
+}
+
+void pf_dgram_outq_skip(pf_dgram_outq *q)
+{
+    if (q->sent < q->n && ++q->sent == q->n)
+        outq_clear(q);
+}

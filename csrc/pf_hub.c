@@ -15,9 +15,7 @@ static int hubs_open;
 
 int64_t pf_hub_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return pf_now_ns();
 }
 
 int pf_hub_open(pf_hub *h)

@@ -77,6 +77,10 @@ class CooperativeSocket(socket.socket):
     # TCPServer.get_request() accepts this socket with SOCK_NONBLOCK.
     accept_nonblocking = True
 
+    # StreamRequestHandler.setup() takes wfile from makefile('wb', wbufsize)
+    # even for wbufsize 0 (a C Writer that writes through, waiting on the hub).
+    _pf_c_files = True
+
     __slots__ = ("_pf_conn",)
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):

@@ -78,20 +78,50 @@ class DatagramSocket(socket.socket):
     """The socket of a datagram server (UDPServer.socket), which handlers
     get as ``self.request[1]``.
 
-    A socket.socket in every respect, except that sendto(data, address) to
-    a numeric IPv4 address is packed and sent in C
-    (pyfast._core.datagram_sendto), keeping the GIL when the datagram goes
-    out at once.  Everything else, and any sendto that must wait, resolve
-    a name or pass flags, is socket.socket's own.
+    A socket.socket in every respect, except in sendto(data, address) to a
+    numeric IPv4 address (pyfast._core.datagram_sendto): the address is
+    packed in C and the datagram sent keeping the GIL when it goes out at
+    once; and while UDPServer.serve_forever() runs a batch of handlers with
+    batch_replies on, such a datagram (at most 65,507 bytes) sent from the
+    serving thread to an address that has sent to the server lately (a
+    reply) is queued and its length returned at once: the queue
+    goes out with one sendmmsg(2) when the batch's handlers have run, when
+    it is full, when a reply has waited 100 µs as a handler returns, and
+    before any other send or receive call on this socket (sendto with flags
+    or a name, sendmsg, recv*, shutdown, close, detach).  A queued reply
+    that the kernel refuses is logged (logger "pyfast.socketserver") instead
+    of raised, since its handler has returned.  Everything else is
+    socket.socket's own.
     """
 
-    __slots__ = ("_pf_ipv4",)
+    __slots__ = ("_pf_ipv4", "_pf_replies")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._pf_ipv4 = _socket.socket.family.__get__(self) == socket.AF_INET
+        self._pf_replies = None
 
     sendto = _core.datagram_sendto
+
+
+def _sends_queued_replies_first(name):
+    call = getattr(socket.socket, name)
+
+    def method(self, *args, **kwargs):
+        replies = self._pf_replies
+        if replies is not None:
+            replies.flush_replies()
+        return call(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = call.__doc__
+    return method
+
+
+for _name in ("sendmsg", "recv", "recvfrom", "recv_into", "recvfrom_into",
+              "recvmsg", "recvmsg_into", "shutdown", "close", "detach"):
+    setattr(DatagramSocket, _name, _sends_queued_replies_first(_name))
+del _name
 
 
 _DATAGRAM_SOCKETS = (DatagramSocket, socket.socket)
@@ -604,6 +634,13 @@ class UDPServer(TCPServer):
 
     max_packet_size = 8192
 
+    # pyfast: replies sent with self.socket.sendto() from the handlers of
+    # one batch go out together with sendmmsg(2); see DatagramSocket.  A
+    # reply then leaves when the batch's handlers (at most 64) have run,
+    # not when its own handler returns: set False for servers whose
+    # handlers may run long.
+    batch_replies = True
+
     _receiver = None
 
     def get_request(self):
@@ -649,8 +686,9 @@ class UDPServer(TCPServer):
                 or cls.service_actions is not BaseServer.service_actions):
             return super()._handle_requests_noblock()
         try:
-            self._datagram_receiver().dispatch(self, self.socket,
-                                               self.RequestHandlerClass)
+            self._datagram_receiver().dispatch(
+                self, self.socket, self.RequestHandlerClass,
+                self.batch_replies and type(self.socket) is DatagramSocket)
         except OSError:
             pass  # as get_request() raising OSError in _handle_request_noblock
 
@@ -930,9 +968,11 @@ class StreamRequestHandler(BaseRequestHandler):
             self.wfile = _core.SocketWriter(conn, self.wbufsize)
         else:
             # Anything else (an ssl.SSLSocket, a wrapper) keeps its own
-            # makefile(), as in socketserver.
+            # makefile(), as in socketserver; a pyfast socket class whose
+            # makefile('wb', 0) is a C file that writes through
+            # (_pf_c_files, e.g. CooperativeSocket) gives wfile too.
             self.rfile = conn.makefile('rb', self.rbufsize)
-            if self.wbufsize == 0:
+            if self.wbufsize == 0 and not getattr(conn, "_pf_c_files", False):
                 self.wfile = _SocketWriter(conn)
             else:
                 self.wfile = conn.makefile('wb', self.wbufsize)

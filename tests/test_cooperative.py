@@ -126,6 +126,43 @@ def test_line_echo_stream_request_handler(impl, handler):
 
 
 @pytest.mark.parametrize("impl", SERVERS)
+def test_unbuffered_wfile_writes_through_while_others_are_served(impl):
+    """wbufsize 0 (the default): each write is on the wire when it returns,
+    and a handler whose 16 MB write waits for a reader that has not started
+    (more than the socket buffers hold) leaves the other
+    sessions served.  On the cooperative server, wfile is the C Writer that
+    waits on the hub (not socketserver's _SocketWriter)."""
+    kinds = []
+
+    class Handler(pyfast.StreamRequestHandler):
+        def handle(self):
+            kinds.append(type(self.wfile).__name__)
+            line = self.rfile.readline()
+            if line == b"big\n":
+                self.wfile.write(b"x" * 16_000_000)
+            else:
+                self.wfile.write(b"hello\n")          # must arrive before...
+                self.wfile.write(self.rfile.readline())  # ...the client says more
+
+    with serving(SERVERS[impl], Handler) as server:
+        big = connect(server)
+        big.sendall(b"big\n")
+        try:
+            for i in range(5):
+                with connect(server) as c:
+                    f = c.makefile("rb")
+                    c.sendall(b"hi\n")
+                    assert f.readline() == b"hello\n"
+                    c.sendall(b"more %d\n" % i)
+                    assert f.readline() == b"more %d\n" % i
+            assert len(recv_exact(big, 16_000_000)) == 16_000_000
+        finally:
+            big.close()
+    if impl == "coop":
+        assert set(kinds) == {"Writer"}
+
+
+@pytest.mark.parametrize("impl", SERVERS)
 def test_many_concurrent_clients(impl):
     with serving(SERVERS[impl], EchoHandler) as server:
         clients = [connect(server) for _ in range(200)]

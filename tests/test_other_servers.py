@@ -5,6 +5,7 @@ import os
 import queue
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -197,6 +198,59 @@ def test_udp_server_tells_many_senders_apart(impl, serve):
     finally:
         for c in clients:
             c.close()
+
+
+def test_udp_failed_send_goes_to_handle_error(impl, serve):
+    """A sendto that the kernel refuses (port 0: EINVAL) raises in the
+    handler, so handle_error gets it; serving goes on."""
+    errors = queue.Queue()
+
+    class Bad(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            if data == b"bad":
+                sock.sendto(b"nowhere", (HOST, 0))
+            sock.sendto(b"ok " + data, self.client_address)
+
+    class S(impl.UDPServer):
+        def handle_error(self, request, client_address):
+            errors.put(sys.exc_info()[0])
+
+    r = serve(S((HOST, 0), Bad))
+    with udp_client() as c:
+        for msg in (b"a", b"bad", b"b"):
+            c.sendto(msg, r.address)
+        assert c.recvfrom(100)[0] == b"ok a"
+        assert c.recvfrom(100)[0] == b"ok b"
+    assert errors.get(timeout=5) is OSError
+
+
+def test_udp_replies_keep_their_order_whatever_the_call(impl, serve):
+    """Replies by sendto, sendto with flags and sendmsg, and from another
+    thread, arrive in the order the handler made them; sendto returns the
+    length."""
+    lengths = queue.Queue()
+
+    class Many(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            to = self.client_address
+            lengths.put(sock.sendto(data + b"/1", to))
+            lengths.put(sock.sendto(data + b"/2", 0, to))
+            lengths.put(sock.sendto(bytearray(data + b"/3"), to))
+            lengths.put(sock.sendmsg([data, b"/4"], [], 0, to))
+            t = threading.Thread(target=lambda: lengths.put(sock.sendto(data + b"/5", to)))
+            t.start()
+            t.join()
+            lengths.put(sock.sendto(data + b"/6", to))
+
+    r = serve(impl.UDPServer((HOST, 0), Many))
+    with udp_client() as c:
+        for i in range(20):
+            c.sendto(b"m%02d" % i, r.address)
+        got = [c.recvfrom(100)[0] for _ in range(20 * 6)]
+    assert got == [b"m%02d/%d" % (i, k) for i in range(20) for k in range(1, 7)]
+    assert [lengths.get(timeout=5) for _ in range(20 * 6)] == [5] * (20 * 6)
 
 
 def _sendto_outcome(sock, *args):

@@ -332,3 +332,37 @@ def test_datagram_receiver_addresses_past_its_cache(pyfast_impl):
         with pytest.raises(BlockingIOError):
             receiver.next()
         assert receiver.pending == 0
+
+
+@pytest.mark.parametrize("batch_replies", [True, False])
+def test_udp_replies_of_a_batch_are_queued_then_sent(pyfast_impl, batch_replies):
+    """With batch_replies, the replies made by one batch's handlers wait in
+    the queue (sent together with sendmmsg) and none is left after it;
+    without, each goes out as its handler sends it."""
+    queued = []
+
+    class Echo(pyfast_impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            sock.sendto(data, self.client_address)
+            queued.append(self.server._receiver.queued_replies)
+
+    class S(pyfast_impl.UDPServer):
+        pass
+
+    S.batch_replies = batch_replies
+    server = S((HOST, 0), Echo)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    try:
+        for i in range(10):
+            c.sendto(b"%d" % i, server.server_address)
+        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
+        t = _serve(server)
+        assert [c.recvfrom(10)[0] for _ in range(10)] == [b"%d" % i for i in range(10)]
+        _stop(server, t)
+        assert queued == (list(range(1, 11)) if batch_replies else [0] * 10)
+        assert server._receiver.queued_replies == 0
+    finally:
+        c.close()
+        server.server_close()
