@@ -715,8 +715,12 @@ int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iov
         mh.msg_iov = (struct iovec *)iov;
         mh.msg_iovlen = (size_t)iovcnt;
         ssize_t n;
+        /* One buffer (the common reply): send(2), which skips sendmsg's
+         * copy of the msghdr and iovec array into the kernel. */
         do {
-            n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+            n = iovcnt == 1
+                    ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
