@@ -23,6 +23,15 @@ def udp_client():
     return s
 
 
+def udp_echo_handler(impl):
+    """A BaseRequestHandler that sends each datagram back to its sender."""
+    class Echo(impl.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            sock.sendto(data, self.client_address)
+    return Echo
+
+
 def test_udp_handler_gets_data_and_socket(impl, serve):
     seen = queue.Queue()
 
@@ -72,10 +81,7 @@ def test_datagram_request_handler_rfile_wfile(impl, serve):
 
 
 def test_threading_udp_server_answers_every_client(impl, serve):
-    class Echo(impl.BaseRequestHandler):
-        def handle(self):
-            data, sock = self.request
-            sock.sendto(data, self.client_address)
+    Echo = udp_echo_handler(impl)
 
     r = serve(impl.ThreadingUDPServer((HOST, 0), Echo))
     clients = [udp_client() for _ in range(10)]
@@ -119,10 +125,7 @@ def test_udp_overridden_request_step_is_called(impl, serve, step):
     datagram (pyfast's batch loop in C must not bypass it)."""
     calls = queue.Queue()
 
-    class Echo(impl.BaseRequestHandler):
-        def handle(self):
-            data, sock = self.request
-            sock.sendto(data, self.client_address)
+    Echo = udp_echo_handler(impl)
 
     def recorded(self, *args):
         calls.put(step)
@@ -161,10 +164,7 @@ def test_udp_service_actions_runs_after_each_datagram(impl, serve):
 
 
 def test_udp_verify_request_can_drop_datagrams(impl, serve):
-    class Echo(impl.BaseRequestHandler):
-        def handle(self):
-            data, sock = self.request
-            sock.sendto(data, self.client_address)
+    Echo = udp_echo_handler(impl)
 
     class S(impl.UDPServer):
         def verify_request(self, request, client_address):

@@ -253,6 +253,17 @@ def test_wsgi_server_runs_an_application(modname):
     assert seen["SERVER_PORT"] == str(server.server_port)
 
 
+def _queue_datagrams(server, n):
+    """A client that has sent b"0".. b"n-1" to server, left time to be all
+    queued (so that one recvmmsg reads them); its socket times out in 5 s."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    for i in range(n):
+        c.sendto(b"%d" % i, server.server_address)
+    time.sleep(0.1)
+    return c
+
+
 def test_udp_batch_hands_out_every_datagram_in_order(pyfast_impl):
     """Datagrams read ahead by recvmmsg are all handled, in arrival order,
     by serve_forever and by handle_request alike."""
@@ -265,12 +276,8 @@ def test_udp_batch_hands_out_every_datagram_in_order(pyfast_impl):
             sock.sendto(b"ack", self.client_address)
 
     server = pyfast_impl.UDPServer((HOST, 0), Record)
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    c.settimeout(5)
+    c = _queue_datagrams(server, 10)
     try:
-        for i in range(10):
-            c.sendto(b"%d" % i, server.server_address)
-        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
         for _ in range(10):
             server.handle_request()
         assert got == [b"%d" % i for i in range(10)]
@@ -298,11 +305,8 @@ def test_udp_shutdown_mid_batch_leaves_the_rest_pending(pyfast_impl):
                 assert support.wait_until(lambda: server._BaseServer__shutdown_request)
 
     server = pyfast_impl.UDPServer((HOST, 0), StopAfterFirst)
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c = _queue_datagrams(server, 10)
     try:
-        for i in range(10):
-            c.sendto(b"%d" % i, server.server_address)
-        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
         t = threading.Thread(target=server.serve_forever, daemon=True)
         t.start()
         t.join(5)
@@ -352,12 +356,8 @@ def test_udp_replies_of_a_batch_are_queued_then_sent(pyfast_impl, batch_replies)
 
     S.batch_replies = batch_replies
     server = S((HOST, 0), Echo)
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    c.settimeout(5)
+    c = _queue_datagrams(server, 10)
     try:
-        for i in range(10):
-            c.sendto(b"%d" % i, server.server_address)
-        time.sleep(0.1)   # all ten queued: one recvmmsg reads them
         t = _serve(server)
         assert [c.recvfrom(10)[0] for _ in range(10)] == [b"%d" % i for i in range(10)]
         _stop(server, t)
