@@ -5,6 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The arrays of `max` datagrams that a receive batch and a reply queue
+ * both have: `bytes` of data, and message headers each pointing at its own
+ * iovec and address, linked once here.  0 or -ENOMEM (the caller frees
+ * what was allocated, with slots_free). */
+static int slots_alloc(int max, size_t bytes, unsigned char **data, struct mmsghdr **msgs,
+                       struct iovec **iov, struct sockaddr_storage **addrs)
+{
+    *data = malloc(bytes);
+    *msgs = calloc((size_t)max, sizeof **msgs);
+    *iov = calloc((size_t)max, sizeof **iov);
+    *addrs = calloc((size_t)max, sizeof **addrs);
+    if (!*data || !*msgs || !*iov || !*addrs)
+        return -ENOMEM;
+    for (int i = 0; i < max; i++) {
+        (*msgs)[i].msg_hdr.msg_iov = &(*iov)[i];
+        (*msgs)[i].msg_hdr.msg_iovlen = 1;
+        (*msgs)[i].msg_hdr.msg_name = &(*addrs)[i];
+    }
+    return 0;
+}
+
+static void slots_free(unsigned char *data, struct mmsghdr *msgs, struct iovec *iov,
+                       struct sockaddr_storage *addrs)
+{
+    free(data);
+    free(msgs);
+    free(iov);
+    free(addrs);
+}
+
 int pf_dgram_batch_init(pf_dgram_batch *b, int max, size_t slot)
 {
     memset(b, 0, sizeof *b);
@@ -12,37 +42,29 @@ int pf_dgram_batch_init(pf_dgram_batch *b, int max, size_t slot)
         return -EINVAL;
     b->max = max;
     b->slot = slot;
-    b->data = malloc((size_t)max * slot);
-    b->msgs = calloc((size_t)max, sizeof *b->msgs);
-    b->iov = calloc((size_t)max, sizeof *b->iov);
-    b->addrs = calloc((size_t)max, sizeof *b->addrs);
-    if (!b->data || !b->msgs || !b->iov || !b->addrs) {
+    int rc = slots_alloc(max, (size_t)max * slot, &b->data, &b->msgs, &b->iov, &b->addrs);
+    if (rc < 0) {
         pf_dgram_batch_free(b);
-        return -ENOMEM;
+        return rc;
+    }
+    for (int i = 0; i < max; i++) {
+        b->iov[i].iov_base = b->data + (size_t)i * slot;
+        b->iov[i].iov_len = slot;
     }
     return 0;
 }
 
 void pf_dgram_batch_free(pf_dgram_batch *b)
 {
-    free(b->data);
-    free(b->msgs);
-    free(b->iov);
-    free(b->addrs);
+    slots_free(b->data, b->msgs, b->iov, b->addrs);
     memset(b, 0, sizeof *b);
 }
 
 int pf_dgram_recv_batch(pf_dgram_batch *b, int fd)
 {
-    for (int i = 0; i < b->max; i++) {
-        b->iov[i].iov_base = b->data + (size_t)i * b->slot;
-        b->iov[i].iov_len = b->slot;
-        memset(&b->msgs[i].msg_hdr, 0, sizeof b->msgs[i].msg_hdr);
-        b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
-        b->msgs[i].msg_hdr.msg_iovlen = 1;
-        b->msgs[i].msg_hdr.msg_name = &b->addrs[i];
+    /* recvmmsg writes each slot's address length back: give the room again. */
+    for (int i = 0; i < b->max; i++)
         b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
-    }
     for (;;) {
         int n = recvmmsg(fd, b->msgs, (unsigned int)b->max, MSG_DONTWAIT, NULL);
         if (n >= 0)
@@ -85,28 +107,15 @@ int pf_dgram_outq_init(pf_dgram_outq *q, int max, size_t cap)
         return -EINVAL;
     q->max = max;
     q->cap = cap;
-    q->data = malloc(cap);
-    q->msgs = calloc((size_t)max, sizeof *q->msgs);
-    q->iov = calloc((size_t)max, sizeof *q->iov);
-    q->addrs = calloc((size_t)max, sizeof *q->addrs);
-    if (!q->data || !q->msgs || !q->iov || !q->addrs) {
+    int rc = slots_alloc(max, cap, &q->data, &q->msgs, &q->iov, &q->addrs);
+    if (rc < 0)
         pf_dgram_outq_free(q);
-        return -ENOMEM;
-    }
-    for (int i = 0; i < max; i++) {
-        q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
-        q->msgs[i].msg_hdr.msg_iovlen = 1;
-        q->msgs[i].msg_hdr.msg_name = &q->addrs[i];
-    }
-    return 0;
+    return rc;
 }
 
 void pf_dgram_outq_free(pf_dgram_outq *q)
 {
-    free(q->data);
-    free(q->msgs);
-    free(q->iov);
-    free(q->addrs);
+    slots_free(q->data, q->msgs, q->iov, q->addrs);
     memset(q, 0, sizeof *q);
 }
 

@@ -981,16 +981,16 @@ cdef class DatagramReceiver:
         return n
 
     cdef object _address(self, int i):
-        cdef uint64_t key = pf_dgram_addr_key(&self.b, i)
-        if key == 0:
-            return decode_address(pf_dgram_addr(&self.b, i), pf_dgram_addrlen(&self.b, i))
-        k = key
-        addr = self.addrs.get(k)
-        if addr is None:
+        cdef uint64_t key = pf_dgram_addr_key(&self.b, i)   # 0: not cached
+        if key != 0:
+            addr = self.addrs.get(key)
+            if addr is not None:
+                return addr
+        addr = decode_address(pf_dgram_addr(&self.b, i), pf_dgram_addrlen(&self.b, i))
+        if key != 0:
             if len(self.addrs) >= 1024:
                 self.addrs.clear()
-            addr = self.addrs[k] = decode_address(pf_dgram_addr(&self.b, i),
-                                                  pf_dgram_addrlen(&self.b, i))
+            self.addrs[key] = addr
         return addr
 
     cdef tuple _take(self):
@@ -1186,7 +1186,6 @@ def datagram_sendto(sock, data, *args):
                         return n
                     if n != -EAGAIN:
                         raise_errno(n)
-                    replies = None   # sent those queued (in _queue) already
     if replies is not None:
         (<DatagramReceiver>replies).flush_replies()
     return _std_sendto(sock, data, *args)
