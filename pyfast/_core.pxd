@@ -1,6 +1,7 @@
 # Declarations of pyfast._core shared with the other extensions
 # (pyfast._coop subclasses the C-buffered files; pyfast._message raises
 # errors the same way).
+from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport int64_t
 from pyfast.includes.core cimport pf_bytes, sockaddr, socklen_t
 
@@ -17,11 +18,15 @@ cdef class _SocketStream:
     cdef int fd
     cdef pf_bytes buf
     cdef bint is_closed
-    # A call that released the GIL is using the buffer or descriptor.
-    cdef bint busy
+    # Held for the whole of each call (one call at a time, as io's
+    # buffered files); owner: the thread holding it (0: none).
+    cdef PyThread_type_lock lock
+    cdef unsigned long owner
+    # close() came while a call held the lock: that call completes it.
     cdef bint close_deferred
     cdef int _check_open(self) except -1
-    cdef int _check_idle(self) except -1
+    cdef int _enter(self) except -1
+    cdef int _release(self) except -1
     cdef int _leave(self) except -1
     cdef int _wait(self, short events, int64_t *deadline) except -1
     cdef int _before_close(self) except -1

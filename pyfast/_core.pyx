@@ -24,7 +24,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.object cimport PyObject
-from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pythread cimport (PyThread_get_thread_ident, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_acquire_lock,
+                               PyThread_release_lock, NOWAIT_LOCK, PY_LOCK_ACQUIRED)
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint64_t, int64_t
 from libc.errno cimport EAGAIN, EMSGSIZE, ENOBUFS
@@ -42,6 +44,12 @@ import threading as _threading
 import weakref as _weakref
 
 DEF _TAGS = 16
+
+cdef extern from "pythread.h":
+    # Waits (microseconds, -1: no limit); with intr_flag, a signal ends
+    # the wait with PY_LOCK_INTR so that Python's handlers can run.
+    int PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
+                                    int intr_flag) nogil
 
 cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
 # A write of at least this many bytes into an empty buffer goes straight to
@@ -268,6 +276,25 @@ _WORKER_BLOCKED_SIGNALS = {getattr(_signal, name) for name in (
     "SIGCHLD", "SIGWINCH", "SIGPIPE") if hasattr(_signal, name)}
 
 
+cdef _thread_excepthook(thread):
+    """Report the exception being handled, which escaped an item run on
+    the worker thread, as threading.Thread reports one that escapes its
+    run(): threading.excepthook(args) (its default prints the traceback
+    and ignores SystemExit); if that hook is missing or raises,
+    sys.excepthook gets what it could not report."""
+    exc_type, exc, tb = _sys.exc_info()
+    hook = getattr(_threading, "excepthook", None)
+    try:
+        if hook is None:
+            _sys.excepthook(exc_type, exc, tb)
+        else:
+            hook(_threading.ExceptHookArgs([exc_type, exc, tb, thread]))
+    except BaseException as failed:
+        _sys.excepthook(type(failed), failed, failed.__traceback__)
+    finally:
+        exc = tb = failed = None
+
+
 cdef class Pool:
     """The worker pool: a C queue (mutex + condition variable) served by
     reusable Python threads.
@@ -294,6 +321,7 @@ cdef class Pool:
     cdef readonly int max_workers
     cdef readonly bint sched_batch
     cdef unsigned long started
+    cdef set live      # the worker threads (threading.Thread) running _work
     cdef object __weakref__
 
     def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
@@ -309,6 +337,7 @@ cdef class Pool:
         self.daemon = daemon
         self.max_workers = max_workers
         self.sched_batch = sched_batch
+        self.live = set()
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -358,6 +387,16 @@ cdef class Pool:
     def _work(self):
         cdef void *item
         cdef int rc
+        me = _threading.current_thread()
+        self.live.add(me)
+        try:
+            self._serve(me)
+        finally:
+            self.live.discard(me)
+
+    def _serve(self, me):
+        cdef void *item
+        cdef int rc
         try:
             _signal.pthread_sigmask(_signal.SIG_BLOCK, _WORKER_BLOCKED_SIGNALS)
         except (AttributeError, OSError, ValueError):
@@ -378,10 +417,8 @@ cdef class Pool:
                 fn, args = job
                 del job
                 fn(*args)
-            except SystemExit:
-                pass
             except BaseException:
-                _sys.excepthook(*_sys.exc_info())
+                _thread_excepthook(me)
             finally:
                 fn = args = None
                 pf_pool_done(&self.p)
@@ -410,6 +447,11 @@ cdef class Pool:
                 return False
 
     @property
+    def threads(self):
+        """The worker threads alive (a list of threading.Thread)."""
+        return [t for t in self.live if t.is_alive()]
+
+    @property
     def stats(self):
         """dict: workers (threads alive), waiting (idle), running, queued."""
         cdef pf_pool_stats s
@@ -424,9 +466,15 @@ cdef class Pool:
 
 cdef class _SocketStream:
     """What SocketReader and SocketWriter share: the socket, its fd, the
-    socket's timeout, closing as socket.SocketIO does (the socket's fd is
-    closed only when the socket and every file made from it are closed)."""
+    socket's timeout, one call at a time (a lock, as io's buffered files
+    have), closing as socket.SocketIO does (the socket's fd is closed only
+    when the socket and every file made from it are closed), and what
+    io.BufferedIOBase says of a socket file (not seekable: tell, seek,
+    truncate and detach raise io.UnsupportedOperation)."""
     def __cinit__(self, sock, *args, **kwargs):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
         self.fd = sock.fileno()
         if self.fd < 0:
             raise OSError(_errno.EBADF, "Bad file descriptor")
@@ -435,29 +483,56 @@ cdef class _SocketStream:
 
     def __dealloc__(self):
         pf_bytes_free(&self.buf)
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
 
     cdef int _check_open(self) except -1:
         if self.is_closed:
             raise ValueError("I/O operation on closed file.")
         return 0
 
-    cdef int _check_idle(self) except -1:
-        """Open and not in use by another thread's recv/send (which runs
-        without the GIL on the buffer): RuntimeError, as io's buffered
-        files refuse reentrant use, instead of corrupting the buffer."""
+    cdef int _enter(self) except -1:
+        """Begin a call: the file is open and this thread holds its lock
+        (end the call with _release).  A call made while another thread's
+        is under way (e.g. blocked in recv or send on a full socket) waits
+        for it to return, without the GIL, Python's signal handlers running
+        meanwhile: writes are never interleaved, reads never share the
+        buffer, as with io.BufferedReader/BufferedWriter (and as
+        socket.sendall's callers expect).  A call from the thread that
+        holds the lock (a signal handler using the file) raises
+        RuntimeError, as io's "reentrant call"."""
+        cdef int rc
         self._check_open()
-        if self.busy:
-            raise RuntimeError("concurrent use of a socket file from two threads")
+        if PyThread_acquire_lock(self.lock, NOWAIT_LOCK) != PY_LOCK_ACQUIRED:
+            if self.owner == PyThread_get_thread_ident():
+                raise RuntimeError(f"reentrant call inside {self!r}")
+            while True:
+                with nogil:
+                    rc = PyThread_acquire_lock_timed(self.lock, -1, 1)
+                if rc == PY_LOCK_ACQUIRED:
+                    break
+                PyErr_CheckSignals()
+        self.owner = PyThread_get_thread_ident()
+        if self.is_closed:
+            # Closed by another thread while this one waited.
+            self._release()
+            raise ValueError("I/O operation on closed file.")
+        return 0
+
+    cdef int _release(self) except -1:
+        """End a call begun with _enter; completes a close() that came
+        meanwhile from another thread."""
+        self.owner = 0
+        PyThread_release_lock(self.lock)
+        if self.close_deferred:
+            self.close_deferred = False
+            self.sock._decref_socketios()
         return 0
 
     cdef int _leave(self) except -1:
-        """End of a call that released the GIL (busy was set); completes a
-        close() that came meanwhile from another thread."""
-        self.busy = False
+        """After a section without the GIL: ValueError if another thread
+        closed the file meanwhile (close() does not wait for a call)."""
         if self.is_closed:
-            if self.close_deferred:
-                self.close_deferred = False
-                self.sock._decref_socketios()
             raise ValueError("I/O operation on closed file.")
         return 0
 
@@ -481,14 +556,40 @@ cdef class _SocketStream:
         return self.fd
 
     @property
+    def name(self):
+        """The socket's descriptor (int), as a socket.makefile() file's name."""
+        return self.fd
+
+    @property
     def closed(self):
         return self.is_closed
 
     def isatty(self):
+        self._check_open()
         return False
 
     def seekable(self):
+        self._check_open()
         return False
+
+    def tell(self):
+        """io.UnsupportedOperation (open or closed): a socket has no position."""
+        raise _io.UnsupportedOperation("seek")
+
+    def seek(self, pos, whence=0):
+        """io.UnsupportedOperation: a socket is not seekable."""
+        self._check_open()
+        raise _io.UnsupportedOperation("File or stream is not seekable.")
+
+    def truncate(self, pos=None):
+        """io.UnsupportedOperation, as for any socket file."""
+        self._check_open()
+        raise _io.UnsupportedOperation("truncate")
+
+    def detach(self):
+        """io.UnsupportedOperation: there is no raw stream to hand over (the
+        buffer is in C), as socketserver's own wfile."""
+        raise _io.UnsupportedOperation("detach")
 
     def __enter__(self):
         self._check_open()
@@ -498,20 +599,25 @@ cdef class _SocketStream:
         self.close()
 
     def close(self):
+        """Flush (a writer) and close; the socket's descriptor is closed
+        when the socket and its other files are.  Called while another
+        thread's call is under way, it does not wait: that call raises
+        ValueError once its recv/send returns, and completes the close."""
         if self.is_closed:
             return
-        if self.busy:
-            # Another thread is in recv/send on the buffer: it finishes the
-            # close (_leave) when that returns; the buffer is freed with the
-            # object.
+        if PyThread_acquire_lock(self.lock, NOWAIT_LOCK) != PY_LOCK_ACQUIRED:
+            # The buffer is freed with the object.
             self.is_closed = True
             self.close_deferred = True
             return
+        self.owner = PyThread_get_thread_ident()
         try:
             self._before_close()
         finally:
             self.is_closed = True
             pf_bytes_free(&self.buf)
+            self.owner = 0
+            PyThread_release_lock(self.lock)
             self.sock._decref_socketios()
 
     cdef int _before_close(self) except -1:
@@ -562,6 +668,15 @@ cdef class SocketReader(_SocketStream):
     def writable(self):
         return False
 
+    def write(self, data):
+        """io.UnsupportedOperation, as a socket.makefile('rb') file."""
+        self._check_open()
+        raise _io.UnsupportedOperation("write")
+
+    def writelines(self, lines):
+        self._check_open()
+        raise _io.UnsupportedOperation("write")
+
     cdef Py_ssize_t _fill(self, size_t want) except -1:
         """One recv into the buffer: bytes read, 0 at end of stream."""
         cdef Py_ssize_t n
@@ -571,8 +686,6 @@ cdef class SocketReader(_SocketStream):
         if self.before_read is not None:
             self.before_read()
         while True:
-            self._check_idle()
-            self.busy = True
             with nogil:
                 n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)
             self._leave()
@@ -595,7 +708,7 @@ cdef class SocketReader(_SocketStream):
         return out
 
     cdef bytes _readline(self, Py_ssize_t limit):
-        self._check_idle()
+        # The caller holds the lock (_enter).
         cdef size_t scanned = 0, avail
         cdef const unsigned char *head
         cdef const void *hit
@@ -619,14 +732,23 @@ cdef class SocketReader(_SocketStream):
     def readline(self, size=-1):
         """Read up to and including b'\\n', at most size bytes (size < 0 or
         None: no limit); b'' at end of stream."""
-        return self._readline(-1 if size is None else size)
+        cdef Py_ssize_t limit = -1 if size is None else size
+        self._enter()
+        try:
+            return self._readline(limit)
+        finally:
+            self._release()
 
     def __iter__(self):
         self._check_open()
         return self
 
     def __next__(self):
-        line = self._readline(-1)
+        self._enter()
+        try:
+            line = self._readline(-1)
+        finally:
+            self._release()
         if not line:
             raise StopIteration
         return line
@@ -644,34 +766,43 @@ cdef class SocketReader(_SocketStream):
     def read(self, size=-1):
         """Read size bytes, fewer only at end of stream (size < 0 or None:
         until end of stream)."""
-        self._check_idle()
         cdef Py_ssize_t n = -1 if size is None else size
-        if n < 0:
-            while self._fill(0) > 0:
-                pass
-            return self._take(pf_bytes_len(&self.buf))
-        while pf_bytes_len(&self.buf) < <size_t>n:
-            if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
-                break
-        return self._take(<size_t>n)
+        self._enter()
+        try:
+            if n < 0:
+                while self._fill(0) > 0:
+                    pass
+                return self._take(pf_bytes_len(&self.buf))
+            while pf_bytes_len(&self.buf) < <size_t>n:
+                if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
+                    break
+            return self._take(<size_t>n)
+        finally:
+            self._release()
 
     def read1(self, size=-1):
         """Return buffered bytes, or the result of at most one recv."""
-        self._check_idle()
         cdef Py_ssize_t n = -1 if size is None else size
-        if n == 0:
-            return b""
-        if pf_bytes_len(&self.buf) == 0:
-            self._fill(<size_t>n if n > 0 else 0)
-        return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
+        self._enter()
+        try:
+            if n == 0:
+                return b""
+            if pf_bytes_len(&self.buf) == 0:
+                self._fill(<size_t>n if n > 0 else 0)
+            return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
+        finally:
+            self._release()
 
     def peek(self, size=0):
         """Buffered bytes without consuming them (one recv if none)."""
-        self._check_idle()
-        if pf_bytes_len(&self.buf) == 0:
-            self._fill(0)
-        return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
-                                         pf_bytes_len(&self.buf))
+        self._enter()
+        try:
+            if pf_bytes_len(&self.buf) == 0:
+                self._fill(0)
+            return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
+                                             pf_bytes_len(&self.buf))
+        finally:
+            self._release()
 
     def read_header_block(self, Py_ssize_t maxline, Py_ssize_t maxlines, bint fields=True):
         """Read an HTTP header block, as http.client's header reader would
@@ -693,33 +824,36 @@ cdef class SocketReader(_SocketStream):
         limits, and what readline raises (TimeoutError, OSError...), after
         consuming the complete lines read so far, as readline would.
         """
-        self._check_idle()
-        if not (0 <= maxline <= <Py_ssize_t>PF_HDR_LIMIT_MAX
-                and 0 <= maxlines <= <Py_ssize_t>PF_HDR_LIMIT_MAX):
-            raise ValueError("header limits out of range")
         cdef pf_hdr_scan s
         cdef size_t consume = 0
         cdef int st
-        pf_hdr_scan_init(&s)
-        while True:
-            st = pf_hdr_scan_next(&s, pf_bytes_head(&self.buf), pf_bytes_len(&self.buf),
-                                  <size_t>maxline, <size_t>maxlines, &consume)
-            if st != PF_HDR_MORE:
-                break
-            try:
-                got = self._fill(0)
-            except BaseException:
-                pf_bytes_consume(&self.buf, s.pos)
-                raise
-            if got == 0:
-                # End of stream: what is left (a partial line) is the rest
-                # of what readline would return.
-                return self._take(pf_bytes_len(&self.buf))
-        if st == PF_HDR_END and s.plain and fields:
-            out = _header_fields(pf_bytes_head(&self.buf), s.pos)
-            pf_bytes_consume(&self.buf, consume)
-            return out
-        return self._take(consume)
+        if not (0 <= maxline <= <Py_ssize_t>PF_HDR_LIMIT_MAX
+                and 0 <= maxlines <= <Py_ssize_t>PF_HDR_LIMIT_MAX):
+            raise ValueError("header limits out of range")
+        self._enter()
+        try:
+            pf_hdr_scan_init(&s)
+            while True:
+                st = pf_hdr_scan_next(&s, pf_bytes_head(&self.buf), pf_bytes_len(&self.buf),
+                                      <size_t>maxline, <size_t>maxlines, &consume)
+                if st != PF_HDR_MORE:
+                    break
+                try:
+                    got = self._fill(0)
+                except BaseException:
+                    pf_bytes_consume(&self.buf, s.pos)
+                    raise
+                if got == 0:
+                    # End of stream: what is left (a partial line) is the rest
+                    # of what readline would return.
+                    return self._take(pf_bytes_len(&self.buf))
+            if st == PF_HDR_END and s.plain and fields:
+                out = _header_fields(pf_bytes_head(&self.buf), s.pos)
+                pf_bytes_consume(&self.buf, consume)
+                return out
+            return self._take(consume)
+        finally:
+            self._release()
 
     def readinto(self, b):
         """Read into a writable buffer; returns the number of bytes (0 at end)."""
@@ -735,7 +869,7 @@ cdef class SocketReader(_SocketStream):
             return len(data)
 
     def flush(self):
-        pass
+        self._check_open()
 
 
 cdef class SocketWriter(_SocketStream):
@@ -764,13 +898,46 @@ cdef class SocketWriter(_SocketStream):
         self._check_open()
         return True
 
+    def read(self, size=-1):
+        """io.UnsupportedOperation, as socketserver's wfile."""
+        self._check_open()
+        raise _io.UnsupportedOperation("read")
+
+    def read1(self, size=-1):
+        self._check_open()
+        raise _io.UnsupportedOperation("read1")
+
+    def readinto(self, b):
+        self._check_open()
+        raise _io.UnsupportedOperation("read")
+
+    def readinto1(self, b):
+        self._check_open()
+        raise _io.UnsupportedOperation("read1")
+
+    def readline(self, size=-1):
+        self._check_open()
+        raise _io.UnsupportedOperation("read")
+
+    def readlines(self, hint=-1):
+        self._check_open()
+        raise _io.UnsupportedOperation("read")
+
+    def __iter__(self):
+        self._check_open()
+        return self
+
+    def __next__(self):
+        self._check_open()
+        raise _io.UnsupportedOperation("read")
+
     cdef int _send_all(self, const unsigned char *p, size_t n) except -1:
         """Send n bytes: first without waiting (GIL kept), then blocking
         without the GIL for what the socket did not take."""
         cdef Py_ssize_t r
         cdef int64_t left = -2
-        self._check_idle()
-        self.busy = True   # p may point into self.buf
+        # The caller holds the lock (_enter); p may point into self.buf,
+        # which close() from another thread leaves in place meanwhile.
         try:
             while n > 0:
                 with nogil:
@@ -799,30 +966,37 @@ cdef class SocketWriter(_SocketStream):
         return 0
 
     def write(self, data):
-        """Write a bytes-like object; returns its length in bytes."""
-        self._check_idle()
+        """Write a bytes-like object; returns its length in bytes.
+
+        One write() at a time: a write from another thread waits (without
+        the GIL) until this one has returned, so the bytes of one call are
+        never interleaved with another's, as with socket.sendall."""
         cdef size_t n
-        if type(data) is bytes and self.limit == 0:
-            # The common case (wfile.write(line)) without a buffer export.
-            n = <size_t>PyBytes_GET_SIZE(data)
-            self._flush_buf()
-            self._send_all(<const unsigned char *>PyBytes_AS_STRING(data), n)
-            return n
         cdef Py_buffer view
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        n = <size_t>view.len
+        self._enter()
         try:
-            if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
+            if type(data) is bytes and self.limit == 0:
+                # The common case (wfile.write(line)) without a buffer export.
+                n = <size_t>PyBytes_GET_SIZE(data)
                 self._flush_buf()
-                self._send_all(<const unsigned char *>view.buf, n)
-            else:
-                if pf_bytes_append(&self.buf, view.buf, n) < 0:
-                    raise MemoryError()
-                if pf_bytes_len(&self.buf) >= self.limit:
+                self._send_all(<const unsigned char *>PyBytes_AS_STRING(data), n)
+                return n
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            n = <size_t>view.len
+            try:
+                if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
                     self._flush_buf()
+                    self._send_all(<const unsigned char *>view.buf, n)
+                else:
+                    if pf_bytes_append(&self.buf, view.buf, n) < 0:
+                        raise MemoryError()
+                    if pf_bytes_len(&self.buf) >= self.limit:
+                        self._flush_buf()
+            finally:
+                PyBuffer_Release(&view)
+            return n
         finally:
-            PyBuffer_Release(&view)
-        return n
+            self._release()
 
     def writelines(self, lines):
         for line in lines:
@@ -830,12 +1004,21 @@ cdef class SocketWriter(_SocketStream):
 
     def flush(self):
         """Send what is buffered (blocking as needed)."""
-        self._check_idle()
-        self._flush_buf()
+        self._enter()
+        try:
+            self._flush_buf()
+        finally:
+            self._release()
 
     cdef int _before_close(self) except -1:
         self._flush_buf()
         return 0
+
+
+# What io.BufferedIOBase promises, they keep (see _SocketStream): code that
+# checks isinstance(f, io.BufferedIOBase) takes them as the stdlib's.
+_io.BufferedIOBase.register(SocketReader)
+_io.BufferedIOBase.register(SocketWriter)
 
 
 def sock_sendall(sock, data, int flags=0):
