@@ -247,10 +247,8 @@ class BaseServer:
                                       lambda: self.__shutdown_request)
                 return
             # --- end pyfast.message
-            waiter = self.__waiter
             fd = self.fileno()
-            waiter.add(fd)
-            self.__waiting += 1
+            waiter = self.__start_waiting(fd)
             try:
                 while not self.__shutdown_request:
                     ready = (waiter.wait(0 if self._pending_requests() else poll_interval)
@@ -262,13 +260,30 @@ class BaseServer:
                         self._handle_requests_noblock()
                     self.service_actions()
             finally:
-                self.__done_waiting(fd)
+                self.__done_waiting(waiter, fd)
         finally:
             self.__shutdown_request = False
             self.__is_shut_down.set()
 
-    def __done_waiting(self, fd):
+    def __start_waiting(self, fd):
+        """The waiter, watching fd, for serve_forever()/handle_request().
+
+        A server may be closed and served again, as socketserver's (whose
+        serve_forever() opens a selector per call; werkzeug's reloader
+        closes the server and serves a socket it got from its parent):
+        after server_close() a new waiter is opened, and a close still
+        pending for a call in another thread is called off, since the
+        server is in use again.
+        """
         waiter = self.__waiter
+        if waiter.closed:
+            waiter = self.__waiter = _core.Waiter()
+        self.__close_waiter = False
+        waiter.add(fd)
+        self.__waiting += 1
+        return waiter
+
+    def __done_waiting(self, waiter, fd):
         self.__waiting -= 1
         waiter.remove(fd)
         if self.__close_waiter and not self.__waiting:
@@ -322,10 +337,8 @@ class BaseServer:
         if timeout is not None:
             deadline = time() + timeout
 
-        waiter = self.__waiter
         fd = self.fileno()
-        waiter.add(fd)
-        self.__waiting += 1
+        waiter = self.__start_waiting(fd)
         try:
             while True:
                 if self._pending_requests() or waiter.wait(timeout):
@@ -335,7 +348,7 @@ class BaseServer:
                     if timeout < 0:
                         return self.handle_timeout()
         finally:
-            self.__done_waiting(fd)
+            self.__done_waiting(waiter, fd)
 
     def _handle_requests_noblock(self):
         """Handle the requests that are ready, up to _ACCEPT_BATCH, with
@@ -410,6 +423,8 @@ class BaseServer:
         May be overridden.  Called while serve_forever() runs in another
         thread, the wait it sleeps in stays open until that returns, so
         that shutdown() still ends it (socketserver tolerates this too).
+        The server may be served again afterwards (with a new self.socket
+        for a TCPServer), as socketserver's.
 
         """
         if self.__waiting:
@@ -704,6 +719,14 @@ class UDPServer(TCPServer):
         # No need to call listen() for UDP.
         pass
 
+    def server_close(self):
+        # Datagrams read ahead came from the closed socket, not from one put
+        # in its place (perhaps with the same descriptor number).
+        receiver = self._receiver
+        if receiver is not None and receiver.pending:
+            self._receiver = None
+        super().server_close()
+
     def shutdown_request(self, request):
         # No need to shutdown anything.
         self.close_request(request)
@@ -820,6 +843,13 @@ class ThreadingMixIn:
     - worker_idle_timeout (seconds).
     - worker_sched_batch: run workers under SCHED_BATCH (Linux), so a
       worker woken by I/O does not preempt the thread holding the GIL.
+
+    An exception that escapes process_request_thread() (SystemExit from a
+    handler when handle_error() re-raises, or an override that bypasses
+    it) goes to threading.excepthook with the worker thread, as from
+    socketserver's per-request threads; the worker then takes the next
+    request.  server_close() retires the pool; serving again starts a
+    new one.
     """
 
     # Decides how threads will act upon termination of the
@@ -860,9 +890,25 @@ class ThreadingMixIn:
         super().server_close()
         pool = self._pool
         if pool is not None:
+            # Its queued requests still run; the next request (the server
+            # served again) gets a new pool.
+            self._pool = None
             pool.close()
             if self.block_on_close and not self.daemon_threads:
                 pool.join()
+
+    @property
+    def _threads(self):
+        """The worker threads that server_close() waits for (as
+        socketserver.ThreadingMixIn._threads, which holds the live
+        non-daemon handler threads when block_on_close is true): the
+        pool's live threads, a list; empty with daemon_threads or without
+        block_on_close.  A pool thread outlives its request, so this
+        counts threads, at most max_workers, not requests in progress."""
+        pool = self._pool
+        if pool is None or self.daemon_threads or not self.block_on_close:
+            return []
+        return pool.threads
 
 
 if hasattr(os, "fork"):
@@ -1033,3 +1079,18 @@ class DatagramRequestHandler(BaseRequestHandler):
 
     def finish(self):
         self.socket.sendto(self.wfile.getvalue(), self.client_address)
+
+
+# The classes that stand in for socketserver's own (exactly its __all__,
+# per Python version) give "socketserver" as their module, as those do:
+# with this module in sys.modules["socketserver"] (pyfast in place of the
+# stdlib), they are found, printed and pickled under that name, and the
+# module passes CPython's test_socketserver.MiscTestCase.test_all.  pyfast's
+# own classes (RequestSocket, DatagramSocket, ...) keep this module's name.
+# Imported as pyfast.socketserver alongside the stdlib, pickling one of
+# these classes by reference finds the stdlib's class and fails (servers
+# and handlers hold sockets, which do not pickle anyway), and
+# inspect.getsource() reads the stdlib's file.
+for _name in __all__:
+    globals()[_name].__module__ = "socketserver"
+del _name
