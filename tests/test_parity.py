@@ -197,10 +197,22 @@ def test_message_server_closed_then_served_again(pyfast_impl):
 # ------------------------------------------- two threads on one handler's files
 
 # Bytes each of the two writers sends, in records of RECORD bytes (one
-# write() call each): several times what the loopback socket buffers hold,
-# so that writes wait on a full socket while the other thread writes.
+# write() call each): many times what the connection's socket buffers
+# (made small: SMALL_BUFFER) hold, so that writes wait on a full socket
+# while the other thread writes.
 RECORD = 256 * 1024
 RECORDS = 8
+SMALL_BUFFER = 64 * 1024
+
+
+def _small_buffer_client(address):
+    """A client whose receive buffer is small (set before connect, so the
+    window stays small), that reads nothing until told."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    c.settimeout(20)
+    c.connect(address)
+    return c
 
 
 def _record(tag, i):
@@ -215,6 +227,7 @@ def _two_writers_server(impl, wbufsize, started, errors):
 
     class TwoWriters(impl.StreamRequestHandler):
         def handle(self):
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
             self.rfile.readline()             # the client is connected
             wfile = self.wfile
 
@@ -236,6 +249,17 @@ def _two_writers_server(impl, wbufsize, started, errors):
     return impl.ThreadingTCPServer((HOST, 0), TwoWriters)
 
 
+def _recv_bulk(sock, n):
+    """n bytes from sock; on EOF first, an error that gives the count only."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(1 << 20, n - len(buf)))
+        if not chunk:
+            raise AssertionError(f"EOF after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
 def _records_received(data):
     """(tag, i) of each whole record in data; fails on a broken one."""
     got = []
@@ -255,11 +279,11 @@ def test_two_threads_writing_one_wfile_deliver_every_byte(impl, serve, client, w
     errors = []
     server = _two_writers_server(impl, wbufsize, started, errors)
     serve(server)
-    c = client(server.server_address, timeout=20)
-    c.sendall(b"go\n")
-    assert started.wait(10)
-    time.sleep(0.3)                           # both writers now wait on a full socket
-    data = support.recv_exact(c, 2 * RECORDS * RECORD)
+    with _small_buffer_client(server.server_address) as c:
+        c.sendall(b"go\n")
+        assert started.wait(10)
+        time.sleep(0.3)                       # both writers now wait on a full socket
+        data = _recv_bulk(c, 2 * RECORDS * RECORD)
     assert errors == []
     if support.is_pyfast(impl):
         # pyfast also never interleaves the bytes of one write() call
@@ -280,17 +304,17 @@ def test_a_write_waiting_for_another_threads_write_does_not_hold_the_gil(impl, s
     errors = []
     server = _two_writers_server(impl, 0, started, errors)
     serve(server)
-    c = client(server.server_address, timeout=20)
-    c.sendall(b"go\n")
-    assert started.wait(10)
-    time.sleep(0.2)
-    spins = 0
-    deadline = time.monotonic() + 0.3
-    while time.monotonic() < deadline:
-        spins += 1
-    # Held GIL: this thread would barely run (a switch interval per spin).
-    assert spins > 1000
-    support.recv_exact(c, 2 * RECORDS * RECORD)
+    with _small_buffer_client(server.server_address) as c:
+        c.sendall(b"go\n")
+        assert started.wait(10)
+        time.sleep(0.2)
+        spins = 0
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            spins += 1
+        # Held GIL: this thread would barely run (a switch interval per spin).
+        assert spins > 1000
+        _recv_bulk(c, 2 * RECORDS * RECORD)
     assert errors == []
 
 
@@ -640,3 +664,28 @@ def test_server_close_waits_for_handlers_only_when_block_on_close(
     assert finished.wait(10)
     if block_on_close:
         assert len(server._threads) == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("wbufsize", [0, 65536], ids=["unbuffered", "buffered"])
+def test_cooperative_handler_and_a_thread_writing_one_wfile_deliver_every_byte(
+        pyfast_impl, serve, wbufsize):
+    """The same on a cooperative server: the handler's greenlet (waiting
+    on its hub) and an OS thread (waiting in poll) share the wfile."""
+    from pyfast import cooperative
+    started = threading.Event()
+    errors = []
+    base = _two_writers_server(pyfast_impl, wbufsize, started, errors)
+    handler = base.RequestHandlerClass
+    base.server_close()
+    server = cooperative.CooperativeTCPServer((HOST, 0), handler)
+    serve(server)
+    with _small_buffer_client(server.server_address) as c:
+        c.sendall(b"go\n")
+        assert started.wait(10)
+        time.sleep(0.3)
+        data = _recv_bulk(c, 2 * RECORDS * RECORD)
+    assert errors == []
+    got = _records_received(data)
+    for tag in b"AB":
+        assert [i for t, i in got if t == tag] == list(range(RECORDS))
