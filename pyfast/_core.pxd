@@ -18,14 +18,18 @@ cdef class _SocketStream:
     cdef int fd
     cdef pf_bytes buf
     cdef bint is_closed
-    # Held for the whole of each call (one call at a time, as io's
-    # buffered files); owner: the thread holding it (0: none).
-    cdef PyThread_type_lock lock
+    # One call at a time, as io's buffered files: owner is the thread whose
+    # call is under way (0: none), set and cleared with the GIL held;
+    # waiters: threads waiting for it, asleep on wake (a lock used as a
+    # semaphore, made at the first contention).
     cdef unsigned long owner
+    cdef int waiters
+    cdef PyThread_type_lock wake
     # close() came while a call held the lock: that call completes it.
     cdef bint close_deferred
     cdef int _check_open(self) except -1
     cdef int _enter(self) except -1
+    cdef int _wait_turn(self) except -1
     cdef int _release(self) except -1
     cdef int _leave(self) except -1
     cdef int _wait(self, short events, int64_t *deadline) except -1

@@ -472,9 +472,6 @@ cdef class _SocketStream:
     io.BufferedIOBase says of a socket file (not seekable: tell, seek,
     truncate and detach raise io.UnsupportedOperation)."""
     def __cinit__(self, sock, *args, **kwargs):
-        self.lock = PyThread_allocate_lock()
-        if self.lock == NULL:
-            raise MemoryError()
         self.fd = sock.fileno()
         if self.fd < 0:
             raise OSError(_errno.EBADF, "Bad file descriptor")
@@ -483,8 +480,8 @@ cdef class _SocketStream:
 
     def __dealloc__(self):
         pf_bytes_free(&self.buf)
-        if self.lock != NULL:
-            PyThread_free_lock(self.lock)
+        if self.wake != NULL:
+            PyThread_free_lock(self.wake)
 
     cdef int _check_open(self) except -1:
         if self.is_closed:
@@ -492,38 +489,59 @@ cdef class _SocketStream:
         return 0
 
     cdef int _enter(self) except -1:
-        """Begin a call: the file is open and this thread holds its lock
-        (end the call with _release).  A call made while another thread's
-        is under way (e.g. blocked in recv or send on a full socket) waits
-        for it to return, without the GIL, Python's signal handlers running
-        meanwhile: writes are never interleaved, reads never share the
-        buffer, as with io.BufferedReader/BufferedWriter (and as
-        socket.sendall's callers expect).  A call from the thread that
-        holds the lock (a signal handler using the file) raises
-        RuntimeError, as io's "reentrant call"."""
-        cdef int rc
+        """Begin a call: the file is open and this thread's call is the
+        one under way (end it with _release).  A call made while another
+        thread's is under way (e.g. blocked in recv or send on a full
+        socket) waits for it to end, without the GIL, Python's signal
+        handlers running meanwhile: writes are never interleaved, reads
+        never share the buffer, as with io.BufferedReader/BufferedWriter
+        (and as socket.sendall's callers expect).  A call from the thread
+        whose call is under way (a signal handler using the file) raises
+        RuntimeError, as io's "reentrant call".
+
+        Uncontended, this is a test and a store under the GIL, no atomic
+        operation: owner changes only with the GIL held."""
+        cdef unsigned long me = PyThread_get_thread_ident()
         self._check_open()
-        if PyThread_acquire_lock(self.lock, NOWAIT_LOCK) != PY_LOCK_ACQUIRED:
-            if self.owner == PyThread_get_thread_ident():
+        if self.owner != 0:
+            if self.owner == me:
                 raise RuntimeError(f"reentrant call inside {self!r}")
-            while True:
-                with nogil:
-                    rc = PyThread_acquire_lock_timed(self.lock, -1, 1)
-                if rc == PY_LOCK_ACQUIRED:
-                    break
-                PyErr_CheckSignals()
-        self.owner = PyThread_get_thread_ident()
+            self._wait_turn()
+        self.owner = me
         if self.is_closed:
             # Closed by another thread while this one waited.
             self._release()
             raise ValueError("I/O operation on closed file.")
         return 0
 
+    cdef int _wait_turn(self) except -1:
+        """Sleep (without the GIL) until no call is under way."""
+        cdef int rc
+        if self.wake == NULL:
+            self.wake = PyThread_allocate_lock()
+            if self.wake == NULL:
+                raise MemoryError()
+            PyThread_acquire_lock(self.wake, NOWAIT_LOCK)   # taken: waiters sleep
+        self.waiters += 1
+        try:
+            while self.owner != 0:
+                with nogil:
+                    rc = PyThread_acquire_lock_timed(self.wake, -1, 1)
+                if rc != PY_LOCK_ACQUIRED:
+                    PyErr_CheckSignals()
+                # Woken by _release (or a signal, or a wake-up meant for a
+                # waiter that left): another thread may have started a call
+                # first, then wait again.
+        finally:
+            self.waiters -= 1
+        return 0
+
     cdef int _release(self) except -1:
-        """End a call begun with _enter; completes a close() that came
-        meanwhile from another thread."""
+        """End a call begun with _enter: wakes a waiting thread; completes
+        a close() that came meanwhile from another thread."""
         self.owner = 0
-        PyThread_release_lock(self.lock)
+        if self.waiters:
+            PyThread_release_lock(self.wake)
         if self.close_deferred:
             self.close_deferred = False
             self.sock._decref_socketios()
@@ -605,8 +623,9 @@ cdef class _SocketStream:
         ValueError once its recv/send returns, and completes the close."""
         if self.is_closed:
             return
-        if PyThread_acquire_lock(self.lock, NOWAIT_LOCK) != PY_LOCK_ACQUIRED:
-            # The buffer is freed with the object.
+        if self.owner != 0:
+            # A call is under way: it completes the close (_release); the
+            # buffer is freed with the object.
             self.is_closed = True
             self.close_deferred = True
             return
@@ -616,8 +635,7 @@ cdef class _SocketStream:
         finally:
             self.is_closed = True
             pf_bytes_free(&self.buf)
-            self.owner = 0
-            PyThread_release_lock(self.lock)
+            self._release()
             self.sock._decref_socketios()
 
     cdef int _before_close(self) except -1:
