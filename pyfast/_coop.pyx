@@ -39,7 +39,7 @@ from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.coop cimport *
-from pyfast._core cimport SocketReader, SocketWriter, raise_errno, wait_fd
+from pyfast._core cimport SocketReader, SocketWriter, _SocketStream, raise_errno, wait_fd
 
 import collections as _collections
 import errno as _errno
@@ -766,6 +766,49 @@ def wait_writable(sock):
 # Reader / Writer
 # --------------------------------------------------------------------------
 
+# One call at a time on a file (pyfast._core._SocketStream._enter), where
+# the callers are greenlets: two handlers of one hub (a broadcast writing
+# to another connection's wfile) are two callers, and the one that must
+# wait for its turn waits on the hub, which serves the others meanwhile.
+
+cdef inline bint _on_hub(Conn c):
+    return c.hub is not None and PyThread_get_thread_ident() == c.hub.thread_ident
+
+
+cdef unsigned long _turn_caller(Conn c):
+    """On the connection's hub thread, the greenlet; else the thread."""
+    if _on_hub(c):
+        g = PyGreenlet_GetCurrent_obj()   # alive while it runs: its address names it
+        return <unsigned long><PyObject *>g
+    return PyThread_get_thread_ident()
+
+
+cdef int _wait_turn_on_hub(_SocketStream f, Conn c, object turns) except -1:
+    """As a greenlet of c's hub, wait until no call on f is under way;
+    _turn_released resumes the first waiting greenlet.  turns: f's deque
+    of the (hub, greenlet) waiting."""
+    hub = c.hub
+    waiter = (hub, PyGreenlet_GetCurrent_obj())
+    while f.owner != 0:
+        turns.append(waiter)
+        try:
+            hub.wait_resume()
+        finally:
+            try:
+                turns.remove(waiter)
+            except ValueError:
+                pass
+    return 0
+
+
+cdef int _turn_released(object turns) except -1:
+    """After a call on a file ended: resume its first waiting greenlet."""
+    if turns:
+        hub, g = turns.popleft()
+        hub.resume(g, None)
+    return 0
+
+
 cdef class Reader(SocketReader):
     """makefile('rb') of a CooperativeSocket: pyfast._core.SocketReader
     (io.BufferedReader's methods, buffered in C) whose recv waits on the
@@ -776,9 +819,24 @@ cdef class Reader(SocketReader):
     recv (TimeoutError).
     """
     cdef Conn conn
+    cdef object turns
 
     def __cinit__(self, sock, *args, **kwargs):
         self.conn = sock._pf_conn
+
+    cdef unsigned long _caller(self):
+        return _turn_caller(self.conn)
+
+    cdef int _wait_turn(self) except -1:
+        if not _on_hub(self.conn):
+            return SocketReader._wait_turn(self)
+        if self.turns is None:
+            self.turns = _collections.deque()
+        return _wait_turn_on_hub(self, self.conn, self.turns)
+
+    cdef int _release(self) except -1:
+        SocketReader._release(self)
+        return _turn_released(self.turns)
 
     cdef Py_ssize_t _fill(self, size_t want) except -1:
         """One recv into the buffer: bytes read, 0 at end of stream.  Waits
@@ -818,9 +876,24 @@ cdef class Writer(SocketWriter):
     (bytes) or < 0 (io.DEFAULT_BUFFER_SIZE) buffers until flush().
     """
     cdef Conn conn
+    cdef object turns
 
     def __cinit__(self, sock, *args, **kwargs):
         self.conn = sock._pf_conn
+
+    cdef unsigned long _caller(self):
+        return _turn_caller(self.conn)
+
+    cdef int _wait_turn(self) except -1:
+        if not _on_hub(self.conn):
+            return SocketWriter._wait_turn(self)
+        if self.turns is None:
+            self.turns = _collections.deque()
+        return _wait_turn_on_hub(self, self.conn, self.turns)
+
+    cdef int _release(self) except -1:
+        SocketWriter._release(self)
+        return _turn_released(self.turns)
 
     cdef int _send_all(self, const unsigned char *p, size_t n) except -1:
         cdef Conn c = self.conn

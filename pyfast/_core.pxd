@@ -29,6 +29,8 @@ cdef class _SocketStream:
     cdef bint close_deferred
     cdef int _check_open(self) except -1
     cdef int _enter(self) except -1
+    # Who is calling (a thread ident; a cooperative file: its greenlet).
+    cdef unsigned long _caller(self)
     cdef int _wait_turn(self) except -1
     cdef int _release(self) except -1
     cdef int _leave(self) except -1

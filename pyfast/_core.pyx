@@ -501,7 +501,7 @@ cdef class _SocketStream:
 
         Uncontended, this is a test and a store under the GIL, no atomic
         operation: owner changes only with the GIL held."""
-        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef unsigned long me = self._caller()
         self._check_open()
         if self.owner != 0:
             if self.owner == me:
@@ -513,6 +513,9 @@ cdef class _SocketStream:
             self._release()
             raise ValueError("I/O operation on closed file.")
         return 0
+
+    cdef unsigned long _caller(self):
+        return PyThread_get_thread_ident()
 
     cdef int _wait_turn(self) except -1:
         """Sleep (without the GIL) until no call is under way."""
@@ -629,7 +632,7 @@ cdef class _SocketStream:
             self.is_closed = True
             self.close_deferred = True
             return
-        self.owner = PyThread_get_thread_ident()
+        self.owner = self._caller()
         try:
             self._before_close()
         finally:

@@ -689,3 +689,58 @@ def test_cooperative_handler_and_a_thread_writing_one_wfile_deliver_every_byte(
     got = _records_received(data)
     for tag in b"AB":
         assert [i for t, i in got if t == tag] == list(range(RECORDS))
+
+
+@pytest.mark.timeout(60)
+def test_two_cooperative_handlers_writing_one_wfile_deliver_every_byte(pyfast_impl, serve):
+    """A broadcast on a cooperative server: one hub, the greenlet of
+    connection 2 writes to connection 1's wfile while connection 1's own
+    greenlet waits on it (full socket).  The second waits its turn on the
+    hub; the hub goes on serving meanwhile."""
+    from pyfast import cooperative
+    errors = []
+    first_wfile = []
+    first_writing = threading.Event()
+    second_done = threading.Event()
+
+    class Broadcast(pyfast_impl.StreamRequestHandler):
+        def handle(self):
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+            role = self.rfile.readline()
+            try:
+                if role == b"first\n":
+                    first_wfile.append(self.wfile)
+                    first_writing.set()
+                    for i in range(RECORDS):
+                        self.wfile.write(_record(ord("A"), i))
+                    while not second_done.is_set():   # keep the connection open
+                        cooperative.sleep(0.01)
+                elif role == b"second\n":
+                    for i in range(RECORDS):
+                        first_wfile[0].write(_record(ord("B"), i))
+                    second_done.set()
+                    self.wfile.write(b"sent\n")
+                else:
+                    self.wfile.write(role)            # an echo
+            except BaseException as exc:              # noqa: BLE001
+                errors.append(exc)
+                raise
+
+    class Server(cooperative.CooperativeTCPServer):
+        hubs = 1
+
+    server = Server((HOST, 0), Broadcast)
+    serve(server)
+    with _small_buffer_client(server.server_address) as c1, \
+            support.connect(server.server_address) as c2:
+        c1.sendall(b"first\n")
+        assert first_writing.wait(10)
+        c2.sendall(b"second\n")
+        time.sleep(0.3)              # both greenlets now wait, on the socket or their turn
+        assert _stream_round_trip(server.server_address, payload=b"echo\n") == b"echo\n"
+        data = _recv_bulk(c1, 2 * RECORDS * RECORD)
+        assert support.recv_until(c2) == b"sent\n"
+    assert errors == []
+    got = _records_received(data)
+    for tag in b"AB":
+        assert [i for t, i in got if t == tag] == list(range(RECORDS))
