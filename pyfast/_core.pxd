@@ -28,6 +28,7 @@ cdef class _SocketStream:
     # close() came while a call held the lock: that call completes it.
     cdef bint close_deferred
     cdef int _check_open(self) except -1
+    cdef object _unsupported(self, str what)
     cdef int _enter(self) except -1
     # Who is calling (a thread ident; a cooperative file: its greenlet).
     cdef unsigned long _caller(self)

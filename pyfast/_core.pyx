@@ -593,19 +593,22 @@ cdef class _SocketStream:
         self._check_open()
         return False
 
+    cdef object _unsupported(self, str what):
+        """io.UnsupportedOperation(what), or ValueError on a closed file."""
+        self._check_open()
+        raise _io.UnsupportedOperation(what)
+
     def tell(self):
         """io.UnsupportedOperation (open or closed): a socket has no position."""
         raise _io.UnsupportedOperation("seek")
 
     def seek(self, pos, whence=0):
         """io.UnsupportedOperation: a socket is not seekable."""
-        self._check_open()
-        raise _io.UnsupportedOperation("File or stream is not seekable.")
+        return self._unsupported("File or stream is not seekable.")
 
     def truncate(self, pos=None):
         """io.UnsupportedOperation, as for any socket file."""
-        self._check_open()
-        raise _io.UnsupportedOperation("truncate")
+        return self._unsupported("truncate")
 
     def detach(self):
         """io.UnsupportedOperation: there is no raw stream to hand over (the
@@ -691,12 +694,10 @@ cdef class SocketReader(_SocketStream):
 
     def write(self, data):
         """io.UnsupportedOperation, as a socket.makefile('rb') file."""
-        self._check_open()
-        raise _io.UnsupportedOperation("write")
+        return self._unsupported("write")
 
     def writelines(self, lines):
-        self._check_open()
-        raise _io.UnsupportedOperation("write")
+        return self._unsupported("write")
 
     cdef Py_ssize_t _fill(self, size_t want) except -1:
         """One recv into the buffer: bytes read, 0 at end of stream."""
@@ -921,36 +922,29 @@ cdef class SocketWriter(_SocketStream):
 
     def read(self, size=-1):
         """io.UnsupportedOperation, as socketserver's wfile."""
-        self._check_open()
-        raise _io.UnsupportedOperation("read")
+        return self._unsupported("read")
 
     def read1(self, size=-1):
-        self._check_open()
-        raise _io.UnsupportedOperation("read1")
+        return self._unsupported("read1")
 
     def readinto(self, b):
-        self._check_open()
-        raise _io.UnsupportedOperation("read")
+        return self._unsupported("read")
 
     def readinto1(self, b):
-        self._check_open()
-        raise _io.UnsupportedOperation("read1")
+        return self._unsupported("read1")
 
     def readline(self, size=-1):
-        self._check_open()
-        raise _io.UnsupportedOperation("read")
+        return self._unsupported("read")
 
     def readlines(self, hint=-1):
-        self._check_open()
-        raise _io.UnsupportedOperation("read")
+        return self._unsupported("read")
 
     def __iter__(self):
         self._check_open()
         return self
 
     def __next__(self):
-        self._check_open()
-        raise _io.UnsupportedOperation("read")
+        return self._unsupported("read")
 
     cdef int _send_all(self, const unsigned char *p, size_t n) except -1:
         """Send n bytes: first without waiting (GIL kept), then blocking

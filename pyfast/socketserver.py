@@ -986,6 +986,13 @@ class StreamRequestHandler(BaseRequestHandler):
     - timeout (seconds or None): applied to the socket; a read or write
       that waits longer raises TimeoutError.
     - disable_nagle_algorithm: set TCP_NODELAY on the socket.
+
+    Both files are io.BufferedIOBase (tell, seek... raise
+    io.UnsupportedOperation, as the stdlib's) and take one call at a time:
+    a write() or read from a second thread (another connection's handler
+    broadcasting to this one) waits, without the GIL, until the first has
+    returned, so every byte is sent and one write()'s bytes are never
+    interleaved with another's.
     """
 
     # Default buffer sizes for rfile, wfile.

@@ -82,6 +82,28 @@ def _address(cls, tmp_path, n):
     return (HOST, 0)
 
 
+def _serves(server, round_trip, payload):
+    """serve_forever() in a thread answers one round trip, then shutdown()
+    ends it."""
+    running = support.Running(server, 0.05)
+    try:
+        assert round_trip(server.server_address, payload) == payload
+    finally:
+        assert not running.stop()
+
+
+def _stream_echo(family=socket.AF_INET):
+    return lambda address, payload: _stream_round_trip(address, family, payload)
+
+
+def _replace_socket(server, family=socket.AF_INET, address=(HOST, 0)):
+    """As werkzeug's BaseWSGIServer given a socket by its parent process:
+    server_close(), then a listening socket made elsewhere in its place."""
+    server.server_close()
+    server.socket = _tcp_listener(family, address)
+    server.server_address = server.socket.getsockname()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", STREAM_SERVERS)
 def test_stream_server_closed_then_given_a_new_socket_serves_again(impl, name, tmp_path):
@@ -89,21 +111,11 @@ def test_stream_server_closed_then_given_a_new_socket_serves_again(impl, name, t
     family = cls.address_family
     server = cls(_address(cls, tmp_path, 0), _echo_line(impl))
     try:
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address, family) == b"ping\n"
-        assert not running.stop()
-        # As werkzeug's BaseWSGIServer with a socket from its parent:
-        # server_close(), then a socket made elsewhere in its place.
-        server.server_close()
-        server.socket = _tcp_listener(family, _address(cls, tmp_path, 1))
-        server.server_address = server.socket.getsockname()
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address, family, b"again\n") == b"again\n"
-        assert not running.stop()
+        _serves(server, _stream_echo(family), b"ping\n")
+        _replace_socket(server, family, _address(cls, tmp_path, 1))
+        _serves(server, _stream_echo(family), b"again\n")
         # And once more through handle_request(), after a third socket.
-        server.server_close()
-        server.socket = _tcp_listener(family, _address(cls, tmp_path, 2))
-        server.server_address = server.socket.getsockname()
+        _replace_socket(server, family, _address(cls, tmp_path, 2))
         reply = []
         t = threading.Thread(target=lambda: reply.append(
             _stream_round_trip(server.server_address, family, b"once\n")))
@@ -120,20 +132,20 @@ def test_stream_server_closed_then_given_a_new_socket_serves_again(impl, name, t
 def test_datagram_server_closed_then_rebound_serves_again(impl, name, tmp_path):
     cls = getattr(impl, name)
     family = cls.address_family
+
+    def echo(address, payload):
+        return _dgram_round_trip(address, family, tmp_path, payload)
+
     server = cls(_address(cls, tmp_path, 0), _udp_echo(impl))
     try:
-        running = support.Running(server, 0.05)
-        assert _dgram_round_trip(server.server_address, family, tmp_path) == b"ping"
-        assert not running.stop()
+        _serves(server, echo, b"ping")
         server.server_close()
         # A new socket of the same kind, bound by the server's own hooks.
         server.socket = socket.socket(family, socket.SOCK_DGRAM)
         server.server_address = _address(cls, tmp_path, 1)
         server.server_bind()
         server.server_activate()
-        running = support.Running(server, 0.05)
-        assert _dgram_round_trip(server.server_address, family, tmp_path, b"again") == b"again"
-        assert not running.stop()
+        _serves(server, echo, b"again")
     finally:
         server.server_close()
 
@@ -149,9 +161,7 @@ def test_close_requested_while_serving_then_served_again(impl):
         assert not running.stop()
         server.socket = _tcp_listener()
         server.server_address = server.socket.getsockname()
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address, payload=b"again\n") == b"again\n"
-        assert not running.stop()
+        _serves(server, _stream_echo(), b"again\n")
     finally:
         server.server_close()
 
@@ -159,20 +169,20 @@ def test_close_requested_while_serving_then_served_again(impl):
 @pytest.mark.timeout(60)
 def test_cooperative_server_closed_then_served_again_restarts_its_hubs(pyfast_impl):
     from pyfast import cooperative
-    server = cooperative.CooperativeTCPServer((HOST, 0), _echo_line(pyfast_impl))
+    hubs = []
+
+    class EchoOnHub(_echo_line(pyfast_impl)):
+        def handle(self):
+            hubs.append(cooperative.current_hub())
+            super().handle()
+
+    server = cooperative.CooperativeTCPServer((HOST, 0), EchoOnHub)
     try:
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address) == b"ping\n"
-        first_hubs = server.hub_list
-        assert not running.stop()
-        server.server_close()
-        assert server.hub_list is None
-        server.socket = _tcp_listener()
-        server.server_address = server.socket.getsockname()
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address, payload=b"again\n") == b"again\n"
-        assert server.hub_list and server.hub_list is not first_hubs
-        assert not running.stop()
+        _serves(server, _stream_echo(), b"ping\n")
+        assert server.hub_list is None       # server_close() stopped them
+        _replace_socket(server)
+        _serves(server, _stream_echo(), b"again\n")
+        assert len(hubs) == 2 and None not in hubs and hubs[0] is not hubs[1]
     finally:
         server.server_close()
 
@@ -181,15 +191,9 @@ def test_cooperative_server_closed_then_served_again_restarts_its_hubs(pyfast_im
 def test_message_server_closed_then_served_again(pyfast_impl):
     server = pyfast_impl.TCPServer((HOST, 0), pyfast_impl.EchoMessageHandler)
     try:
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address) == b"ping\n"
-        assert not running.stop()
-        server.server_close()
-        server.socket = _tcp_listener()
-        server.server_address = server.socket.getsockname()
-        running = support.Running(server, 0.05)
-        assert _stream_round_trip(server.server_address, payload=b"again\n") == b"again\n"
-        assert not running.stop()
+        _serves(server, _stream_echo(), b"ping\n")
+        _replace_socket(server)
+        _serves(server, _stream_echo(), b"again\n")
     finally:
         server.server_close()
 
@@ -426,35 +430,41 @@ def _raising_handler(impl, exc_type):
     return Raises
 
 
+def _report_of_a_raising_handler(server, serve, client, hooks):
+    """Serve; a request makes server's handler (_raising_handler) raise.
+    Returns what threading.excepthook got, once, after checking that
+    sys.excepthook got nothing and that the server (for pyfast, its
+    worker) still serves."""
+    thread_hook, sys_hook = hooks
+    serve(server)
+    client(server.server_address).sendall(b"raise")
+    assert thread_hook.event.wait(5)
+    (args,), = thread_hook.calls
+    assert sys_hook.calls == []
+    c2 = client(server.server_address)
+    c2.sendall(b"next")
+    assert c2.recv(64) == b"ok:next"
+    return args
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt, ValueError])
 def test_exception_escaping_a_handler_thread_goes_to_threading_excepthook(
         impl, serve, client, hooks, exc_type):
-    thread_hook, sys_hook = hooks
 
     class ReRaising(impl.ThreadingTCPServer):
         def handle_error(self, request, client_address):
             raise                               # as CPython's test_socketserver
 
     server = ReRaising((HOST, 0), _raising_handler(impl, exc_type))
-    serve(server)
-    c = client(server.server_address)
-    c.sendall(b"raise")
-    assert thread_hook.event.wait(5)
-    (args,), = thread_hook.calls
+    args = _report_of_a_raising_handler(server, serve, client, hooks)
     assert args.exc_type is exc_type
     assert isinstance(args.thread, threading.Thread)
-    assert sys_hook.calls == []
-    # The server (and, for pyfast, its worker) goes on serving.
-    c2 = client(server.server_address)
-    c2.sendall(b"next")
-    assert c2.recv(64) == b"ok:next"
 
 
 @pytest.mark.timeout(30)
 def test_exception_from_an_overridden_process_request_thread_is_not_swallowed(
         impl, serve, client, hooks):
-    thread_hook, sys_hook = hooks
 
     class Bypassing(impl.ThreadingTCPServer):
         def process_request_thread(self, request, client_address):
@@ -464,16 +474,8 @@ def test_exception_from_an_overridden_process_request_thread_is_not_swallowed(
                 self.shutdown_request(request)
 
     server = Bypassing((HOST, 0), _raising_handler(impl, OSError))
-    serve(server)
-    c = client(server.server_address)
-    c.sendall(b"raise")
-    assert thread_hook.event.wait(5)
-    (args,), = thread_hook.calls
+    args = _report_of_a_raising_handler(server, serve, client, hooks)
     assert args.exc_type is OSError and str(args.exc_value) == "from the handler"
-    assert sys_hook.calls == []
-    c2 = client(server.server_address)
-    c2.sendall(b"next")
-    assert c2.recv(64) == b"ok:next"
 
 
 def test_pool_worker_survives_an_escaping_exception(pyfast_impl, serve, client, hooks):
