@@ -688,6 +688,54 @@ static void test_buf_append_consume_compact_and_cap(void)
     pf_buf_free(&b);
 }
 
+static void test_buf_prepend_puts_bytes_back_in_front_in_order(void)
+{
+    pf_buf b;
+
+    pf_buf_init(&b, 64);
+    EXPECT_EQ(pf_buf_prepend(&b, "tail", 4), 0); /* empty, unallocated */
+    EXPECT_EQ(pf_buf_len(&b), 4);
+    EXPECT_EQ(pf_buf_prepend(&b, "mid-", 4), 0); /* start 0: data moves */
+    EXPECT(memcmp(pf_buf_data(&b), "mid-tail", 8) == 0);
+    pf_buf_consume(&b, 4);
+    EXPECT_EQ(pf_buf_prepend(&b, "MID-", 4), 0); /* room before start: O(1) */
+    EXPECT_EQ(b.start, 0);
+    EXPECT(memcmp(pf_buf_data(&b), "MID-tail", 8) == 0);
+    pf_buf_consume(&b, 2);
+    EXPECT_EQ(pf_buf_prepend(&b, "head+", 5), 0); /* 2 bytes before: moves */
+    EXPECT_EQ(pf_buf_len(&b), 11);
+    EXPECT(memcmp(pf_buf_data(&b), "head+D-tail", 11) == 0);
+    EXPECT_EQ(pf_buf_prepend(&b, "", 0), 0);
+    /* the framer sees the same messages as before they were put back */
+    {
+        pf_framer f;
+        pf_frame_opts o;
+        pf_frame fr;
+        pf_frame_opts_init(&o, PF_FRAME_LINE);
+        EXPECT_EQ(pf_framer_init(&f, &o), 0);
+        EXPECT_EQ(pf_buf_append(&b, "\n", 1), 0);
+        EXPECT_EQ(pf_buf_prepend(&b, "one\n", 4), 0);
+        EXPECT_EQ(pf_framer_next(&f, pf_buf_data(&b), pf_buf_len(&b), &fr), 1);
+        EXPECT_EQ(fr.length, 3);
+        pf_buf_consume(&b, fr.consumed);
+        EXPECT_EQ(pf_framer_next(&f, pf_buf_data(&b), pf_buf_len(&b), &fr), 1);
+        EXPECT_EQ(fr.length, 11);
+        EXPECT(memcmp(pf_buf_data(&b) + fr.offset, "head+D-tail", 11) == 0);
+    }
+    pf_buf_consume(&b, pf_buf_len(&b));
+    EXPECT_EQ(pf_buf_append(&b, "x", 1), 0);
+    {
+        unsigned char big[64];
+        memset(big, 'b', sizeof(big));
+        EXPECT_EQ(pf_buf_prepend(&b, big, 64), -ENOBUFS); /* over max */
+        EXPECT_EQ(pf_buf_len(&b), 1);
+        EXPECT_EQ(pf_buf_prepend(&b, big, 63), 0);
+        EXPECT_EQ(pf_buf_len(&b), 64);
+        EXPECT_EQ(pf_buf_data(&b)[63], 'x');
+    }
+    pf_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_line_lf_messages_and_pending_tail);
@@ -711,6 +759,7 @@ int main(void)
     RUN(test_header_and_trailer_for_replies);
     RUN(test_invalid_options_rejected);
     RUN(test_buf_append_consume_compact_and_cap);
+    RUN(test_buf_prepend_puts_bytes_back_in_front_in_order);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
