@@ -55,11 +55,11 @@ def _stats_of(ctl):
     return json.loads(line)
 
 
-def test_never_reading_pipelining_clients_cost_high_water_plus_one_reply_of_rss():
-    """Clients that pipeline small requests with large replies and never
-    read: the server's RSS grows by about (high_water + one reply) per
-    client, not by a whole batch (64) of replies."""
-    reply, nclients = 256 * 1024, 8
+def rss_growth(nclients, reply):
+    """Bytes the RSS of a MessageHandler server (a subprocess, replying
+    `reply` bytes to each request) grows by while nclients clients each
+    pipeline 200 requests in one segment and never read, measured once
+    every connection is paused by backpressure."""
     proc = subprocess.Popen([sys.executable, "-c", RSS_SERVER, str(reply)],
                             stdout=subprocess.PIPE, text=True)
     clients = []
@@ -84,17 +84,23 @@ def test_never_reading_pipelining_clients_cost_high_water_plus_one_reply_of_rss(
             clients.append(c)
         assert wait_for(lambda: _stats_of(ctl)["paused"] - base_paused >= nclients, 20)
         time.sleep(0.3)
-        growth = ps.memory_info().rss - before
-        bound = 2 * (HIGH_WATER + reply) * nclients + 16 * 1024 * 1024
-        print(f"RSS growth {growth / 2**20:.1f} MiB for {nclients} clients "
-              f"(bound {bound / 2**20:.1f} MiB)")
-        assert growth <= bound, (f"RSS grew by {growth / 2**20:.1f} MiB for {nclients} "
-                                 f"never-reading clients, bound {bound / 2**20:.1f} MiB")
+        return ps.memory_info().rss - before
     finally:
         for c in clients:
             c.close()
         proc.terminate()
         proc.wait(10)
+
+
+def test_never_reading_pipelining_clients_cost_high_water_plus_one_reply_of_rss():
+    """Clients that pipeline small requests with large replies and never
+    read: the server's RSS grows by about (high_water + one reply) per
+    client, not by a whole batch (64) of replies."""
+    reply, nclients = 256 * 1024, 8
+    growth = rss_growth(nclients, reply)
+    bound = 2 * (HIGH_WATER + reply) * nclients + 16 * 1024 * 1024
+    assert growth <= bound, (f"RSS grew by {growth / 2**20:.1f} MiB for {nclients} "
+                             f"never-reading clients, bound {bound / 2**20:.1f} MiB")
 
 
 def _numbered(framing, n):
@@ -354,3 +360,12 @@ def test_msgloop_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert " passed, 0 failed" in run.stdout, out
+
+
+if __name__ == "__main__":
+    # python tests/test_message_faults.py [CLIENTS [REPLY_BYTES [RUNS]]]:
+    # the server's RSS growth for never-reading pipelining clients.
+    args = [int(a) for a in sys.argv[1:]] + [10, 1 << 20, 3][len(sys.argv) - 1:]
+    runs = [rss_growth(args[0], args[1]) / 2**20 for _ in range(args[2])]
+    print(f"{args[0]} clients, {args[1]} B replies: RSS +"
+          + ", ".join(f"{r:.1f}" for r in runs) + f" MiB (median {sorted(runs)[len(runs) // 2]:.1f})")
