@@ -85,14 +85,16 @@ static void clock_start(pf_msgloop *l, pf_mconn *c, int k)
     q->tail = c;
 }
 
-/* The message clock after framing c: off when no incomplete message is
- * left (left == 0) or c is not read; restarted when a message completed
- * (a new one has begun) or when it was off. */
+/* The message clock of c (left: bytes buffered after its complete
+ * messages): off when none are left or c is paused; restarted when a
+ * message completed (a new one has begun) or when it was off.  Not for
+ * a connection that is closing: stop_reading() stopped its clock, or
+ * expire() restarted it to time the drain of its output. */
 static void message_clock(pf_msgloop *l, pf_mconn *c, size_t left, int completed)
 {
-    if (l->clocks[PF_CLOCK_MESSAGE].ms <= 0)
+    if (l->clocks[PF_CLOCK_MESSAGE].ms <= 0 || (c->flags & MC_NOREAD))
         return;
-    if (left == 0 || (c->flags & (MC_NOREAD | MC_PAUSED)))
+    if (left == 0 || (c->flags & MC_PAUSED))
         clock_stop(l, c, PF_CLOCK_MESSAGE);
     else if (completed || !c->clock[PF_CLOCK_MESSAGE].on)
         clock_start(l, c, PF_CLOCK_MESSAGE);

@@ -72,7 +72,8 @@ Semantics
   connection is closed after the replies queued before it (logged as a
   warning on the ``pyfast.message`` logger; ``close_reason`` is a
   TimeoutError; ``stats["message_timeouts"]`` counts them).  Time while the
-  loop does not read the connection (backpressure) does not count.  A
+  loop does not read the connection (backpressure: the client does not read
+  its replies) does not count; idle_timeout bounds that.  A
   connection with no message in progress is never closed by it.  If the
   queued replies are not read within one more message_timeout the
   connection is dropped.  It is the message loop's slowloris bound, as

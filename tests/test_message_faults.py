@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 import pyfast
+from support import reset_close
 from test_frame_c import CSRC, ROOT, compile_c, toolchain  # noqa: F401 (fixture)
 from test_message import Echo, Server, recv_exactly, recv_until_eof, stats, wait_for
 
@@ -330,6 +331,68 @@ def test_message_timeout_closes_a_trickler_that_never_reads_its_replies():
         c.close()
         assert stats(srv)["message_timeouts"] == 1
     assert 2 * Big.message_timeout - 0.1 <= elapsed <= 3.0, elapsed
+
+
+@pytest.mark.parametrize("end", ["fin", "rst"])
+def test_partial_message_then_fin_or_reset_closes_by_that_not_by_message_timeout(end):
+    """A message cut short by the client's FIN or RST ends the connection
+    then (EOF: clean; RST: OSError), and later no message deadline fires."""
+    reasons = []
+
+    class Handler(Deadline):
+        message_timeout = 0.3
+    Handler.reasons = reasons
+
+    with Server(Handler) as srv:
+        c = srv.connect()
+        c.sendall(b"whole\npart")
+        assert recv_exactly(c, 6) == b"whole\n"
+        if end == "fin":
+            c.shutdown(socket.SHUT_WR)
+            assert recv_until_eof(c) == b""
+            c.close()
+        else:
+            reset_close(c)
+        assert wait_for(lambda: len(reasons) == 1)
+        time.sleep(2 * Handler.message_timeout)
+        with srv.connect() as other:
+            other.sendall(b"ok\n")
+            assert recv_exactly(other, 3) == b"ok\n"
+        assert stats(srv)["message_timeouts"] == 0
+    if end == "fin":
+        assert reasons[0] is None
+    else:
+        assert isinstance(reasons[0], ConnectionResetError), reasons
+
+
+def test_reset_while_messages_wait_for_backpressure_closes_that_connection_only():
+    """A client whose pipelined messages wait behind backpressure resets:
+    its connection closes (finish() once), the waiting messages are not
+    handled, the server serves on."""
+    reasons, handled = [], []
+
+    class Big(pyfast.MessageHandler):
+        def handle_message(self, message):
+            handled.append(message)
+            self.send_message(b"p" * (48 * 1024))
+
+        def finish(self):
+            reasons.append(self.close_reason)
+
+    with Server(Big) as srv:
+        c = srv.connect()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.sendall(b"q\n" * 300)
+        assert wait_for(lambda: stats(srv)["paused"] >= 1, 10)
+        n = len(handled)
+        reset_close(c)
+        assert wait_for(lambda: len(reasons) == 1)
+        time.sleep(0.1)
+        assert len(handled) == n < 300
+        with srv.connect() as other:
+            other.sendall(b"x\n")
+            assert len(recv_exactly(other, 48 * 1024 + 1)) == 48 * 1024 + 1
+    assert len(reasons) == 2 and isinstance(reasons[0], ConnectionResetError), reasons
 
 
 @pytest.mark.parametrize("bad", [-1, 0, "1", float("nan")])
