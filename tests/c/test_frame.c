@@ -4,6 +4,7 @@
  * Prints one line per failure and "N passed, N failed"; exit status 1 if any
  * failed. PF_TEST_TIME_SCALE=k multiplies the time limits (valgrind). */
 #include "pf_frame.h"
+#include "pf_test.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -12,52 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-static int g_fail_here;
-static int g_passed, g_failed;
-
-#define EXPECT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "  %s:%d: EXPECT(%s)\n", __FILE__, __LINE__, #c); \
-            g_fail_here++;                                                   \
-        }                                                                    \
-    } while (0)
-
-#define EXPECT_EQ(a, b)                                                       \
-    do {                                                                      \
-        long long a_ = (long long)(a), b_ = (long long)(b);                   \
-        if (a_ != b_) {                                                       \
-            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n",     \
-                    __FILE__, __LINE__, #a, a_, #b, b_);                      \
-            g_fail_here++;                                                    \
-        }                                                                     \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    g_fail_here = 0;
-    fn();
-    if (g_fail_here) {
-        fprintf(stderr, "FAIL %s\n", name);
-        g_failed++;
-    } else {
-        printf("ok   %s\n", name);
-        g_passed++;
-    }
-}
-#define RUN(fn) run(#fn, fn)
-
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double time_scale(void)
-{
-    const char *s = getenv("PF_TEST_TIME_SCALE");
-    return s ? atof(s) : 1.0;
 }
 
 static const unsigned char *U(const char *s) { return (const unsigned char *)s; }
@@ -760,6 +720,5 @@ int main(void)
     RUN(test_invalid_options_rejected);
     RUN(test_buf_append_consume_compact_and_cap);
     RUN(test_buf_prepend_puts_bytes_back_in_front_in_order);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    return pf_test_report();
 }

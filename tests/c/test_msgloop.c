@@ -6,6 +6,7 @@
  * PF_TEST_TIME_SCALE=k multiplies the time limits. */
 #include "pf_common.h"
 #include "pf_msgloop.h"
+#include "pf_test.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,46 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int g_fail_here;
-static int g_passed, g_failed;
-
-#define EXPECT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "  %s:%d: EXPECT(%s)\n", __FILE__, __LINE__, #c); \
-            g_fail_here++;                                                   \
-        }                                                                    \
-    } while (0)
-
-#define EXPECT_EQ(a, b)                                                       \
-    do {                                                                      \
-        long long a_ = (long long)(a), b_ = (long long)(b);                   \
-        if (a_ != b_) {                                                       \
-            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n",     \
-                    __FILE__, __LINE__, #a, a_, #b, b_);                      \
-            g_fail_here++;                                                    \
-        }                                                                     \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    g_fail_here = 0;
-    fn();
-    if (g_fail_here) {
-        fprintf(stderr, "FAIL %s\n", name);
-        g_failed++;
-    } else {
-        printf("ok   %s\n", name);
-        g_passed++;
-    }
-}
-#define RUN(fn) run(#fn, fn)
-
-static int64_t scaled(int64_t ms)
-{
-    const char *s = getenv("PF_TEST_TIME_SCALE");
-    return s ? (int64_t)(ms * atof(s)) : ms;
-}
+static int64_t scaled(int64_t ms) { return (int64_t)(ms * time_scale()); }
 
 /* A listening loopback socket (non-blocking) and its port. */
 static int listen_socket(int *port)
@@ -307,6 +269,5 @@ int main(void)
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer);
     RUN(test_message_deadline_closes_a_trickler_not_a_slow_sender);
     RUN(test_message_deadline_off_by_default_and_not_for_idle_conns);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    return pf_test_report();
 }
