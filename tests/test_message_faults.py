@@ -273,8 +273,9 @@ def test_message_timeout_spares_messages_each_completed_within_it():
     with Server(Handler) as srv:
         c = srv.connect(timeout=10)
         t0 = time.monotonic()
-        for line in (b"abcd\n", b"efgh\n", b"ijkl\n"):   # 1 s each, 0.8 s per line
-            assert _trickle(c, line, 0.16) is None
+        for line in (b"abcd\n", b"efgh\n", b"ijkl\n", b"mnop\n"):
+            # each line complete 0.48 s after its first byte; 0.6 s per line
+            assert _trickle(c, line, 0.12) is None
             assert recv_exactly(c, 5) == line
         assert time.monotonic() - t0 > 2 * Handler.message_timeout
         c.sendall(b"more\n")
