@@ -404,6 +404,27 @@ int pf_buf_append(pf_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int pf_buf_prepend(pf_buf *b, const void *p, size_t n)
+{
+    size_t used = b->end - b->start;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (b->start >= n) {
+        b->start -= n;
+        memcpy(b->data + b->start, p, n);
+        return 0;
+    }
+    rc = pf_buf_reserve(b, n);
+    if (rc < 0)
+        return rc;
+    memmove(b->data + b->start + n, b->data + b->start, used);
+    memcpy(b->data + b->start, p, n);
+    b->end += n;
+    return 0;
+}
+
 void pf_buf_consume(pf_buf *b, size_t n)
 {
     assert(n <= b->end - b->start);

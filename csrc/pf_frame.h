@@ -215,6 +215,9 @@ int pf_buf_reserve(pf_buf *b, size_t n);
 void pf_buf_commit(pf_buf *b, size_t n);
 /* reserve + copy + commit. 0, -ENOBUFS, -ENOMEM. */
 int pf_buf_append(pf_buf *b, const void *p, size_t n);
+/* Insert n bytes at the front (before the unconsumed data); p must not
+ * point into b.  0, -ENOBUFS, -ENOMEM. */
+int pf_buf_prepend(pf_buf *b, const void *p, size_t n);
 /* Drop n <= len bytes from the front (O(1); rewinds when empty). */
 void pf_buf_consume(pf_buf *b, size_t n);
 /* Move the data to the front of the allocation. */

@@ -32,6 +32,7 @@
 #define MC_PENDING  0x080u /* in l->pending: complete messages in rbuf */
 #define MC_BUSY     0x100u /* has MSG events in the current batch */
 #define MC_EOF      0x200u /* peer sent FIN */
+#define MC_DEFER    0x400u /* the rest of this batch's messages wait (pf_msgloop_take) */
 
 /* epoll tags for the two non-connection fds */
 #define TAG_WAKE(l) ((void *)&(l)->wakefd)
@@ -53,30 +54,50 @@ int pf_mconn_active(const pf_mconn *c)
     return (c->flags & (MC_OPEN | MC_SKIP)) == MC_OPEN;
 }
 
-/* ---- lists ------------------------------------------------------------ */
+/* ---- lists and clocks ------------------------------------------------- */
 
-static void lru_unlink(pf_msgloop *l, pf_mconn *c)
+static void clock_stop(pf_msgloop *l, pf_mconn *c, int k)
 {
-    if (c->lru_prev) c->lru_prev->lru_next = c->lru_next; else l->lru_head = c->lru_next;
-    if (c->lru_next) c->lru_next->lru_prev = c->lru_prev; else l->lru_tail = c->lru_prev;
-    c->lru_prev = c->lru_next = NULL;
+    pf_mclock *q = &l->clocks[k];
+    pf_mclock_link *n = &c->clock[k];
+    if (!n->on)
+        return;
+    if (n->prev) n->prev->clock[k].next = n->next; else q->head = n->next;
+    if (n->next) n->next->clock[k].prev = n->prev; else q->tail = n->prev;
+    n->prev = n->next = NULL;
+    n->on = 0;
 }
 
-static void lru_append(pf_msgloop *l, pf_mconn *c)
+/* (Re)start c's clock k now: c goes to the tail of the list, which stays
+ * ordered by start time because every start is at l->now. */
+static void clock_start(pf_msgloop *l, pf_mconn *c, int k)
 {
-    c->lru_prev = l->lru_tail;
-    c->lru_next = NULL;
-    if (l->lru_tail) l->lru_tail->lru_next = c; else l->lru_head = c;
-    l->lru_tail = c;
+    pf_mclock *q = &l->clocks[k];
+    pf_mclock_link *n = &c->clock[k];
+    n->since = l->now;
+    if (n->on && q->tail == c)
+        return;
+    clock_stop(l, c, k);
+    n->prev = q->tail;
+    n->next = NULL;
+    n->on = 1;
+    if (q->tail) q->tail->clock[k].next = c; else q->head = c;
+    q->tail = c;
 }
 
-static void lru_touch(pf_msgloop *l, pf_mconn *c)
+/* The message clock of c (left: bytes buffered after its complete
+ * messages): off when none are left or c is paused; restarted when a
+ * message completed (a new one has begun) or when it was off.  Not for
+ * a connection that is closing: stop_reading() stopped its clock, or
+ * expire() restarted it to time the drain of its output. */
+static void message_clock(pf_msgloop *l, pf_mconn *c, size_t left, int completed)
 {
-    c->last_ms = l->now;
-    if (l->lru_tail != c) {
-        lru_unlink(l, c);
-        lru_append(l, c);
-    }
+    if (l->clocks[PF_CLOCK_MESSAGE].ms <= 0 || (c->flags & MC_NOREAD))
+        return;
+    if (left == 0 || (c->flags & MC_PAUSED))
+        clock_stop(l, c, PF_CLOCK_MESSAGE);
+    else if (completed || !c->clock[PF_CLOCK_MESSAGE].on)
+        clock_start(l, c, PF_CLOCK_MESSAGE);
 }
 
 static void mark_dirty(pf_msgloop *l, pf_mconn *c)
@@ -95,6 +116,15 @@ static void mark_pending(pf_msgloop *l, pf_mconn *c)
         c->next_pending = l->pending;
         l->pending = c;
     }
+}
+
+/* Read c no more; close it once its output is written (the caller sets
+ * c->err if there is a reason). */
+static void stop_reading(pf_msgloop *l, pf_mconn *c)
+{
+    c->flags |= MC_NOREAD | MC_CLOSING;
+    clock_stop(l, c, PF_CLOCK_MESSAGE);
+    mark_dirty(l, c);
 }
 
 static pf_mevent *ev_push(pf_msgloop *l, int type, pf_mconn *c)
@@ -257,7 +287,8 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
     c->fd = -1;
     c->flags = (c->flags & ~(MC_OPEN | MC_PAUSED)) | MC_SKIP;
     c->err = err;
-    lru_unlink(l, c);
+    for (int k = 0; k < PF_NCLOCKS; k++)
+        clock_stop(l, c, k);
     c->next_dead = l->dead;
     l->dead = c;
     l->nconns--;
@@ -266,6 +297,8 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
         l->framing_errors++;
     if (err == PF_MCLOSE_IDLE)
         l->idle_closed++;
+    if (err == PF_MCLOSE_MESSAGE)
+        l->message_timeouts++;
     pf_mevent *e = ev_push(l, PF_MEV_CLOSE, c);
     if (e)
         e->err = err;
@@ -314,17 +347,18 @@ static void frame_conn(pf_msgloop *l, pf_mconn *c, const unsigned char *base,
     pf_frame frames[CONN_BATCH];
     size_t room = l->nev < EV_SOFT_MAX ? EV_SOFT_MAX - l->nev : 0;
     size_t cap = room < CONN_BATCH ? room : CONN_BATCH;
-    size_t used = 0;
+    size_t used = 0, at = 0;
     int k = 0;
     if (cap > 0)
         k = pf_framer_next_batch(&c->fr, base, len, frames, cap, &used);
     if (k < 0) {
         /* Over the limit: stop reading, write what is queued, close. */
-        c->flags |= MC_NOREAD | MC_CLOSING;
         c->err = k;
-        mark_dirty(l, c);
+        stop_reading(l, c);
         return;
     }
+    c->batch_end = base + used;
+    c->batch_in_arena = in_arena;
     for (int i = 0; i < k; i++) {
         pf_mevent *e = ev_push(l, PF_MEV_MSG, c);
         if (!e) { /* cannot happen below EV_SOFT_MAX after init */
@@ -335,7 +369,9 @@ static void frame_conn(pf_msgloop *l, pf_mconn *c, const unsigned char *base,
         }
         e->data = base + frames[i].offset;
         e->len = frames[i].length;
+        e->frame = base + at;
         e->more = i + 1 < k;
+        at += frames[i].consumed;
     }
     if (k > 0) {
         c->flags |= MC_BUSY;
@@ -351,6 +387,7 @@ static void frame_conn(pf_msgloop *l, pf_mconn *c, const unsigned char *base,
     } else {
         c->consume = used;
     }
+    message_clock(l, c, len - used, k > 0);
     if ((size_t)k == cap || (k > 0 && c->fr.err))
         /* More complete messages (or the error after them) may be
          * buffered: frame again next cycle, without reading. */
@@ -396,11 +433,11 @@ static void read_conn(pf_msgloop *l, pf_mconn *c)
     if (n == 0) {
         /* EOF: an incomplete message is dropped; queued output is still
          * written, then the connection is closed. */
-        c->flags |= MC_EOF | MC_NOREAD | MC_CLOSING;
-        mark_dirty(l, c);
+        c->flags |= MC_EOF;
+        stop_reading(l, c);
         return;
     }
-    lru_touch(l, c);
+    clock_start(l, c, PF_CLOCK_IDLE);
     if (in_arena) {
         l->arena_used += (size_t)n;
         frame_conn(l, c, dst, (size_t)n, 1);
@@ -438,8 +475,7 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
     e->data = (const unsigned char *)ss;
     e->len = alen;
     l->naddrs++;
-    c->last_ms = l->now;
-    lru_append(l, c);
+    clock_start(l, c, PF_CLOCK_IDLE);
     l->nconns++;
     l->accepted++;
     return;
@@ -520,7 +556,7 @@ static void settle_dirty(pf_msgloop *l)
     l->dirty = NULL;
     while (c) {
         pf_mconn *next = c->next_dirty;
-        c->flags &= ~(MC_DIRTY | MC_BUSY);
+        c->flags &= ~(MC_DIRTY | MC_BUSY | MC_DEFER);
         c->next_dirty = NULL;
         c->cork = 0;
         if (c->flags & MC_OPEN) {
@@ -543,8 +579,10 @@ static void settle_dirty(pf_msgloop *l)
                 if (!(c->flags & MC_PAUSED) && q > l->o.high_water) {
                     c->flags |= MC_PAUSED;
                     l->paused++;
+                    message_clock(l, c, 0, 0); /* not read: not the peer's time */
                 } else if ((c->flags & MC_PAUSED) && q <= l->o.low_water) {
                     c->flags &= ~MC_PAUSED;
+                    message_clock(l, c, pf_buf_len(&c->rbuf), 1);
                 }
                 update_mask(l, c);
             }
@@ -553,23 +591,42 @@ static void settle_dirty(pf_msgloop *l)
     }
 }
 
-static void check_idle(pf_msgloop *l)
+/* Close the connections whose clock k has run out (err: the reason):
+ * after their queued output, which gets one more period of that clock. */
+static void expire(pf_msgloop *l, int k, int err)
 {
-    if (l->o.idle_ms <= 0)
+    pf_mclock *q = &l->clocks[k];
+    pf_mconn *c;
+    if (q->ms <= 0)
         return;
-    while (l->lru_head && l->now - l->lru_head->last_ms >= l->o.idle_ms) {
-        pf_mconn *c = l->lru_head;
+    while ((c = q->head) != NULL && l->now - c->clock[k].since >= q->ms) {
         if (pf_buf_len(&c->out) == 0 || (c->flags & MC_CLOSING)) {
             /* Nothing queued, or already given a period to drain it. */
             c->flags |= MC_ABORT;
-            do_close(l, c, PF_MCLOSE_IDLE);
+            do_close(l, c, err);
         } else {
-            c->flags |= MC_CLOSING | MC_NOREAD;
-            c->err = PF_MCLOSE_IDLE;
-            lru_touch(l, c);
-            mark_dirty(l, c);
+            c->err = err;
+            stop_reading(l, c);
+            clock_start(l, c, k);
         }
     }
+}
+
+/* Milliseconds until the first clock runs out, or timeout_ms if sooner
+ * (-1: no limit). */
+static int clock_timeout(const pf_msgloop *l, int timeout_ms)
+{
+    for (int k = 0; k < PF_NCLOCKS; k++) {
+        const pf_mclock *q = &l->clocks[k];
+        if (q->ms <= 0 || !q->head)
+            continue;
+        int64_t left = q->head->clock[k].since + q->ms - l->now;
+        if (left < 0)
+            left = 0;
+        if (timeout_ms < 0 || left + 1 < timeout_ms)
+            timeout_ms = (int)left + 1;
+    }
+    return timeout_ms;
 }
 
 /* Begin a cycle: what the previous batch left to do. */
@@ -639,19 +696,15 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
 {
     struct epoll_event evs[EPOLL_BATCH];
     begin_cycle(l);
-    check_idle(l);
+    expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
+    expire(l, PF_CLOCK_MESSAGE, PF_MCLOSE_MESSAGE);
     run_pending(l);
     int inbox_left = take_inbox(l);
     resume_accepting(l);
-    if (l->nev > 0 || inbox_left || has_runnable_pending(l)) {
+    if (l->nev > 0 || inbox_left || has_runnable_pending(l))
         timeout_ms = 0;
-    } else if (l->o.idle_ms > 0 && l->lru_head) {
-        int64_t left = l->lru_head->last_ms + l->o.idle_ms - l->now;
-        if (left < 0)
-            left = 0;
-        if (timeout_ms < 0 || left < timeout_ms)
-            timeout_ms = (int)left + 1;
-    }
+    else
+        timeout_ms = clock_timeout(l, timeout_ms);
     int n = epoll_wait(l->epfd, evs, EPOLL_BATCH, timeout_ms);
     if (n < 0) {
         int err = PF_NEG_ERRNO();
@@ -684,7 +737,10 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
             }
             mark_dirty(l, c);
         }
-        if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wants_read(c) && !(c->flags & MC_BUSY)) {
+        /* Not while c has messages in this batch or complete ones waiting
+         * (pending): they come first, also before a FIN behind them. */
+        if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wants_read(c) &&
+            !(c->flags & (MC_BUSY | MC_PENDING))) {
             read_conn(l, c);
         } else if (e & (EPOLLHUP | EPOLLERR)) {
             int soerr = 0;
@@ -699,6 +755,33 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
 }
 
 /* ---- the caller's side ------------------------------------------------ */
+
+int pf_msgloop_take(pf_msgloop *l, const pf_mevent *e, size_t extra)
+{
+    pf_mconn *c = e->conn;
+    if ((c->flags & (MC_OPEN | MC_SKIP | MC_DEFER)) != MC_OPEN)
+        return 0;
+    if (pf_buf_len(&c->out) + extra <= l->o.high_water)
+        return 1;
+    /* Above the mark: e and the rest of c's batch wait in c's read buffer,
+     * whose unconsumed bytes now start at e's message, and are framed
+     * again (from scratch) when c may take messages. */
+    c->flags |= MC_DEFER;
+    if (c->batch_in_arena) {
+        /* rbuf holds what followed the batch: put the batch's rest before it. */
+        if (pf_buf_prepend(&c->rbuf, e->frame, (size_t)(c->batch_end - e->frame)) < 0) {
+            c->flags |= MC_ABORT | MC_SKIP;
+            c->err = -ENOMEM;
+            mark_dirty(l, c);
+            return 0;
+        }
+    } else {
+        c->consume = (size_t)(e->frame - pf_buf_data(&c->rbuf));
+    }
+    pf_framer_reset(&c->fr);
+    mark_pending(l, c);
+    return 0;
+}
 
 int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iovcnt)
 {
@@ -754,8 +837,8 @@ void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
 {
     if (!(c->flags & MC_OPEN))
         return;
-    c->flags |= MC_SKIP | MC_CLOSING | MC_NOREAD | (abort ? MC_ABORT : 0);
-    mark_dirty(l, c);
+    c->flags |= MC_SKIP | (abort ? MC_ABORT : 0);
+    stop_reading(l, c);
 }
 
 /* Graceful shutdown: wait up to drain_ms for each open connection's queued
@@ -775,7 +858,8 @@ static void drain_all(pf_msgloop *l, int drain_ms)
         goto out;
     for (;;) {
         nfds_t n = 0;
-        for (pf_mconn *c = l->lru_head; c && n < cap; c = c->lru_next) {
+        for (pf_mconn *c = l->clocks[PF_CLOCK_IDLE].head; c && n < cap;
+             c = c->clock[PF_CLOCK_IDLE].next) {
             if ((c->flags & MC_ABORT) || !pf_buf_len(&c->out))
                 continue;
             pfds[n].fd = c->fd;
@@ -816,8 +900,8 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
     set_accepting(l, 0);
     begin_cycle(l);
     drain_all(l, drain_ms);
-    while (l->lru_head) {
-        pf_mconn *c = l->lru_head;
+    while (l->clocks[PF_CLOCK_IDLE].head) {
+        pf_mconn *c = l->clocks[PF_CLOCK_IDLE].head;
         int rc = (c->flags & MC_ABORT) ? 0 : flush_out(c);
         /* Graceful close (FIN after the drained replies) unless the socket
          * failed: an abortive close would reset what drain_all wrote. */
@@ -876,6 +960,8 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     if (rc < 0)
         goto fail;
     l->inbox_mu_ok = 1;
+    l->clocks[PF_CLOCK_IDLE].ms = o->idle_ms;
+    l->clocks[PF_CLOCK_MESSAGE].ms = o->message_ms;
     l->now = pf_now_ms();
     if (listen_fd < 0)
         return 0; /* served by an acceptor */
@@ -900,8 +986,8 @@ void pf_msgloop_destroy(pf_msgloop *l)
     __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
     l->dirty = NULL;
     l->pending = NULL;
-    while ((c = l->lru_head) != NULL) {
-        lru_unlink(l, c);
+    while ((c = l->clocks[PF_CLOCK_IDLE].head) != NULL) {
+        clock_stop(l, c, PF_CLOCK_IDLE);
         close(c->fd);
         free_conn(c);
     }

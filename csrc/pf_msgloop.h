@@ -32,12 +32,25 @@
  *   connection holds no buffer.
  * - Backpressure: when queued output exceeds high_water the connection is
  *   no longer read (nor are its buffered messages handed out) until the
- *   output drains to low_water.
+ *   output drains to low_water.  The mark is checked between the messages
+ *   of a batch too: the caller asks pf_msgloop_take() before handling each
+ *   MSG event, and once the connection's output is above high_water the
+ *   rest of its batch stays buffered, in order, for after the drain.  So a
+ *   connection queues at most high_water + one message's replies.
  * - max_conns: at the limit the listener is taken out of the epoll set;
  *   clients wait in the kernel's backlog until a connection closes.
- * - idle_ms: a connection that sends nothing for that long is closed
- *   (after its queued output), with err -ETIMEDOUT.  Kept in an LRU list:
- *   O(1) per read.
+ * - Two clocks, each a list ordered by when it was last started (so O(1)
+ *   per start and stop, expiries found at the list's head):
+ *   idle_ms: a connection that sends nothing for that long is closed
+ *   (after its queued output), with err -ETIMEDOUT (every open connection
+ *   is on this list, least recently read first);
+ *   message_ms: a connection must complete a message within that long of
+ *   its first byte (or of the previous message's end, whichever is later),
+ *   however slowly the bytes come, else it is closed (after its queued
+ *   output), with err -ETIME.  The clock runs only while the loop reads
+ *   the connection (not while backpressure pauses it).
+ *   A connection so closed that still has output after one more period of
+ *   its clock is dropped (abortive close).
  *
  * Several loops, each on its own thread, may share one listening socket:
  * one loop (the acceptor, pf_msgloop_set_peers) accepts and hands each new
@@ -70,9 +83,24 @@ enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3 };
 /* CLOSE reasons beside 0 (peer EOF or pf_msgloop_close) and socket errors. */
 #define PF_MCLOSE_FRAMING (-EMSGSIZE)  /* line/header over the limit */
 #define PF_MCLOSE_IDLE    (-ETIMEDOUT) /* idle timeout */
+#define PF_MCLOSE_MESSAGE (-ETIME)     /* message not completed in message_ms */
 #define PF_MCLOSE_SHUTDOWN (-ESHUTDOWN) /* server shut down */
 
 typedef struct pf_mconn pf_mconn;
+
+/* The clocks (see above); l->clocks[k] lists the connections on clock k. */
+enum { PF_CLOCK_IDLE = 0, PF_CLOCK_MESSAGE = 1, PF_NCLOCKS = 2 };
+
+typedef struct {
+    pf_mconn *prev, *next;
+    int64_t since;        /* when this clock was (re)started, ms */
+    int on;               /* on the clock's list */
+} pf_mclock_link;
+
+typedef struct {
+    pf_mconn *head, *tail; /* earliest started first */
+    int ms;               /* period; <= 0: this clock never expires */
+} pf_mclock;
 
 typedef struct {
     int type;                  /* PF_MEV_* */
@@ -81,6 +109,8 @@ typedef struct {
     pf_mconn *conn;
     const unsigned char *data; /* MSG: payload; OPEN: struct sockaddr */
     size_t len;
+    const unsigned char *frame; /* MSG: where the message's bytes start
+                                   (its header, if any), in data's buffer */
 } pf_mevent;
 
 struct pf_mconn {
@@ -93,8 +123,9 @@ struct pf_mconn {
     pf_buf rbuf;          /* bytes of an incomplete message (or undelivered ones) */
     pf_buf out;           /* queued output */
     size_t consume;       /* rbuf bytes delivered this batch, dropped next poll */
-    int64_t last_ms;      /* last read, for the idle timeout */
-    pf_mconn *lru_prev, *lru_next; /* open conns, least recently read first */
+    const unsigned char *batch_end; /* end of this batch's framed bytes */
+    int batch_in_arena;   /* ... which are in the arena (else in rbuf) */
+    pf_mclock_link clock[PF_NCLOCKS];
     pf_mconn *next_dirty, *next_pending, *next_dead;
     int cork;             /* set by the caller: queue, do not write yet */
 };
@@ -104,6 +135,7 @@ typedef struct {
     size_t high_water;    /* pause reading above this many queued output bytes */
     size_t low_water;     /* resume at or below this */
     int idle_ms;          /* <= 0: no idle timeout */
+    int message_ms;       /* <= 0: no per-message deadline */
     int max_conns;        /* <= 0: no limit */
     int nodelay;          /* set TCP_NODELAY on accepted connections */
 } pf_msgloop_opts;
@@ -129,9 +161,9 @@ typedef struct pf_msgloop {
     size_t nev, ev_cap;
     struct sockaddr_storage *addrs; /* OPEN events' addresses */
     size_t naddrs;
-    pf_mconn *lru_head, *lru_tail;
+    pf_mclock clocks[PF_NCLOCKS]; /* [PF_CLOCK_IDLE] lists every open conn */
     pf_mconn *dirty, *pending, *dead;
-    uint64_t accepted, closed, framing_errors, idle_closed, paused;
+    uint64_t accepted, closed, framing_errors, idle_closed, message_timeouts, paused;
     /* Sharing a listening socket (see above). */
     int load;             /* connections owned or in the inbox (atomic) */
     pthread_mutex_t inbox_mu;
@@ -162,6 +194,14 @@ int pf_msgloop_wake(pf_msgloop *l);
  * idle timeout shortens it) and do the I/O that is ready.  Returns the
  * number of events in l->ev (0: timeout or wake-up), -EINTR, -errno. */
 int pf_msgloop_poll(pf_msgloop *l, int timeout_ms);
+/* Before handling MSG event e: 1 to handle it now, 0 to skip it.  0 when
+ * e's connection was closed earlier in the batch, and when its queued
+ * output plus `extra` (bytes the caller holds for it, not yet queued) is
+ * above high_water: then e and the rest of that connection's batch stay
+ * buffered, in order, and come again in a later batch once the output
+ * has drained (to low_water if the connection was paused).  Skipped
+ * messages of a batch are never handed out twice. */
+int pf_msgloop_take(pf_msgloop *l, const pf_mevent *e, size_t extra);
 /* Queue iov for c: written at once when nothing is queued and c is not
  * corked (one sendmsg), else appended to c's output.  Never blocks.
  * 0, -EPIPE if c is closed or closing, -ENOMEM.  A socket error closes c

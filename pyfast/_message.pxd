@@ -38,6 +38,7 @@ cdef class MessageHandler:
     cdef readonly object client_address
     cdef readonly object server
     cdef public object close_reason
+    cdef size_t _foreign_out  # bytes other threads sent, not yet queued in C (loop.lock)
 
     cpdef handle_message(self, message)
     cdef int send_bytes(self, const unsigned char *p, size_t n) except -1

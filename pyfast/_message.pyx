@@ -57,6 +57,9 @@ cdef object close_reason(MessageLoop loop, int err):
         return FramingError(f"length header over max_size ({h.max_size} bytes)")
     if err == PF_MCLOSE_IDLE:
         return TimeoutError(f"idle for {loop.handler_class.idle_timeout} s")
+    if err == PF_MCLOSE_MESSAGE:
+        return TimeoutError(f"message not completed within message_timeout "
+                            f"({loop.handler_class.message_timeout} s)")
     return OSError(-err, _os.strerror(-err))
 
 
@@ -100,6 +103,7 @@ cdef class MessageLoop:
         o.high_water = h.high_water
         o.low_water = h.low_water
         o.idle_ms = timeout_ms(h.idle_timeout)
+        o.message_ms = _message_ms(h.message_timeout)
         mc = getattr(server, "max_connections", None) if max_connections == -1 else max_connections
         o.max_conns = mc if mc else 0
         o.nodelay = 1
@@ -154,13 +158,15 @@ cdef class MessageLoop:
     @property
     def stats(self):
         """dict: connections (open now), accepting, accepted, closed,
-        framing_errors, idle_closed, paused (times backpressure engaged)."""
+        framing_errors, idle_closed, message_timeouts (connections closed
+        by message_timeout), paused (times backpressure engaged)."""
         if not self.inited:
             return {}
         return {"connections": self.l.nconns, "accepting": bool(self.l.accepting),
                 "accepted": self.l.accepted, "closed": self.l.closed,
                 "framing_errors": self.l.framing_errors,
-                "idle_closed": self.l.idle_closed, "paused": self.l.paused}
+                "idle_closed": self.l.idle_closed,
+                "message_timeouts": self.l.message_timeouts, "paused": self.l.paused}
 
     def run(self, poll_interval=0.5, should_stop=None, service_actions=True):
         """Serve until stop() (or should_stop() returns true after a
@@ -266,9 +272,12 @@ cdef class MessageLoop:
 
     cdef int _dispatch_one(self, pf_mevent *ev) except -1:
         cdef MessageHandler h
+        cdef size_t elsewhere = 0
         if ev.type == PF_MEV_MSG:
-            if not pf_mconn_active(ev.conn):
-                return 0  # closed earlier in this batch
+            if ev.conn.user != NULL:
+                elsewhere = (<MessageHandler>ev.conn.user)._foreign_out
+            if not pf_msgloop_take(&self.l, ev, elsewhere):
+                return 0  # closed earlier in this batch, or output above high_water
             h = <MessageHandler>ev.conn.user
             ev.conn.cork = ev.more
             msg = PyBytes_FromStringAndSize(<const char *>ev.data, <Py_ssize_t>ev.len)
@@ -308,6 +317,8 @@ cdef class MessageLoop:
             h.close_reason = close_reason(self, err)
         if err == PF_MCLOSE_FRAMING:
             log.warning("closed connection from %s: %s", h.client_address, h.close_reason)
+        elif err == PF_MCLOSE_MESSAGE:
+            log.warning("closed connection from %s: %s", h.client_address, h.close_reason)
         elif err == PF_MCLOSE_IDLE:
             log.info("closed connection from %s: %s", h.client_address, h.close_reason)
         try:
@@ -334,7 +345,10 @@ cdef class MessageLoop:
         cdef MessageHandler h
         q = self.foreign
         while q:
-            h, data, op = q.popleft()
+            with self.lock:
+                h, data, op = q.popleft()
+                if op != 2:
+                    h._foreign_out -= <size_t>PyBytes_GET_SIZE(data)
             if h._conn == NULL:
                 continue
             try:
@@ -386,12 +400,26 @@ cdef class MessageLoop:
             if not self.inited or self.shut:
                 return False
             self.foreign.append((h, data, op))
+            if op != 2:  # counted against high_water until the loop queues it
+                h._foreign_out += <size_t>PyBytes_GET_SIZE(data)
             pf_msgloop_wake(&self.l)
         return True
 
 
 def _no_service():
     pass
+
+
+def _message_ms(seconds):
+    """message_timeout (None, or seconds > 0) in milliseconds (0: none)."""
+    if seconds is None:
+        return 0
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"message_timeout must be None or seconds, not {seconds!r}")
+    if not 0 < seconds < 86400 * 24:
+        raise ValueError(f"message_timeout must be None or 0 < seconds < 24 days, "
+                         f"not {seconds!r}")
+    return timeout_ms(seconds)
 
 
 def _sys_exc():
@@ -413,6 +441,7 @@ cdef class MessageHandler:
     high_water = 64 * 1024
     low_water = 16 * 1024
     idle_timeout = None
+    message_timeout = None
 
     def __init__(self, client_address, server):
         self.client_address = client_address

@@ -48,7 +48,13 @@ Semantics
 - Backpressure: above ``high_water`` bytes of queued output (default
   64 KiB) a connection is not read until its output drains to
   ``low_water`` (default 16 KiB), so a client that does not read its
-  replies costs bounded memory.
+  replies costs bounded memory: at most ``high_water`` plus the replies to
+  one message.  The mark is checked before each message, also within a
+  batch of messages that arrived together: once it is passed, that
+  connection's remaining messages wait (in order, each handled once) until
+  the output has drained.  Bytes that other threads passed to ``send()``
+  and the loop has not queued yet count too; replies a handler has not
+  sent yet cannot.
 - ``server.max_connections`` (class or instance attribute, default None:
   no limit): at the limit the server stops accepting; further clients wait
   in the listen backlog (``request_queue_size``) until one closes.
@@ -57,6 +63,27 @@ Semantics
   below).
 - ``idle_timeout`` (seconds, default None): a connection that sends
   nothing for that long is closed (``close_reason`` is a TimeoutError).
+  Every byte received restarts it, so it does not bound a client that
+  trickles a message a byte at a time; ``message_timeout`` does.
+- ``message_timeout`` (seconds > 0, default None: no limit; TypeError or
+  ValueError from serve_forever() otherwise): a message must be complete
+  within that long of its first byte (or of the end of the previous
+  message, whichever is later), however slowly its bytes arrive, else the
+  connection is closed after the replies queued before it (logged as a
+  warning on the ``pyfast.message`` logger; ``close_reason`` is a
+  TimeoutError; ``stats["message_timeouts"]`` counts them).  Time while the
+  loop does not read the connection (backpressure: the client does not read
+  its replies) does not count; idle_timeout bounds that.  A
+  connection with no message in progress is never closed by it.  If the
+  queued replies are not read within one more message_timeout the
+  connection is dropped.  It is the message loop's slowloris bound, as
+  nginx's ``client_header_timeout`` is an HTTP server's.  Off by default,
+  as in socketserver and asyncio: a slow client costs one descriptor and
+  at most ``max_line``/``max_size`` bytes here, never a thread, so it does
+  not delay other connections (``max_connections`` bounds how many), and a
+  default would cut off legitimate slow senders (a person typing into a
+  line protocol).  Internet-facing servers should set it (e.g. 30-60 s,
+  nginx's default is 60 s).
 - shutdown() ends serve_forever() within milliseconds (an eventfd wakes
   the loop); on the way out each connection's queued output is written,
   waiting up to ``server.drain_timeout`` seconds in all (class or instance
@@ -72,8 +99,8 @@ Hooks and attributes of a MessageHandler
 - ``handle_message(message)``: one message, ``bytes``.
 - ``finish()``: the connection is closed; ``self.close_reason`` is None
   (closed by the peer, by close() or by shutdown) or an exception:
-  FramingError, TimeoutError (idle), OSError (socket error), or the
-  exception a hook raised.
+  FramingError, TimeoutError (idle_timeout, message_timeout), OSError
+  (socket error), or the exception a hook raised.
 - ``send(data)``, ``send_message(data)``, ``close()``: never block, from
   any thread.  ``closed``, ``queued`` (bytes of output not yet written),
   ``client_address``, ``server``.

@@ -45,6 +45,7 @@ cdef extern from "pf_msgloop.h" nogil:
         PF_MEV_CLOSE
         PF_MCLOSE_FRAMING
         PF_MCLOSE_IDLE
+        PF_MCLOSE_MESSAGE
         PF_MCLOSE_SHUTDOWN
     ctypedef struct pf_mconn:
         int fd
@@ -62,6 +63,7 @@ cdef extern from "pf_msgloop.h" nogil:
         size_t high_water
         size_t low_water
         int idle_ms
+        int message_ms
         int max_conns
         int nodelay
     ctypedef struct pf_msgloop:
@@ -72,6 +74,7 @@ cdef extern from "pf_msgloop.h" nogil:
         uint64_t closed
         uint64_t framing_errors
         uint64_t idle_closed
+        uint64_t message_timeouts
         uint64_t paused
     void pf_msgloop_opts_init(pf_msgloop_opts *o)
     int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
@@ -79,6 +82,7 @@ cdef extern from "pf_msgloop.h" nogil:
     void pf_msgloop_destroy(pf_msgloop *l)
     int pf_msgloop_wake(pf_msgloop *l)
     int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
+    int pf_msgloop_take(pf_msgloop *l, const pf_mevent *e, size_t extra)
     int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const iovec *iov, int iovcnt)
     void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort)
     int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)

@@ -3,6 +3,7 @@
  * Loopback UDP only.  Prints "N passed, N failed"; exit status 1 if any
  * failed. */
 #include "pf_dgram.h"
+#include "pf_test.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,20 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int g_passed, g_failed;
-
-#define EXPECT_EQ(a, b)                                                       \
-    do {                                                                      \
-        long long a_ = (long long)(a), b_ = (long long)(b);                   \
-        if (a_ != b_) {                                                       \
-            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n",     \
-                    __FILE__, __LINE__, #a, a_, #b, b_);                      \
-            g_failed++;                                                       \
-        } else {                                                              \
-            g_passed++;                                                       \
-        }                                                                     \
-    } while (0)
 
 static int udp_socket(struct sockaddr_in *bound)
 {
@@ -109,8 +96,7 @@ static void test_ipv4_packing(void)
 
 int main(void)
 {
-    test_queue_sends_in_order_and_reports_a_refused_datagram();
-    test_ipv4_packing();
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    RUN(test_queue_sends_in_order_and_reports_a_refused_datagram);
+    RUN(test_ipv4_packing);
+    return pf_test_report();
 }

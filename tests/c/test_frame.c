@@ -4,6 +4,7 @@
  * Prints one line per failure and "N passed, N failed"; exit status 1 if any
  * failed. PF_TEST_TIME_SCALE=k multiplies the time limits (valgrind). */
 #include "pf_frame.h"
+#include "pf_test.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -12,52 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-static int g_fail_here;
-static int g_passed, g_failed;
-
-#define EXPECT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "  %s:%d: EXPECT(%s)\n", __FILE__, __LINE__, #c); \
-            g_fail_here++;                                                   \
-        }                                                                    \
-    } while (0)
-
-#define EXPECT_EQ(a, b)                                                       \
-    do {                                                                      \
-        long long a_ = (long long)(a), b_ = (long long)(b);                   \
-        if (a_ != b_) {                                                       \
-            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n",     \
-                    __FILE__, __LINE__, #a, a_, #b, b_);                      \
-            g_fail_here++;                                                    \
-        }                                                                     \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    g_fail_here = 0;
-    fn();
-    if (g_fail_here) {
-        fprintf(stderr, "FAIL %s\n", name);
-        g_failed++;
-    } else {
-        printf("ok   %s\n", name);
-        g_passed++;
-    }
-}
-#define RUN(fn) run(#fn, fn)
-
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double time_scale(void)
-{
-    const char *s = getenv("PF_TEST_TIME_SCALE");
-    return s ? atof(s) : 1.0;
 }
 
 static const unsigned char *U(const char *s) { return (const unsigned char *)s; }
@@ -688,6 +648,54 @@ static void test_buf_append_consume_compact_and_cap(void)
     pf_buf_free(&b);
 }
 
+static void test_buf_prepend_puts_bytes_back_in_front_in_order(void)
+{
+    pf_buf b;
+
+    pf_buf_init(&b, 64);
+    EXPECT_EQ(pf_buf_prepend(&b, "tail", 4), 0); /* empty, unallocated */
+    EXPECT_EQ(pf_buf_len(&b), 4);
+    EXPECT_EQ(pf_buf_prepend(&b, "mid-", 4), 0); /* start 0: data moves */
+    EXPECT(memcmp(pf_buf_data(&b), "mid-tail", 8) == 0);
+    pf_buf_consume(&b, 4);
+    EXPECT_EQ(pf_buf_prepend(&b, "MID-", 4), 0); /* room before start: O(1) */
+    EXPECT_EQ(b.start, 0);
+    EXPECT(memcmp(pf_buf_data(&b), "MID-tail", 8) == 0);
+    pf_buf_consume(&b, 2);
+    EXPECT_EQ(pf_buf_prepend(&b, "head+", 5), 0); /* 2 bytes before: moves */
+    EXPECT_EQ(pf_buf_len(&b), 11);
+    EXPECT(memcmp(pf_buf_data(&b), "head+D-tail", 11) == 0);
+    EXPECT_EQ(pf_buf_prepend(&b, "", 0), 0);
+    /* the framer sees the same messages as before they were put back */
+    {
+        pf_framer f;
+        pf_frame_opts o;
+        pf_frame fr;
+        pf_frame_opts_init(&o, PF_FRAME_LINE);
+        EXPECT_EQ(pf_framer_init(&f, &o), 0);
+        EXPECT_EQ(pf_buf_append(&b, "\n", 1), 0);
+        EXPECT_EQ(pf_buf_prepend(&b, "one\n", 4), 0);
+        EXPECT_EQ(pf_framer_next(&f, pf_buf_data(&b), pf_buf_len(&b), &fr), 1);
+        EXPECT_EQ(fr.length, 3);
+        pf_buf_consume(&b, fr.consumed);
+        EXPECT_EQ(pf_framer_next(&f, pf_buf_data(&b), pf_buf_len(&b), &fr), 1);
+        EXPECT_EQ(fr.length, 11);
+        EXPECT(memcmp(pf_buf_data(&b) + fr.offset, "head+D-tail", 11) == 0);
+    }
+    pf_buf_consume(&b, pf_buf_len(&b));
+    EXPECT_EQ(pf_buf_append(&b, "x", 1), 0);
+    {
+        unsigned char big[64];
+        memset(big, 'b', sizeof(big));
+        EXPECT_EQ(pf_buf_prepend(&b, big, 64), -ENOBUFS); /* over max */
+        EXPECT_EQ(pf_buf_len(&b), 1);
+        EXPECT_EQ(pf_buf_prepend(&b, big, 63), 0);
+        EXPECT_EQ(pf_buf_len(&b), 64);
+        EXPECT_EQ(pf_buf_data(&b)[63], 'x');
+    }
+    pf_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_line_lf_messages_and_pending_tail);
@@ -711,6 +719,6 @@ int main(void)
     RUN(test_header_and_trailer_for_replies);
     RUN(test_invalid_options_rejected);
     RUN(test_buf_append_consume_compact_and_cap);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    RUN(test_buf_prepend_puts_bytes_back_in_front_in_order);
+    return pf_test_report();
 }

@@ -1,0 +1,273 @@
+/* Unit tests for csrc/pf_msgloop.c: backpressure between the messages of a
+ * batch (pf_msgloop_take) and the per-message deadline (message_ms).
+ * Built and run by tests/test_message_faults.py, as tests/c/test_frame.c
+ * (ASan + UBSan when available).  Loopback TCP only.  Prints one line per
+ * failure and "N passed, N failed"; exit status 1 if any failed.
+ * PF_TEST_TIME_SCALE=k multiplies the time limits. */
+#include "pf_common.h"
+#include "pf_msgloop.h"
+#include "pf_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int64_t scaled(int64_t ms) { return (int64_t)(ms * time_scale()); }
+
+/* A listening loopback socket (non-blocking) and its port. */
+static int listen_socket(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        perror("listen socket");
+        exit(2);
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A client connected to port; rcvbuf > 0 sets SO_RCVBUF first. */
+static int client(int port, int rcvbuf)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("client");
+        exit(2);
+    }
+    return fd;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k <= 0) {
+            perror("write");
+            exit(2);
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+/* Bytes readable now on fd, all read and dropped. */
+static size_t drain(int fd)
+{
+    char buf[65536];
+    size_t total = 0;
+    ssize_t k;
+    while ((k = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        total += (size_t)k;
+    return total;
+}
+
+#define NMSG 100
+#define REPLY 3000
+#define HIGH 4096
+
+/* What a test's handler saw. */
+typedef struct {
+    pf_mconn *conn[2];
+    int nconns, closes, close_err[2];
+    int handled[NMSG * 2], nhandled;
+    int deferred;              /* pf_msgloop_take said "not now" */
+    size_t max_queued;         /* most output queued after a reply */
+} seen;
+
+/* One poll and its events, as the Cython layer handles them: every MSG
+ * through pf_msgloop_take, and a REPLY-byte reply to those it takes. */
+static int cycle(pf_msgloop *l, seen *s, int timeout_ms)
+{
+    static char reply[REPLY];
+    int n = pf_msgloop_poll(l, timeout_ms);
+    if (n < 0)
+        return n;
+    memset(reply, 'r', sizeof reply);
+    for (int i = 0; i < n; i++) {
+        pf_mevent *e = &l->ev[i];
+        if (e->type == PF_MEV_OPEN) {
+            if (s->nconns < 2)
+                s->conn[s->nconns++] = e->conn;
+        } else if (e->type == PF_MEV_CLOSE) {
+            if (s->closes < 2)
+                s->close_err[s->closes] = e->err;
+            s->closes++;
+        } else if (!pf_msgloop_take(l, e, 0)) {
+            s->deferred += pf_mconn_active(e->conn);
+        } else {
+            struct iovec iov = {reply, sizeof reply};
+            if (s->nhandled < NMSG * 2)
+                s->handled[s->nhandled++] = atoi((const char *)e->data);
+            e->conn->cork = e->more;
+            pf_msgloop_send(l, e->conn, &iov, 1);
+            if (pf_mconn_queued(e->conn) > s->max_queued)
+                s->max_queued = pf_mconn_queued(e->conn);
+        }
+    }
+    return n;
+}
+
+/* NMSG numbered lines, pipelined by a client that does not read; split:
+ * the first byte goes alone first (the batch is then framed from the
+ * connection's own buffer, not from the loop's arena). */
+static void pipelined_requests_with_a_non_reader(int split)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    seen s;
+    char req[NMSG * 4];
+    size_t len = 0, got = 0;
+    int port, lfd = listen_socket(&port), sndbuf = 4096;
+
+    /* small socket buffers (accepted sockets inherit the listener's), so
+     * that the kernel takes only a few replies */
+    setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    o.high_water = HIGH;
+    o.low_water = HIGH / 4;
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    int c = client(port, 4096);
+    for (int i = 0; i < NMSG; i++)
+        len += (size_t)sprintf(req + len, "%d\n", i);
+    int64_t end = pf_now_ms() + scaled(5000);
+    while (s.nconns == 0 && pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    if (split) {
+        write_all(c, req, 1);
+        for (int i = 0; i < 5; i++)
+            cycle(&l, &s, 10);
+        write_all(c, req + 1, len - 1);
+    } else {
+        write_all(c, req, len);
+    }
+    /* The client reads nothing: the loop stops handing out messages. */
+    for (int i = 0; i < 50 && pf_now_ms() < end; i++)
+        cycle(&l, &s, 10);
+    EXPECT(s.deferred > 0);
+    EXPECT(s.nhandled < NMSG);
+    EXPECT(s.max_queued <= HIGH + REPLY);
+    /* The client reads: every message is handled once, in order. */
+    while ((s.nhandled < NMSG || got < (size_t)NMSG * REPLY) && pf_now_ms() < end) {
+        cycle(&l, &s, 5);
+        got += drain(c);
+    }
+    EXPECT_EQ(s.nhandled, NMSG);
+    for (int i = 0; i < s.nhandled && i < NMSG; i++)
+        EXPECT_EQ(s.handled[i], i);
+    EXPECT_EQ(got, (size_t)NMSG * REPLY);
+    EXPECT(s.max_queued <= HIGH + REPLY);
+    EXPECT_EQ(s.closes, 0);
+    close(c);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
+static void test_take_defers_the_rest_of_a_batch_framed_in_the_arena(void)
+{
+    pipelined_requests_with_a_non_reader(0);
+}
+
+static void test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer(void)
+{
+    pipelined_requests_with_a_non_reader(1);
+}
+
+static void test_message_deadline_closes_a_trickler_not_a_slow_sender(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    seen s;
+    int port, lfd = listen_socket(&port);
+    const int64_t ms = scaled(150);
+
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    o.message_ms = (int)ms;
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    int trickler = client(port, 0), slow = client(port, 0);
+    int64_t end = pf_now_ms() + scaled(5000);
+    while (s.nconns < 2 && pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    int64_t t0 = pf_now_ms(), closed_at = 0, next = t0;
+    int sent = 0;
+    /* The trickler sends a byte per ms/3 of a line it never ends; the slow
+     * sender one "N\n" a byte at a time, each line within ms/2. */
+    while (pf_now_ms() < t0 + 4 * ms && pf_now_ms() < end) {
+        if (pf_now_ms() >= next) {
+            send(trickler, "x", 1, MSG_NOSIGNAL);
+            send(slow, sent % 2 ? "\n" : "7", 1, MSG_NOSIGNAL);
+            sent++;
+            next += ms / 3;
+        }
+        cycle(&l, &s, 5);
+        if (s.closes && !closed_at)
+            closed_at = pf_now_ms();
+        drain(slow);
+    }
+    EXPECT_EQ(s.closes, 1);
+    EXPECT_EQ(s.close_err[0], PF_MCLOSE_MESSAGE);
+    EXPECT(closed_at - t0 >= ms - 5);
+    EXPECT(closed_at - t0 <= 3 * ms);
+    EXPECT_EQ(l.message_timeouts, 1);
+    EXPECT(s.nhandled >= 4);          /* the slow sender's lines */
+    close(trickler);
+    close(slow);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
+static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    seen s;
+    int port, lfd = listen_socket(&port);
+
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(o.message_ms, 0);
+    o.message_ms = (int)scaled(50);
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    int c = client(port, 0);
+    write_all(c, "1\n", 2);          /* complete: no message in progress */
+    int64_t end = pf_now_ms() + scaled(300);
+    while (pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    EXPECT_EQ(s.nhandled, 1);
+    EXPECT_EQ(s.closes, 0);
+    close(c);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
+int main(void)
+{
+    RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_arena);
+    RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer);
+    RUN(test_message_deadline_closes_a_trickler_not_a_slow_sender);
+    RUN(test_message_deadline_off_by_default_and_not_for_idle_conns);
+    return pf_test_report();
+}
