@@ -134,3 +134,17 @@ def test_cli_reports_a_saved_run_against_an_older_one(rows, tmp_path, capsys):
     assert "| connect (server closes first) | pyfast | 11,000 |" in out
     assert "| connect | pyfast | 11,000 | 5,500 | 2.00× (" in out
     assert (tmp_path / "p" / "cdf-connect.png").exists()
+
+
+def test_runs_saved_in_turns_report_as_one(tmp_path, capsys):
+    from pyfast.bench.runner import merge_json
+    runs = fake_runs()
+    parts = []
+    for name in OPTS.scenarios:
+        opts = Options(scenarios=(name,), rounds=3, duration=2.0)
+        mine = [r for r in runs if r.scenario == name]
+        parts.append(to_json(opts, mine, medians(mine, opts)))
+    merged = merge_json(parts)
+    _, runs2, rows2 = from_json(merged)
+    assert runs2 == [r for name in OPTS.scenarios for r in runs if r.scenario == name]
+    assert rows2 == medians(runs, OPTS)

@@ -54,8 +54,9 @@ def parse_args(argv=None):
     ap.add_argument("--plot-format", choices=("png", "svg"), default="png", help="chart format (default png)")
     ap.add_argument("--compare", metavar="OLD.json",
                     help="also print each row's req/s, CPU µs/req and p99 against an earlier --json run")
-    ap.add_argument("--load", metavar="FILE",
-                    help="report on a saved --json run instead of running (with --compare, --plot, --markdown)")
+    ap.add_argument("--load", metavar="FILE", nargs="+",
+                    help="report on saved --json runs instead of running (with --compare, --plot, --markdown); "
+                         "several files (e.g. scenarios run in turns) are reported as one run")
     return ap.parse_args(argv)
 
 
@@ -101,14 +102,14 @@ def main(argv=None) -> int:
     from rich.console import Console
 
     from . import report
-    from .runner import Options, from_json, to_json
+    from .runner import Options, from_json, merge_json, to_json
 
     console = Console()
     if not console.is_terminal:   # piped or captured: do not squeeze the table to 80 columns
         console = Console(width=160)
     old = _read_json(args.compare) if args.compare else None
     if args.load:
-        data = _read_json(args.load)
+        data = merge_json([_read_json(path) for path in args.load])
         opts, runs, rows = from_json(data)
         pinned = data.get("machine", {}).get("server_cpu") is not None
     else:

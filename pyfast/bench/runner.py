@@ -452,3 +452,29 @@ def from_json(data: dict) -> tuple[Options, list[Run], list[Row]]:
     runs = [build(Run, r) for r in data.get("runs", [])]
     rows = [build(Row, r) for r in data.get("medians", [])]
     return opts, runs, rows
+
+
+def merge_json(datas: list[dict]) -> dict:
+    """Several --json files as one: the runs of all, in order, their
+    scenarios in first-seen order, the medians computed again over all the
+    runs (a scenario's rows are only comparable within one file's rounds:
+    keep each scenario in one file). Options and machine are the first's."""
+    if len(datas) == 1:
+        return datas[0]
+    out = dict(datas[0])
+    names: list[str] = []
+    defs: dict = {}
+    runs: list[dict] = []
+    for d in datas:
+        for name in d.get("options", {}).get("scenarios", []):
+            if name not in names:
+                names.append(name)
+        defs.update(d.get("scenarios", {}))
+        runs.extend(d.get("runs", []))
+    out["options"] = dict(out.get("options", {}), scenarios=names, servers=None,
+                          rounds=max(d.get("options", {}).get("rounds", 1) for d in datas))
+    out["scenarios"] = defs
+    out["runs"] = runs
+    opts, run_objs, _ = from_json(dict(out, medians=[]))
+    out["medians"] = [asdict(r) for r in medians(run_objs, opts)]
+    return out
