@@ -5,7 +5,7 @@ in by ``[bench]``). Files written to DIR, in the chosen format (png or svg):
 
     rps          req/s per scenario and server, median with min–max bars
     cpu          server CPU microseconds per request
-    latency      p50 and p99 latency (microseconds, log scale)
+    latency      p50 to p99 latency (microseconds, log scale)
     cdf-NAME     latency CDF of scenario NAME, one line per server (from the
                  load generator's histogram, summed over the rounds)
 """
@@ -42,7 +42,7 @@ def _panels(plt, rows: list[Row], title: str, xlabel: str):
     per = [[r for r in rows if r.ok and r.scenario == n] for n in names]
     heights = [max(len(p), 1) * 0.32 + 0.7 for p in per]
     fig, axes = plt.subplots(len(names), 1, figsize=(8, sum(heights) + 0.6), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
+                             gridspec_kw={"height_ratios": heights}, constrained_layout=True)
     fig.suptitle(title)
     out = []
     for ax, name, mine in zip(axes[:, 0], names, per):
@@ -68,7 +68,6 @@ def _bar_colours(plt, rows: list[Row]) -> dict[str, str]:
 
 def _save(fig, plt, outdir: str, name: str, fmt: str) -> str:
     path = os.path.join(outdir, f"{name}.{fmt}")
-    fig.tight_layout()
     fig.savefig(path, format=fmt, dpi=110)
     plt.close(fig)
     return path
@@ -100,17 +99,19 @@ def plot_cpu(plt, rows, outdir, fmt, colours) -> str:
 
 
 def plot_latency(plt, rows, outdir, fmt, colours) -> str:
-    fig, panels = _panels(plt, rows, "latency: p50 (solid) and p99 (light), median of the rounds",
+    # A line from p50 (dot) to p99 (diamond): on a log axis a bar's length
+    # would depend on where the axis starts.
+    fig, panels = _panels(plt, rows, "latency: p50 (dot) to p99 (diamond), median of the rounds",
                           "µs (log scale)")
     for ax, mine in panels:
-        y = range(len(mine))
-        cols = [colours[r.server] for r in mine]
-        ax.barh(y, [max(r.p99_us, 1) for r in mine], color=cols, alpha=0.35, label="p99")
-        ax.barh(y, [max(r.p50_us, 1) for r in mine], height=0.45, color=cols, label="p50")
         for i, r in enumerate(mine):
-            ax.annotate(f" {r.p50_us:,.0f} / {r.p99_us:,.0f}", (max(r.p99_us, 1), i), va="center", fontsize=8)
+            lo, hi = max(r.p50_us, 1), max(r.p99_us, 1)
+            ax.hlines(i, lo, hi, color=colours[r.server], linewidth=2.5)
+            ax.plot([lo], [i], "o", color=colours[r.server])
+            ax.plot([hi], [i], "D", color=colours[r.server])
+            ax.annotate(f"  {r.p50_us:,.0f} / {r.p99_us:,.0f}", (hi, i), va="center", fontsize=8)
         ax.set_xscale("log")
-        ax.margins(x=0.25)
+        ax.margins(x=0.25, y=0.15)
     return _save(fig, plt, outdir, "latency", fmt)
 
 
@@ -118,7 +119,7 @@ def plot_cdf(plt, rows, name, outdir, fmt, colours) -> str | None:
     mine = [r for r in rows if r.ok and r.scenario == name and r.hist]
     if not mine:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
     for r in mine:
         total = sum(n for _, n in r.hist)
         xs, ys, seen = [], [], 0
@@ -126,7 +127,8 @@ def plot_cdf(plt, rows, name, outdir, fmt, colours) -> str | None:
             seen += n
             xs.append(max(us, 1))
             ys.append(seen / total)
-        ax.step(xs, ys, where="post", label=f"{r.server} (p99 {r.p99_us:,.0f} µs)", color=colours[r.server])
+        p99 = next(x for x, y in zip(xs, ys) if y >= 0.99)   # of the requests drawn, all rounds
+        ax.step(xs, ys, where="post", label=f"{r.server} (p99 {p99:,.0f} µs)", color=colours[r.server])
     ax.set_xscale("log")
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("latency, µs (log scale)")

@@ -25,6 +25,17 @@ class Grid:
     headers: list[str]
     right: set[int]                                   # right-aligned columns
     groups: list[list[list[str]]] = field(default_factory=list)
+    _scenario: str | None = field(default=None, repr=False)
+
+    def add(self, scenario: str, label: str, cells: list[str]) -> None:
+        """Add a row of `scenario`: the first row of a scenario starts a
+        section and shows `label` in the first column, the others leave it blank."""
+        if scenario != self._scenario:
+            self._scenario = scenario
+            self.groups.append([])
+            self.groups[-1].append([label] + cells)
+        else:
+            self.groups[-1].append([""] + cells)
 
     def rich(self) -> Table:
         t = Table(title=self.title, title_justify="left")
@@ -81,31 +92,21 @@ def grid(rows: list[Row], opts: Options, pinned: bool) -> Grid:
     """scenario | server | req/s | spread | p50 | p99 | CPU us/req | x stdlib | x C | errors | gen CPU."""
     pin = "server and generator pinned to separate cores" if pinned else "not pinned"
     title = (f"pyfast.bench: median of {opts.rounds} round(s) of {opts.duration:g} s, {pin}; "
-             "req/s spread and ratios' (min–max) over the rounds")
+             "req/s min–max and ratios (min–max) over the rounds")
     g = Grid(title, ["scenario", "server", "req/s", "req/s min–max", "p50 µs", "p99 µs", "CPU µs/req",
                      "× stdlib", "× C", "errors", "gen CPU"], right=set(range(2, 11)))
-    last, group = None, []
     for r in rows:
-        if r.scenario != last:
-            if group:
-                g.groups.append(group)
-            group = []
-            closes = _closes(r.scenario)
-            name = r.scenario + (f" ({closes})" if closes else "")
-        else:
-            name = ""
-        last = r.scenario
+        closes = _closes(r.scenario)
+        label = r.scenario + (f" ({closes})" if closes else "")
         if not r.ok:
-            why = "unavailable" if r.unavailable else "failed"
-            group.append([name, r.server, why] + [""] * 8)
+            g.add(r.scenario, label, [r.server, "unavailable" if r.unavailable else "failed"] + [""] * 8)
             continue
         spread = f"{_num(r.rps_min)}–{_num(r.rps_max)}" if r.rounds > 1 else ""
-        group.append([name, r.server, f"{r.rps:,.0f}", spread, f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
-                      f"{r.cpu_us_per_req:.1f}", _ratio(r.vs_stdlib, r.vs_stdlib_min, r.vs_stdlib_max),
-                      _ratio(r.vs_c, r.vs_c_min, r.vs_c_max), _errors(r),
-                      f"{r.gen_cpu:.0%}" if r.gen_cpu else ""])
-    if group:
-        g.groups.append(group)
+        g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}", spread, f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
+                                  f"{r.cpu_us_per_req:.1f}",
+                                  _ratio(r.vs_stdlib, r.vs_stdlib_min, r.vs_stdlib_max),
+                                  _ratio(r.vs_c, r.vs_c_min, r.vs_c_max), _errors(r),
+                                  f"{r.gen_cpu:.0%}" if r.gen_cpu else ""])
     return g
 
 
@@ -228,30 +229,20 @@ def compare_grid(rows: list[Row], old_rows: list[Row], changed: set[str]) -> Gri
              ["scenario", "server", "req/s now", "req/s before", "req/s now/before", "CPU µs/req now/before",
               "p99 now/before", "× C now", "× C before"], right=set(range(2, 9)))
     old = {(r.scenario, r.server): r for r in old_rows if r.ok}
-    last, group = None, []
     for r in rows:
-        if r.scenario != last:
-            if group:
-                g.groups.append(group)
-            group = []
-            name = r.scenario + (" (changed)" if r.scenario in changed else "")
-        else:
-            name = ""
-        last = r.scenario
+        label = r.scenario + (" (changed)" if r.scenario in changed else "")
         o = old.get((r.scenario, r.server))
         if not r.ok or o is None:
-            group.append([name, r.server, f"{r.rps:,.0f}" if r.ok else "failed",
-                          "" if o is None else f"{o.rps:,.0f}", "not in both"] + [""] * 4)
+            g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}" if r.ok else "failed",
+                                      "" if o is None else f"{o.rps:,.0f}", "not in both"] + [""] * 4)
             continue
         ratio = _ratio(r.rps / o.rps if o.rps else None,
                        r.rps_min / o.rps_max if o.rps_max and r.rps_min else None,
                        r.rps_max / o.rps_min if o.rps_min and r.rps_max else None)
-        group.append([name, r.server, f"{r.rps:,.0f}", f"{o.rps:,.0f}", ratio,
-                      _ratio(r.cpu_us_per_req / o.cpu_us_per_req if o.cpu_us_per_req else None),
-                      _ratio(r.p99_us / o.p99_us if o.p99_us else None),
-                      _ratio(r.vs_c), _ratio(o.vs_c)])
-    if group:
-        g.groups.append(group)
+        g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}", f"{o.rps:,.0f}", ratio,
+                                  _ratio(r.cpu_us_per_req / o.cpu_us_per_req if o.cpu_us_per_req else None),
+                                  _ratio(r.p99_us / o.p99_us if o.p99_us else None),
+                                  _ratio(r.vs_c), _ratio(o.vs_c)])
     return g
 
 
