@@ -66,9 +66,38 @@ def _read_json(path: str) -> dict:
         return json.load(f)
 
 
+def _time_left_column():
+    """A progress column counting down the time left: at each finished run,
+    the planned seconds not yet run scaled by how long the runs so far took
+    against their plan (a run is one coarse step, too few for rich's own
+    speed estimate), then down with the clock until the next."""
+    import time
+
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeLeft(ProgressColumn):
+        def render(self, task):
+            est, at = task.fields.get("eta", (task.total or 0.0, time.monotonic()))
+            left = max(est - (time.monotonic() - at), 0.0)
+            m, sec = divmod(int(left + 0.5), 60)
+            return Text(f"~{m}:{sec:02d} left", style="progress.remaining")
+
+    return TimeLeft()
+
+
+def _eta(task) -> tuple[float, float]:
+    """(seconds left, as of now) once a run has finished: see _time_left_column."""
+    import time
+    left = task.remaining or 0.0
+    if task.completed and task.elapsed:
+        left *= task.elapsed / task.completed
+    return left, time.monotonic()
+
+
 def _measure(opts, console):
     """Run the plan under a progress bar; returns (runs, rows, pinned), or None on Ctrl-C."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .runner import pick_cpus, plan, planned_seconds, run_all
 
@@ -78,14 +107,15 @@ def _measure(opts, console):
         console.print(f"server on core {server_cpu}, load generator on core {gen_cpu}", style="dim")
     todo = plan(opts)
     total = sum(planned_seconds(opts, sc) for _, sc, _ in todo)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("run {task.fields[done]}/{task.fields[runs]}"),
-                  TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("run {task.fields[done]}/{task.fields[runs]}"), TimeElapsedColumn(),
+                  _time_left_column(), console=console, transient=True) as progress:
         task = progress.add_task("starting", total=total, done=0, runs=len(todo))
 
         def tick(desc, advance):
             if desc is None:
                 progress.update(task, advance=advance, done=progress.tasks[0].fields["done"] + 1)
+                progress.update(task, eta=_eta(progress.tasks[0]))
             else:
                 progress.update(task, description=desc)
 
