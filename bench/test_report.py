@@ -148,3 +148,19 @@ def test_runs_saved_in_turns_report_as_one(tmp_path, capsys):
     _, runs2, rows2 = from_json(merged)
     assert runs2 == [r for name in OPTS.scenarios for r in runs if r.scenario == name]
     assert rows2 == medians(runs, OPTS)
+
+
+def test_compare_reads_a_file_written_before_spreads_and_definitions(rows, tmp_path, capsys):
+    """An older --json file (no spread, no histograms, no scenario
+    definitions): its rows compare by median, its scenarios are flagged."""
+    old = to_json(OPTS, [], medians(fake_runs(0.5), OPTS))
+    del old["scenarios"]
+    for r in old["medians"]:
+        for key in ("rps_min", "rps_max", "hist", "vs_c_min", "vs_c_max", "vs_stdlib_min", "vs_stdlib_max"):
+            del r[key]
+    new = tmp_path / "new.json"
+    report.write_json(str(new), OPTS, fake_runs(), rows)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main(["--load", str(new), "--compare", str(tmp_path / "old.json"), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| connect (changed) | pyfast | 11,000 | 5,500 | 2.00× |" in out

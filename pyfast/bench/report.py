@@ -101,7 +101,7 @@ def grid(rows: list[Row], opts: Options, pinned: bool) -> Grid:
         if not r.ok:
             g.add(r.scenario, label, [r.server, "unavailable" if r.unavailable else "failed"] + [""] * 8)
             continue
-        spread = f"{_num(r.rps_min)}–{_num(r.rps_max)}" if r.rounds > 1 else ""
+        spread = f"{_num(r.rps_min)}–{_num(r.rps_max)}" if r.rounds > 1 and r.rps_max else ""
         g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}", spread, f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
                                   f"{r.cpu_us_per_req:.1f}",
                                   _ratio(r.vs_stdlib, r.vs_stdlib_min, r.vs_stdlib_max),
