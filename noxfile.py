@@ -16,7 +16,7 @@ import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "bench"]
 nox.options.reuse_existing_virtualenvs = False
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True
@@ -51,3 +51,13 @@ def tests(session):
     session.install(".[test]")
     # The installed package, never the source tree: run from tests/.
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session):
+    """The benchmark's own tests (bench/: load generator, reference servers,
+    the scenarios' fairness, reports and charts; no speed asserted), on one
+    Python. bench/test_scenarios.py, the pytest-benchmark runs, is left out."""
+    session.env["PYFAST_WERROR"] = "ON"
+    session.install(".[test,bench]")
+    session.run("pytest", "bench", "--ignore=bench/test_scenarios.py", *session.posargs)

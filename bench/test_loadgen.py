@@ -13,14 +13,16 @@ def c_server():
     """Start the C reference server of a transport in a thread; yields its address."""
     started = []
 
-    def start(udp=False):
+    def start(udp=False, mode="echo"):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         if not udp:
             sock.listen(128)
         r, w = os.pipe()
-        serve = _bench.serve_echo_udp if udp else _bench.serve_echo_tcp
-        t = threading.Thread(target=serve, args=(sock, r))
+        if udp:
+            t = threading.Thread(target=_bench.serve_echo_udp, args=(sock, r))
+        else:
+            t = threading.Thread(target=_bench.serve_echo_tcp, args=(sock, r, mode))
         t.start()
         started.append((sock, r, w, t))
         return sock.getsockname()
@@ -144,3 +146,76 @@ def test_http_mode_parses_content_length(tmp_path):
             t.join()
     assert ok["requests"] > 0 and ok["errors"] == 0
     assert bad["requests"] == 0 and bad["errors"] > 0
+
+
+@pytest.mark.parametrize(("server_mode", "closer"), [("echo", "client"), ("once", "server")])
+def test_connect_mode_closes_as_told(c_server, server_mode, closer):
+    """Client closes first against a server that echoes until EOF; server
+    closes first against one that closes after its reply: no errors."""
+    addr = c_server(mode=server_mode)
+    res = _bench.run_loadgen(addr, "connect", conns=2, size=64, closer=closer, warmup=0.05, duration=0.3)
+    assert res["requests"] > 0 and res["errors"] == 0
+    assert res["connects"] >= res["requests"]
+
+
+def test_connect_mode_counts_a_server_that_never_closes_as_errors(c_server):
+    """closer="server" waits for the server's EOF; a server that waits for
+    the client instead costs an error per connection after the timeout."""
+    addr = c_server(mode="echo")
+    res = _bench.run_loadgen(addr, "connect", conns=2, size=64, closer="server", connect_timeout=0.1,
+                             warmup=0.0, duration=0.5)
+    assert res["requests"] == 0
+    assert res["errors"] + res["warmup_errors"] >= 2
+    assert res["gen_cpu"] < 0.5
+
+
+def test_loadgen_rejects_an_unknown_closer():
+    with pytest.raises(ValueError, match="closer"):
+        _bench.run_loadgen(("127.0.0.1", 9), "connect", conns=1, closer="both", warmup=0, duration=0.1)
+
+
+def _recv_all(sock):
+    buf = b""
+    while chunk := sock.recv(65536):
+        buf += chunk
+    return buf
+
+
+def test_reference_line_mode_echoes_whole_lines_only(c_server):
+    addr = c_server(mode="line")
+    with socket.create_connection(addr, timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"ab")
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)
+        sock.settimeout(5)
+        sock.sendall(b"c\nde")
+        assert sock.recv(100) == b"abc\n"
+        sock.sendall(b"f\ng\n" + b"tail")   # then data and FIN together
+        sock.shutdown(socket.SHUT_WR)
+        assert _recv_all(sock) == b"def\ng\n"
+
+
+def test_reference_line_mode_closes_a_connection_whose_line_never_ends(c_server):
+    addr = c_server(mode="line")
+    with socket.create_connection(addr, timeout=5) as sock:
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for _ in range(64):   # 2 MiB without a newline
+                sock.sendall(b"x" * 32768)
+            sock.recv(1)
+    with socket.create_connection(addr, timeout=5) as sock:   # the server still serves others
+        sock.sendall(b"ok\n")
+        assert sock.recv(100) == b"ok\n"
+
+
+def test_reference_once_mode_replies_then_closes_first(c_server):
+    addr = c_server(mode="once")
+    with socket.create_connection(addr, timeout=5) as sock:
+        sock.sendall(b"hello")
+        assert _recv_all(sock) == b"hello"   # the reply, then EOF while the client is still open
+
+
+def test_reference_server_rejects_an_unknown_mode():
+    with socket.create_server(("127.0.0.1", 0)) as sock, pytest.raises(ValueError, match="mode"):
+        _bench.serve_echo_tcp(sock, -1, "twice")

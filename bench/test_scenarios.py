@@ -7,14 +7,15 @@ means nothing. Nothing here asserts a time or a speed.
 
     cd /tmp && pytest /path/to/repo/bench --benchmark-json=bench.json
 
-Not part of the CI test run (pyproject's testpaths is tests/).
+Not part of the CI test run (pyproject's testpaths is tests/; nox's bench
+session runs the other bench/ tests and leaves this one out).
 """
 import pytest
 
 from pyfast.bench.runner import Options, pick_cpus, run_one
 from pyfast.bench.scenarios import SCENARIOS
 
-BENCH_SCENARIOS = ("echo-1k", "line-64", "connect", "udp", "http")
+BENCH_SCENARIOS = ("echo-1k", "line-64", "connect", "connect-cc", "udp", "http")
 CASES = [(name, impl) for name in BENCH_SCENARIOS for impl in SCENARIOS[name].servers]
 
 

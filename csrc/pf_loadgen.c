@@ -347,7 +347,10 @@ static void conn_connected(struct lg *g, struct lg_conn *c)
     g->res->connects++;
     set_events(g, c, EPOLLIN);
     if (g->cfg->mode == PF_LG_CONNECT) {
-        flush(g, c);   /* the request was queued at connect time */
+        /* the request was queued at connect time; the reply (and the
+         * server's close) must follow within the connect timeout */
+        c->deadline = g->now + (uint64_t)(g->cfg->connect_timeout_s * 1e9) + 1;
+        flush(g, c);
         return;
     }
     if (c->stalled) {
@@ -605,8 +608,11 @@ static void on_readable(struct lg *g, struct lg_conn *c)
     }
     case PF_LG_CONNECT:
         c->recv_got += (uint64_t)n;
-        if (c->recv_got >= g->reqlen)
+        if (c->recv_got > g->reqlen)
+            conn_fail(g, c);   /* more than the echo: a broken server */
+        else if (c->recv_got == g->reqlen && cfg->closer == PF_LG_CLIENT_CLOSES)
             complete(g, c, 1);
+        /* PF_LG_SERVER_CLOSES: complete at the server's EOF */
         return;
     case PF_LG_UDP:
         if (complete(g, c, (size_t)n == g->reqlen) < 0)
@@ -666,7 +672,9 @@ static void on_timers(struct lg *g)
             conn_open(g, c);
             break;
         case ST_OPEN:
-            if (cfg->mode == PF_LG_UDP && c->inflight > 0) {
+            if (cfg->mode == PF_LG_CONNECT) {
+                conn_fail(g, c);   /* no reply, or no close, in time */
+            } else if (cfg->mode == PF_LG_UDP && c->inflight > 0) {
                 g->res->lost += (uint64_t)c->inflight;
                 c->to_send = (uint64_t)c->inflight;
                 flush(g, c);
@@ -736,7 +744,7 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
 
     if (cfg->conns <= 0 || cfg->depth <= 0 || cfg->active < 0 || cfg->stalled < 0 ||
         (cfg->stalled > 0 && (cfg->mode == PF_LG_CONNECT || cfg->mode == PF_LG_UDP)) ||
-        cfg->addrlen == 0 ||
+        cfg->addrlen == 0 || (cfg->closer != PF_LG_CLIENT_CLOSES && cfg->closer != PF_LG_SERVER_CLOSES) ||
         cfg->measure_s <= 0 || cfg->warmup_s < 0 || cfg->mode < PF_LG_ECHO || cfg->mode > PF_LG_HTTP)
         return -EINVAL;
     g.nreq = cfg->conns;

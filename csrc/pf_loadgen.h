@@ -30,9 +30,20 @@
 enum pf_lg_mode {
     PF_LG_ECHO = 0,    /* send size bytes, expect size bytes back */
     PF_LG_LINE = 1,    /* send a size-byte line ending in '\n', expect it back */
-    PF_LG_CONNECT = 2, /* connect, send size bytes, read size bytes (or EOF), close */
+    PF_LG_CONNECT = 2, /* connect, send size bytes, read size bytes back, then close as
+                          `closer` says; the latency runs from connect() to the close */
     PF_LG_UDP = 3,     /* send a size-byte datagram, expect one back */
     PF_LG_HTTP = 4,    /* keep-alive GET, reply parsed by Content-Length */
+};
+
+/* CONNECT: which side closes first. The side that closes first holds the
+ * connection in TIME_WAIT, so both variants exist and every server of a
+ * scenario is driven by the same one. */
+enum pf_lg_closer {
+    PF_LG_CLIENT_CLOSES = 0, /* close right after the reply; the server then sees EOF */
+    PF_LG_SERVER_CLOSES = 1, /* after the reply, wait for the server's EOF, then close;
+                                a server that does not close within connect_timeout_s
+                                costs an error */
 };
 
 /* Latency histogram: log-linear, microsecond resolution. Values below
@@ -55,7 +66,9 @@ struct pf_lg_config {
     size_t size;                   /* request size, bytes (ECHO/LINE/CONNECT/UDP) */
     double warmup_s;               /* seconds before the measure window */
     double measure_s;              /* seconds of the measure window */
-    double connect_timeout_s;      /* seconds for a connect to complete */
+    int closer;                    /* CONNECT: enum pf_lg_closer */
+    double connect_timeout_s;      /* seconds for a connect to complete, and (CONNECT)
+                                      for the reply and close that follow it */
     double udp_timeout_s;          /* seconds before a datagram counts as lost */
     double backoff_s;              /* seconds to wait before reconnecting */
     int connect_burst;             /* max connects in progress while opening the

@@ -14,11 +14,15 @@
 #define REF_BUF (64 * 1024)
 #define REF_MAX_EVENTS 256
 #define REF_UDP_BATCH 64
+#define REF_MAX_LINE (1024 * 1024)
 
 struct ref_conn {
     int fd;
+    int close_after;       /* PF_REF_ONCE: close once the echo is written */
     char *pend;            /* unsent echo, or NULL */
     size_t pend_off, pend_len;
+    char *part;            /* PF_REF_LINE: a line without its '\n' yet */
+    size_t part_len, part_cap;
     struct ref_conn *prev, *next;
 };
 
@@ -55,6 +59,7 @@ static void conn_free(struct ref_conn **head, struct ref_conn *c)
         c->next->prev = c->prev;
     xclose(c->fd);
     free(c->pend);
+    free(c->part);
     free(c);
 }
 
@@ -79,8 +84,81 @@ static int conn_flush(struct ref_conn *c)
     return 1;
 }
 
-/* Read once and echo. Returns 0, or -1 when the connection is done. */
-static int conn_echo(int ep, struct ref_conn *c, char *buf, struct pf_ref_stats *st)
+/* Send data[0..len); what the socket does not take now is kept in c->pend
+ * and written on EPOLLOUT, reading stopped meanwhile. Returns 0 or -1. */
+static int conn_reply(int ep, struct ref_conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -1;
+            c->pend_len = len - off;
+            c->pend = malloc(c->pend_len);
+            if (c->pend == NULL)
+                return -1;
+            memcpy(c->pend, data + off, c->pend_len);
+            c->pend_off = 0;
+            struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
+            return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0 ? -1 : 0;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* Append data to the partial line. Returns 0, or -1 (no memory, too long). */
+static int part_append(struct ref_conn *c, const char *data, size_t len)
+{
+    if (c->part_len + len > REF_MAX_LINE)
+        return -1;
+    if (c->part_len + len > c->part_cap) {
+        size_t cap = c->part_cap ? c->part_cap : 256;
+        while (cap < c->part_len + len)
+            cap *= 2;
+        char *p = realloc(c->part, cap);
+        if (p == NULL)
+            return -1;
+        c->part = p;
+        c->part_cap = cap;
+    }
+    memcpy(c->part + c->part_len, data, len);
+    c->part_len += len;
+    return 0;
+}
+
+/* PF_REF_LINE: echo the complete lines of buf[0..n) after the partial line
+ * held so far; keep the new partial line. Returns 0 or -1. */
+static int conn_lines(int ep, struct ref_conn *c, char *buf, size_t n, struct pf_ref_stats *st)
+{
+    const char *data = buf;
+    size_t len = n;
+    if (c->part_len > 0) {
+        if (part_append(c, buf, n) < 0)
+            return -1;
+        data = c->part;
+        len = c->part_len;
+    }
+    const char *nl = memrchr(data, '\n', len);
+    size_t whole = nl ? (size_t)(nl - data) + 1 : 0;
+    if (whole > 0 && conn_reply(ep, c, data, whole) < 0)
+        return -1;
+    if (st)
+        st->bytes += whole;
+    if (data == c->part) {
+        memmove(c->part, c->part + whole, len - whole);
+        c->part_len = len - whole;
+        return 0;
+    }
+    return part_append(c, buf + whole, n - whole);
+}
+
+/* Read once and echo as `mode` says. Returns 0, or -1 when the connection
+ * is done (closed by the peer, failed, or PF_REF_ONCE's reply written). */
+static int conn_echo(int ep, struct ref_conn *c, int mode, char *buf, struct pf_ref_stats *st)
 {
     ssize_t n;
     do
@@ -90,30 +168,20 @@ static int conn_echo(int ep, struct ref_conn *c, char *buf, struct pf_ref_stats 
         return -1;
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t w = send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return -1;
-            /* keep the rest; stop reading until it is written */
-            c->pend_len = (size_t)n - off;
-            c->pend = malloc(c->pend_len);
-            if (c->pend == NULL)
-                return -1;
-            memcpy(c->pend, buf + off, c->pend_len);
-            c->pend_off = 0;
-            struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
-            if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
-                return -1;
-            break;
-        }
-        off += (size_t)w;
-    }
+    if (mode == PF_REF_LINE)
+        return conn_lines(ep, c, buf, (size_t)n, st);
+    if (conn_reply(ep, c, buf, (size_t)n) < 0)
+        return -1;
     if (st)
         st->bytes += (uint64_t)n;
+    if (mode == PF_REF_ONCE) {
+        if (c->pend != NULL) {
+            c->close_after = 1;
+            return 0;
+        }
+        shutdown(c->fd, SHUT_WR);
+        return -1;
+    }
     return 0;
 }
 
@@ -158,9 +226,11 @@ static void do_accept(int ep, int lfd, int *spare, struct ref_conn **head, struc
     }
 }
 
-int pf_ref_echo_tcp(int listen_fd, int stop_fd, struct pf_ref_stats *stats)
+int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *stats)
 {
     int rc = 0, ep = -1, spare = -1;
+    if (mode != PF_REF_ECHO && mode != PF_REF_LINE && mode != PF_REF_ONCE)
+        return -EINVAL;
     struct ref_conn *head = NULL;
     char *buf = NULL;
     struct epoll_event evs[REF_MAX_EVENTS];
@@ -206,6 +276,9 @@ int pf_ref_echo_tcp(int listen_fd, int stop_fd, struct pf_ref_stats *stats)
                 int r = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? conn_flush(c) : 0;
                 if (r < 0) {
                     conn_free(&head, c);
+                } else if (r == 1 && c->close_after) {
+                    shutdown(c->fd, SHUT_WR);
+                    conn_free(&head, c);
                 } else if (r == 1) {
                     struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
                     if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
@@ -214,7 +287,7 @@ int pf_ref_echo_tcp(int listen_fd, int stop_fd, struct pf_ref_stats *stats)
                 continue;
             }
             if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                if (conn_echo(ep, c, buf, stats) < 0)
+                if (conn_echo(ep, c, mode, buf, stats) < 0)
                     conn_free(&head, c);
             }
         }

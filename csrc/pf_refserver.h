@@ -1,8 +1,15 @@
 /* pf_refserver: the C reference servers, "what one core can do".
  *
  * pf_ref_echo_tcp: epoll (level-triggered) TCP or Unix stream echo. Accepts
- * with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC), echoes whatever it reads, stops
- * reading a connection while its echo is not fully written.
+ * with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) and stops reading a connection
+ * while its echo is not fully written. What it echoes, and who closes, is the
+ * mode: the same work as the Python handlers of the benchmark's scenarios.
+ *   PF_REF_ECHO  every byte read, until the client closes (recv/sendall loop);
+ *   PF_REF_LINE  complete '\n'-terminated lines, a partial line is kept until
+ *                its end arrives (a line longer than 1 MiB closes that
+ *                connection), until the client closes (readline/write loop);
+ *   PF_REF_ONCE  one read, its echo, then shutdown(SHUT_WR) and close: the
+ *                server closes first (socketserver's recv, sendall, return).
  * pf_ref_echo_udp: recvfrom/sendto datagram echo.
  *
  * Both serve the given bound fd (a listening socket for TCP) until stop_fd
@@ -24,7 +31,13 @@ struct pf_ref_stats {
     uint64_t datagrams;  /* datagrams echoed (UDP) */
 };
 
-int pf_ref_echo_tcp(int listen_fd, int stop_fd, struct pf_ref_stats *stats);
+enum pf_ref_mode {
+    PF_REF_ECHO = 0,
+    PF_REF_LINE = 1,
+    PF_REF_ONCE = 2,
+};
+
+int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *stats);
 int pf_ref_echo_udp(int fd, int stop_fd, struct pf_ref_stats *stats);
 
 #endif

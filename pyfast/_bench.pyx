@@ -27,6 +27,17 @@ MODES = {
     "http": PF_LG_HTTP,
 }
 
+CLOSERS = {
+    "client": PF_LG_CLIENT_CLOSES,
+    "server": PF_LG_SERVER_CLOSES,
+}
+
+REF_MODES = {
+    "echo": PF_REF_ECHO,
+    "line": PF_REF_LINE,
+    "once": PF_REF_ONCE,
+}
+
 
 cdef class _SignalStop:
     """Owns a wake-up pipe while a C call runs in the main thread."""
@@ -72,7 +83,7 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
                 int active=0, int stalled=0, size_t size=1024, double warmup=1.0,
                 double duration=5.0, double connect_timeout=2.0,
                 double udp_timeout=0.2, double backoff=0.05, int connect_burst=256,
-                str http_path="/", str http_host=None,
+                str closer="client", str http_path="/", str http_host=None,
                 int mark_fd=-1, int stop_fd=-1):
     """Drive a server at `address` and return the figures as a dict.
 
@@ -85,8 +96,16 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     per busy connection. size: request size in bytes. warmup, duration,
     connect_timeout, udp_timeout, backoff: seconds. connect_burst: at most
     this many connects in progress while the conns are first opened (0: no
-    limit). mark_fd: one byte is written to it when the measure window opens
-    and one when it closes.
+    limit). closer ("connect" mode): "client" closes right after the reply
+    (the client closes first); "server" waits for the server's EOF after the
+    reply and then closes (the server closes first; a server that does not
+    close within connect_timeout costs an error). The latency of a "connect"
+    request runs from connect() to that close. mark_fd: one byte is written
+    to it when the measure window opens and one when it closes.
+
+    Raises ValueError for an unknown mode or closer, OSError when the address
+    does not resolve or the generator cannot start (no memory, too few file
+    descriptors).
 
     The dict holds counts for the measure window (``requests``, ``errors``,
     ``bytes_sent``, ``bytes_recv``), ``warmup_errors``, whole-run ``lost``
@@ -103,6 +122,8 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     cdef bytes b_host, b_path, b_hpath, b_hhost
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, not {mode!r}")
+    if closer not in CLOSERS:
+        raise ValueError(f"closer must be one of {sorted(CLOSERS)}, not {closer!r}")
     if stalled and mode in ("connect", "udp"):
         raise ValueError(f"stalled connections need a stream mode, not {mode!r}")
     pf_lg_config_init(&cfg)
@@ -133,6 +154,7 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     cfg.udp_timeout_s = udp_timeout
     cfg.backoff_s = backoff
     cfg.connect_burst = connect_burst
+    cfg.closer = CLOSERS[closer]
     cfg.http_path = b_hpath
     cfg.http_host = b_hhost
     cfg.mark_fd = mark_fd
@@ -185,7 +207,7 @@ cdef dict _result_dict(pf_lg_result *res):
     }
 
 
-def _serve(fd, int stop_fd, bint udp):
+def _serve(fd, int stop_fd, bint udp, int mode=PF_REF_ECHO):
     cdef pf_ref_stats st
     cdef int rc
     cdef int cfd = fd if isinstance(fd, int) else fd.fileno()
@@ -196,7 +218,7 @@ def _serve(fd, int stop_fd, bint udp):
             if udp:
                 rc = pf_ref_echo_udp(cfd, stop.rfd, &st)
             else:
-                rc = pf_ref_echo_tcp(cfd, stop.rfd, &st)
+                rc = pf_ref_echo_tcp(cfd, mode, stop.rfd, &st)
     finally:
         stop.close()
     PyErr_CheckSignals()
@@ -205,14 +227,22 @@ def _serve(fd, int stop_fd, bint udp):
     return {"accepted": st.accepted, "bytes": st.bytes, "datagrams": st.datagrams}
 
 
-def serve_echo_tcp(fd, int stop_fd=-1):
+def serve_echo_tcp(fd, int stop_fd=-1, str mode="echo"):
     """Serve the C epoll echo on listening socket `fd` (a socket or an int).
+
+    mode: "echo" echoes every byte until the client closes; "line" echoes
+    whole lines only (a partial line waits for its end) until the client
+    closes; "once" reads once, echoes that, then shuts down and closes (the
+    server closes first, as a socketserver handler that returns).
 
     Runs without the GIL until `stop_fd` is readable or, when called from the
     main thread with stop_fd=-1, until SIGTERM (returns) or SIGINT (raises
-    KeyboardInterrupt). Returns {"accepted", "bytes"}.
+    KeyboardInterrupt). Returns {"accepted", "bytes"} (bytes echoed).
+    Raises ValueError for an unknown mode, OSError if epoll fails.
     """
-    return _serve(fd, stop_fd, False)
+    if mode not in REF_MODES:
+        raise ValueError(f"mode must be one of {sorted(REF_MODES)}, not {mode!r}")
+    return _serve(fd, stop_fd, False, REF_MODES[mode])
 
 
 def serve_echo_udp(fd, int stop_fd=-1):

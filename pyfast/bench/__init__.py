@@ -4,14 +4,17 @@ Run ``python -m pyfast.bench`` (``--help`` for the options). Each server under
 test runs in its own process (``python -m pyfast.bench.servers IMPL SCENARIO``),
 pinned to one core; the C load generator (``pyfast._bench.run_loadgen``) runs
 in the runner process, pinned to another. Rounds are interleaved across
-servers and the median of the rounds is reported, with ratios to the stdlib
-row and to the C reference row of each scenario.
+servers; the median of the rounds is reported with its min-max spread, and
+ratios to the stdlib row and to the C reference row of each scenario (the
+median and spread of the per-round ratios). Every server of a scenario does
+the same work in the same order; the table says what each does.
 
 Modules:
-    scenarios  what is measured: load shape and the servers that take part
+    scenarios  what is measured: load shape, the servers that take part, what each does
     servers    the servers under test, one function per (impl, kind)
-    runner     starts servers, drives them, measures their CPU
-    report     the rich table and the JSON file
+    runner     starts servers, drives them, measures their CPU; the JSON file
+    report     the table (rich, Markdown), --compare
+    plot       the charts of --plot (matplotlib)
 """
 from .scenarios import SCENARIOS, Scenario
 

@@ -1,8 +1,14 @@
-"""The results table (rich) and the JSON file."""
+"""The results: the table (rich or Markdown), what each server does, the
+comparison with an earlier run, and the JSON file.
+
+Each table is built once as plain cells (:class:`Grid`) and then drawn by
+rich for the terminal or as Markdown for the README.
+"""
 from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
@@ -11,8 +17,63 @@ from .runner import Options, Row, Run, to_json
 from .scenarios import SCENARIOS
 
 
-def _ratio(x: float | None) -> str:
-    return f"{x:.2f}x" if x is not None else ""
+@dataclass
+class Grid:
+    """A table as text cells: a title, headers, rows grouped by scenario."""
+
+    title: str
+    headers: list[str]
+    right: set[int]                                   # right-aligned columns
+    groups: list[list[list[str]]] = field(default_factory=list)
+    _scenario: str | None = field(default=None, repr=False)
+
+    def add(self, scenario: str, label: str, cells: list[str]) -> None:
+        """Add a row of `scenario`: the first row of a scenario starts a
+        section and shows `label` in the first column, the others leave it blank."""
+        if scenario != self._scenario:
+            self._scenario = scenario
+            self.groups.append([])
+            self.groups[-1].append([label] + cells)
+        else:
+            self.groups[-1].append([""] + cells)
+
+    def rich(self) -> Table:
+        t = Table(title=self.title, title_justify="left")
+        for i, h in enumerate(self.headers):
+            t.add_column(h, justify="right" if i in self.right else "left")
+        for n, group in enumerate(self.groups):
+            if n:
+                t.add_section()
+            for cells in group:
+                t.add_row(*cells)
+        return t
+
+    def markdown(self) -> str:
+        def esc(cell: str) -> str:
+            return cell.replace("|", "\\|")
+        out = [f"**{esc(self.title)}**", "",
+               "| " + " | ".join(esc(h) for h in self.headers) + " |",
+               "| " + " | ".join("---:" if i in self.right else "---" for i in range(len(self.headers))) + " |"]
+        for group in self.groups:
+            out.extend("| " + " | ".join(esc(c) for c in cells) + " |" for cells in group)
+        return "\n".join(out)
+
+
+def _num(x: float) -> str:
+    """Compact: 153k, 14.2k, 980."""
+    if x >= 100_000:
+        return f"{x / 1000:,.0f}k"
+    if x >= 1000:
+        return f"{x / 1000:.1f}k"
+    return f"{x:.0f}"
+
+
+def _ratio(mid: float | None, lo: float | None = None, hi: float | None = None) -> str:
+    if mid is None:
+        return ""
+    if lo is None or hi is None or lo == hi:
+        return f"{mid:.2f}×"
+    return f"{mid:.2f}× ({lo:.2f}–{hi:.2f})"
 
 
 def _errors(r: Row) -> str:
@@ -22,29 +83,56 @@ def _errors(r: Row) -> str:
     return text.strip()
 
 
-def table(rows: list[Row], opts: Options, pinned: bool) -> Table:
-    """scenario | server | req/s | p50 | p99 | CPU us/req | x stdlib | x C | errors | gen CPU."""
+def _closes(name: str) -> str:
+    sc = SCENARIOS.get(name)
+    return f"{sc.closes} closes first" if sc is not None and sc.closes else ""
+
+
+def grid(rows: list[Row], opts: Options, pinned: bool) -> Grid:
+    """scenario | server | req/s | spread | p50 | p99 | CPU us/req | x stdlib | x C | errors | gen CPU."""
     pin = "server and generator pinned to separate cores" if pinned else "not pinned"
-    t = Table(title=f"pyfast.bench: median of {opts.rounds} round(s), {opts.duration:g} s each, {pin}",
-              title_justify="left")
-    t.add_column("scenario")
-    t.add_column("server")
-    for col in ("req/s", "p50 µs", "p99 µs", "CPU µs/req", "× stdlib", "× C", "errors", "gen CPU"):
-        t.add_column(col, justify="right")
-    last = None
+    title = (f"pyfast.bench: median of {opts.rounds} round(s) of {opts.duration:g} s, {pin}; "
+             "req/s min–max and ratios (min–max) over the rounds")
+    g = Grid(title, ["scenario", "server", "req/s", "req/s min–max", "p50 µs", "p99 µs", "CPU µs/req",
+                     "× stdlib", "× C", "errors", "gen CPU"], right=set(range(2, 11)))
     for r in rows:
-        if last is not None and r.scenario != last:
-            t.add_section()
-        name = r.scenario if r.scenario != last else ""
-        last = r.scenario
+        closes = _closes(r.scenario)
+        label = r.scenario + (f" ({closes})" if closes else "")
         if not r.ok:
-            why = "unavailable" if r.unavailable else "failed"
-            t.add_row(name, f"[dim]{r.server}[/]", f"[dim]{why}[/]", *[""] * 7)
+            g.add(r.scenario, label, [r.server, "unavailable" if r.unavailable else "failed"] + [""] * 8)
             continue
-        t.add_row(name, r.server, f"{r.rps:,.0f}", f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
-                  f"{r.cpu_us_per_req:.1f}", _ratio(r.vs_stdlib), _ratio(r.vs_c),
-                  _errors(r), f"{r.gen_cpu:.0%}" if r.gen_cpu else "")
-    return t
+        spread = f"{_num(r.rps_min)}–{_num(r.rps_max)}" if r.rounds > 1 and r.rps_max else ""
+        g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}", spread, f"{r.p50_us:,.0f}", f"{r.p99_us:,.0f}",
+                                  f"{r.cpu_us_per_req:.1f}",
+                                  _ratio(r.vs_stdlib, r.vs_stdlib_min, r.vs_stdlib_max),
+                                  _ratio(r.vs_c, r.vs_c_min, r.vs_c_max), _errors(r),
+                                  f"{r.gen_cpu:.0%}" if r.gen_cpu else ""])
+    return g
+
+
+def table(rows: list[Row], opts: Options, pinned: bool) -> Table:
+    """The results as a rich table."""
+    return grid(rows, opts, pinned).rich()
+
+
+def work_lines(rows: list[Row]) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """For each scenario in the rows: (name, description, [(servers, what
+    they do)]), servers that do it the same way named together."""
+    out = []
+    seen: list[str] = []
+    for r in rows:
+        if r.scenario not in seen:
+            seen.append(r.scenario)
+    for name in seen:
+        sc = SCENARIOS.get(name)
+        if sc is None:
+            continue
+        by_text: dict[str, list[str]] = {}
+        for r in rows:
+            if r.scenario == name:
+                by_text.setdefault(sc.work(r.server) or "(not described)", []).append(r.server)
+        out.append((name, sc.description, [(", ".join(impls), text) for text, impls in by_text.items()]))
+    return out
 
 
 def notes(rows: list[Row]) -> list[str]:
@@ -67,7 +155,7 @@ def stalled_lines(rows: list[Row]) -> list[str]:
     for r in rows:
         if not (r.ok and r.scenario == "message-stalled"):
             continue
-        line = f"[cyan]message-stalled[/] {r.server}: p99 {r.p99_us:,.0f} µs"
+        line = f"message-stalled {r.server}: p99 {r.p99_us:,.0f} µs"
         b = base.get(r.server)
         if b is not None and b.p99_us > 0:
             line += f" vs {b.p99_us:,.0f} µs undisturbed = {r.p99_us / b.p99_us:.2f}x"
@@ -77,25 +165,93 @@ def stalled_lines(rows: list[Row]) -> list[str]:
     return out
 
 
+def c10k_lines(rows: list[Row]) -> list[str]:
+    return [f"c10k {r.server}: RSS {r.rss_per_conn_kib:.1f} KiB per connection beyond the idle server, "
+            f"{r.threads} threads" for r in rows if r.ok and r.scenario == "c10k"]
+
+
+LEGEND = ("CPU µs/req: server process user+system CPU over the measure window / requests. "
+          "gen CPU: load generator core busy (100% = it may be the bottleneck). "
+          "errors: in the measure windows (+ during warm-up). "
+          "× stdlib, × C: this row's req/s over that row's in the same round, median (min–max) of the rounds.")
+
+
+def noisy(rows: list[Row]) -> str:
+    busy = [r.others for r in rows if r.ok]
+    if busy and max(busy) > 0.15:
+        return (f"noisy machine: other processes kept {statistics.median(busy):.2f} cores busy "
+                f"(up to {max(busy):.2f}) during the measure windows; compare ratios, not absolute figures, "
+                "and re-run when the machine is quiet.")
+    return ""
+
+
 def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None = None) -> None:
     console = console or Console()
     console.print(table(rows, opts, pinned))
-    busy = [r.others for r in rows if r.ok]
-    if busy and max(busy) > 0.15:
-        console.print(f"[red]noisy machine[/]: other processes kept {statistics.median(busy):.2f} cores busy "
-                      f"(up to {max(busy):.2f}) during the measure windows; compare ratios, not absolute figures, "
-                      "and re-run when the machine is quiet.", highlight=False)
-    console.print("[dim]CPU µs/req: server process user+system CPU over the measure window / requests. "
-                  "gen CPU: load generator core busy (100% = it may be the bottleneck). "
-                  "errors: in the measure windows (+ during warm-up).[/]")
-    for r in rows:
-        if r.ok and r.scenario == "c10k":
-            console.print(f"[cyan]c10k[/] {r.server}: RSS {r.rss_per_conn_kib:.1f} KiB per connection "
-                          f"beyond the idle server, {r.threads} threads", highlight=False)
-    for line in stalled_lines(rows):
+    warn = noisy(rows)
+    if warn:
+        console.print(f"[red]{warn}[/]", highlight=False)
+    console.print(f"[dim]{LEGEND}[/]", highlight=False)
+    console.print("What each row's server does:", highlight=False)
+    for name, desc, works in work_lines(rows):
+        console.print(f"  [cyan]{name}[/]: {desc}", highlight=False)
+        for impls, text in works:
+            console.print(f"    [bold]{impls}[/]: {text}", highlight=False)
+    for line in c10k_lines(rows) + stalled_lines(rows):
         console.print(line, highlight=False)
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
+
+
+def markdown(rows: list[Row], opts: Options, pinned: bool) -> str:
+    """The table, what each server does and the notes, as Markdown."""
+    out = [grid(rows, opts, pinned).markdown(), ""]
+    warn = noisy(rows)
+    if warn:
+        out += [f"> {warn}", ""]
+    out += [LEGEND, "", "What each row's server does:", ""]
+    for name, desc, works in work_lines(rows):
+        out.append(f"- **{name}**: {desc}")
+        out.extend(f"  - {impls}: {text}" for impls, text in works)
+    extra = c10k_lines(rows) + stalled_lines(rows) + [f"note: {n}" for n in notes(rows)]
+    if extra:
+        out += [""] + [f"- {line}" for line in extra]
+    return "\n".join(out) + "\n"
+
+
+# ---- --compare ------------------------------------------------------------------
+
+def compare_grid(rows: list[Row], old_rows: list[Row], changed: set[str]) -> Grid:
+    """Each row's figures against the same (scenario, server) of an earlier
+    run: req/s now/before with its bounds (now's min over before's max, now's
+    max over before's min), CPU µs/req and p99 now/before."""
+    g = Grid("pyfast.bench --compare: this run / the earlier run (same scenario and server)",
+             ["scenario", "server", "req/s now", "req/s before", "req/s now/before", "CPU µs/req now/before",
+              "p99 now/before", "× C now", "× C before"], right=set(range(2, 9)))
+    old = {(r.scenario, r.server): r for r in old_rows if r.ok}
+    for r in rows:
+        label = r.scenario + (" (changed)" if r.scenario in changed else "")
+        o = old.get((r.scenario, r.server))
+        if not r.ok or o is None:
+            g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}" if r.ok else "failed",
+                                      "" if o is None else f"{o.rps:,.0f}", "not in both"] + [""] * 4)
+            continue
+        ratio = _ratio(r.rps / o.rps if o.rps else None,
+                       r.rps_min / o.rps_max if o.rps_max and r.rps_min else None,
+                       r.rps_max / o.rps_min if o.rps_min and r.rps_max else None)
+        g.add(r.scenario, label, [r.server, f"{r.rps:,.0f}", f"{o.rps:,.0f}", ratio,
+                                  _ratio(r.cpu_us_per_req / o.cpu_us_per_req if o.cpu_us_per_req else None),
+                                  _ratio(r.p99_us / o.p99_us if o.p99_us else None),
+                                  _ratio(r.vs_c), _ratio(o.vs_c)])
+    return g
+
+
+def changed_scenarios(new_defs: dict, old_defs: dict | None, names) -> set[str]:
+    """Scenarios whose load or servers differ between two runs (or are
+    not described in the older file, which predates the definitions)."""
+    if old_defs is None:
+        return set(names)
+    return {n for n in names if old_defs.get(n) != new_defs.get(n)}
 
 
 def write_json(path: str, opts: Options, runs: list[Run], rows: list[Row]) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import psutil
 
@@ -71,6 +71,7 @@ class Run:
     threads: int = 0               # server threads at the end of the measure window
     driver: str = "pf_loadgen"
     loadgen: dict = field(default_factory=dict, repr=False)
+    hist: list = field(default_factory=list, repr=False)  # [[latency us, count], ...], measure window
 
 
 def plan(opts: Options) -> list[tuple[int, Scenario, str]]:
@@ -203,7 +204,7 @@ def _drive(sc: Scenario, host: str, port: int, opts: Options, mark_fd: int) -> t
     from pyfast import _bench
     res = _bench.run_loadgen((host, port), sc.mode, conns=sc.conns, depth=sc.depth, active=sc.active,
                              size=max(sc.size, 1), warmup=warmup, duration=opts.duration,
-                             mark_fd=mark_fd, **sc.loadgen)
+                             mark_fd=mark_fd, **sc.loadgen_kwargs())
     return "pf_loadgen", res
 
 
@@ -268,7 +269,8 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
               max_us=res["max_us"], requests=res["requests"], errors=res["errors"],
               warmup_errors=res.get("warmup_errors", 0), lost=res["lost"],
               elapsed_s=res["elapsed_s"], gen_cpu=res["gen_cpu"],
-              loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")})
+              loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")},
+              hist=res.get("hist", []))
     run.rss_idle_kib, run.rss_kib, run.threads = server.rss_idle_kib, sampler.rss_kib, sampler.threads
     if window is not None:
         run.server_cpu_s, run.others = window
@@ -284,15 +286,23 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
 
 @dataclass
 class Row:
-    """The median over rounds of one (scenario, server)."""
+    """The median over rounds of one (scenario, server), and the spread.
+
+    Ratios are taken round by round (this row's req/s over the reference
+    row's req/s in the same round: rounds are interleaved, so a round's
+    rows ran close together); vs_stdlib and vs_c are the medians of those
+    per-round ratios, *_min and *_max their spread.
+    """
 
     scenario: str
     server: str
     ok: bool
     reason: str = ""
     unavailable: bool = False
-    rounds: int = 0
+    rounds: int = 0                # rounds that completed
     rps: float = 0.0
+    rps_min: float = 0.0
+    rps_max: float = 0.0
     p50_us: float = 0.0
     p99_us: float = 0.0
     cpu_us_per_req: float = 0.0
@@ -303,7 +313,46 @@ class Row:
     errors: int = 0                # summed over rounds, measure windows
     warmup_errors: int = 0         # summed over rounds
     vs_stdlib: float | None = None
+    vs_stdlib_min: float | None = None
+    vs_stdlib_max: float | None = None
     vs_c: float | None = None
+    vs_c_min: float | None = None
+    vs_c_max: float | None = None
+    hist: list = field(default_factory=list, repr=False)  # latency histogram summed over rounds
+
+
+def merge_hists(hists) -> list:
+    """Sum [[latency us, count], ...] histograms; sorted by latency."""
+    total: dict[float, int] = {}
+    for h in hists:
+        for us, n in h:
+            total[us] = total.get(us, 0) + n
+    return [[us, total[us]] for us in sorted(total)]
+
+
+def _row(name: str, impl: str, sc: Scenario, mine: list[Run]) -> Row:
+    good = [r for r in mine if r.ok]
+    if not good:
+        return Row(name, impl, ok=False, reason=mine[-1].reason, unavailable=mine[-1].unavailable)
+    med = lambda attr: statistics.median(getattr(r, attr) for r in good)  # noqa: E731
+    row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"),
+              rps_min=min(r.rps for r in good), rps_max=max(r.rps for r in good),
+              p50_us=med("p50_us"), p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"),
+              gen_cpu=med("gen_cpu"), others=med("others"),
+              rss_per_conn_kib=statistics.median((r.rss_kib - r.rss_idle_kib) / sc.conns for r in good),
+              threads=max(r.threads for r in good),
+              errors=sum(r.errors for r in mine),
+              warmup_errors=sum(r.warmup_errors for r in mine),
+              hist=merge_hists(r.hist for r in good))
+    if len(good) < len(mine):
+        row.reason = f"{len(mine) - len(good)} round(s) failed: {[r for r in mine if not r.ok][-1].reason}"
+    return row
+
+
+def _ratios(row: Row, mine: list[Run], base: list[Run]) -> list[float]:
+    """This row's req/s over the reference's, round by round."""
+    ref = {r.round: r.rps for r in base if r.ok and r.rps > 0}
+    return [r.rps / ref[r.round] for r in mine if r.ok and r.round in ref]
 
 
 def medians(runs: list[Run], opts: Options) -> list[Row]:
@@ -311,43 +360,43 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
     rows = []
     for name in opts.scenarios:
         sc = SCENARIOS[name]
-        scen_rows = {}
+        scen_runs = {}
         for impl in sc.servers:
             if opts.servers is not None and impl not in opts.servers:
                 continue
             mine = [r for r in runs if r.scenario == name and r.server == impl]
-            if not mine:
-                continue
-            good = [r for r in mine if r.ok]
-            if not good:
-                row = Row(name, impl, ok=False, reason=mine[-1].reason, unavailable=mine[-1].unavailable)
-            else:
-                med = lambda attr: statistics.median(getattr(r, attr) for r in good)  # noqa: E731
-                row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"), p50_us=med("p50_us"),
-                          p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"), gen_cpu=med("gen_cpu"),
-                          others=med("others"),
-                          rss_per_conn_kib=statistics.median((r.rss_kib - r.rss_idle_kib) / sc.conns
-                                                             for r in good),
-                          threads=max(r.threads for r in good),
-                          errors=sum(r.errors for r in mine),
-                          warmup_errors=sum(r.warmup_errors for r in mine))
-                if len(good) < len(mine):
-                    row.reason = f"{len(mine) - len(good)} round(s) failed: {[r for r in mine if not r.ok][-1].reason}"
-            scen_rows[impl] = row
-        for row in scen_rows.values():
+            if mine:
+                scen_runs[impl] = mine
+        scen_rows = {impl: _row(name, impl, sc, mine) for impl, mine in scen_runs.items()}
+        for impl, row in scen_rows.items():
             for ref, attr in (("stdlib", "vs_stdlib"), ("c", "vs_c")):
-                base = scen_rows.get(ref)
-                if row.ok and base is not None and base.ok and base.rps > 0:
-                    setattr(row, attr, row.rps / base.rps)
+                if not row.ok or ref not in scen_runs:
+                    continue
+                ratios = _ratios(row, scen_runs[impl], scen_runs[ref])
+                if ratios:
+                    setattr(row, attr, statistics.median(ratios))
+                    setattr(row, attr + "_min", min(ratios))
+                    setattr(row, attr + "_max", max(ratios))
         rows.extend(scen_rows.values())
     return rows
+
+
+#: Seconds a run takes beyond its warm-up and measure window (server start
+#: and stop), for the progress bar's time left.
+RUN_OVERHEAD_S = 0.8
+
+
+def planned_seconds(opts: Options, sc: Scenario) -> float:
+    """About how long one run of `sc` takes, in seconds."""
+    return max(opts.warmup, sc.min_warmup) + opts.duration + RUN_OVERHEAD_S
 
 
 def run_all(opts: Options, progress=None) -> tuple[list[Run], list[Row]]:
     """Every planned run, in order; unavailable servers are tried once.
 
-    progress: None, or a callable(description) called before each run and
-    once more (with None) after each run or skip.
+    progress: None, or a callable(description, advance): called with the
+    run's description ("round 1/3  echo-1k  pyfast") and 0 before each run,
+    and with None and the run's planned seconds after each run or skip.
     """
     cpus = pick_cpus(opts)
     unavailable: dict[tuple[str, str], str] = {}
@@ -358,13 +407,13 @@ def run_all(opts: Options, progress=None) -> tuple[list[Run], list[Row]]:
             runs.append(Run(sc.name, impl, rnd, ok=False, reason=unavailable[key], unavailable=True))
         else:
             if progress:
-                progress(f"round {rnd + 1}/{opts.rounds}  {sc.name:<8} {impl}")
+                progress(f"round {rnd + 1}/{opts.rounds}  {sc.name}  {impl}", 0.0)
             run = run_one(rnd, sc, impl, opts, cpus)
             if run.unavailable:
                 unavailable[key] = run.reason
             runs.append(run)
         if progress:
-            progress(None)
+            progress(None, planned_seconds(opts, sc))
     return runs, medians(runs, opts)
 
 
@@ -383,6 +432,49 @@ def to_json(opts: Options, runs: list[Run], rows: list[Row]) -> dict:
         "machine": {"platform": platform.platform(), "cpus": sorted(os.sched_getaffinity(0)),
                     "server_cpu": cpus[0], "gen_cpu": cpus[1], "loadavg": os.getloadavg()},
         "versions": versions,
+        "scenarios": {name: SCENARIOS[name].definition() for name in opts.scenarios},
         "runs": [asdict(r) for r in runs],
         "medians": [asdict(r) for r in rows],
     }
+
+
+def from_json(data: dict) -> tuple[Options, list[Run], list[Row]]:
+    """The options, runs and rows of a --json file (fields this version
+    does not know are dropped, missing ones take their defaults)."""
+    def build(cls, d):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    opts = build(Options, data.get("options", {}))
+    opts.scenarios = tuple(opts.scenarios)
+    if opts.servers is not None:
+        opts.servers = tuple(opts.servers)
+    runs = [build(Run, r) for r in data.get("runs", [])]
+    rows = [build(Row, r) for r in data.get("medians", [])]
+    return opts, runs, rows
+
+
+def merge_json(datas: list[dict]) -> dict:
+    """Several --json files as one: the runs of all, in order, their
+    scenarios in first-seen order, the medians computed again over all the
+    runs (a scenario's rows are only comparable within one file's rounds:
+    keep each scenario in one file). Options and machine are the first's."""
+    if len(datas) == 1:
+        return datas[0]
+    out = dict(datas[0])
+    names: list[str] = []
+    defs: dict = {}
+    runs: list[dict] = []
+    for d in datas:
+        for name in d.get("options", {}).get("scenarios", []):
+            if name not in names:
+                names.append(name)
+        defs.update(d.get("scenarios", {}))
+        runs.extend(d.get("runs", []))
+    out["options"] = dict(out.get("options", {}), scenarios=names, servers=None,
+                          rounds=max(d.get("options", {}).get("rounds", 1) for d in datas))
+    out["scenarios"] = defs
+    out["runs"] = runs
+    opts, run_objs, _ = from_json(dict(out, medians=[]))
+    out["medians"] = [asdict(r) for r in medians(run_objs, opts)]
+    return out

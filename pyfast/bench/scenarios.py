@@ -1,21 +1,31 @@
 """The benchmark scenarios: the load shape, and which servers take part.
 
 A scenario names a load generator mode and a server *kind* (what the server
-does: "echo", "line", "once", "udp", "http"). Servers are registered per
-(impl, kind) in :mod:`pyfast.bench.servers`, so a new scenario that reuses a
-kind is one entry here, and a new impl is one function per kind there.
+does). Servers are registered per (impl, kind) in :mod:`pyfast.bench.servers`,
+so a new scenario that reuses a kind is one entry here, and a new impl is one
+function per kind there. :data:`WORK` says, for each (kind, impl), what that
+server does; the table prints it under each scenario.
 
-message and c10k: the pyfast rows are MessageHandler servers (kinds
-"message" and "c10k"); pyfast-cy is the same server with the Cython
-EchoMessageHandler (a cpdef handle_message); pyfast-2loops the Python one
-with loop_threads = 2. For the other impls these
-kinds are their byte echo (stdlib: the ThreadingTCPServer echo).
+Every server of a scenario does the same work in the same order (the same
+bytes read and written, framed the same way, and the same side closing the
+connection first); only how it is built differs. The kinds:
 
-Adding the planned one:
-    pyfast-coop  add it to IMPLS and to the scenarios' servers, and
-              @register("pyfast-coop", "echo", "line", "once") a function
-              that serves socketserver_handler(pyfast, kind) on the
-              cooperative server class.
+    echo     write back every byte read, until the client closes
+    line     write back whole '\\n' lines, until the client closes
+    once     one read, its echo, then the server closes (shutdown, close)
+    message  line echo, one reply per line (pyfast: a MessageHandler)
+    c10k     echo, on 10,000 mostly idle connections (pyfast: a MessageHandler)
+    udp      a datagram back to its sender
+    http     HTTP/1.1 keep-alive GET answered by the same BaseHTTPRequestHandler
+
+connect and connect-cc both open a connection per request. In connect the
+server closes first (socketserver's shape: handle() returns, the server
+shuts the socket down; TIME_WAIT lands on the server). In connect-cc the
+client closes first right after the reply and the servers echo until EOF
+(TIME_WAIT lands on the load generator, which caps every server alike).
+
+Adding a server: add it to IMPLS and to the scenarios' servers, register
+its functions in servers.py, and describe it in WORK.
 """
 from __future__ import annotations
 
@@ -36,6 +46,8 @@ class Scenario:
     depth: requests outstanding per busy connection. servers: impls that take
     part, in table order. min_warmup: seconds of warm-up at least (for
     scenarios that take a while to connect). default: part of a plain run.
+    closes: "connect" mode only, the side that closes first ("server" or
+    "client"). loadgen: more run_loadgen() keywords.
     """
 
     name: str
@@ -49,33 +61,95 @@ class Scenario:
     active: int = 0
     min_warmup: float = 0.0
     default: bool = True
+    closes: str = ""  # connect mode: "server" or "client", the side that closes first
     loadgen: dict = field(default_factory=dict)  # extra run_loadgen() keywords
+
+    def loadgen_kwargs(self) -> dict:
+        """The run_loadgen() keywords beyond the address, mode and timing."""
+        kw = dict(self.loadgen)
+        if self.closes:
+            kw["closer"] = self.closes
+        return kw
+
+    def work(self, impl: str) -> str:
+        """What `impl`'s server does in this scenario (from WORK)."""
+        return WORK.get((self.kind, impl), "")
+
+    def definition(self) -> dict:
+        """What the load and the servers are: stored with each --json run,
+        so --compare can tell when a scenario changed between two runs."""
+        return {"mode": self.mode, "kind": self.kind, "conns": self.conns, "size": self.size,
+                "depth": self.depth, "active": self.active, "closes": self.closes,
+                "loadgen": dict(self.loadgen), "description": self.description}
 
     @property
     def transport(self) -> str:
         return "udp" if self.mode == "udp" else "tcp"
 
 
+_SOCKETSERVER = ("pyfast", "pyfast-coop", "stdlib")
+_RECV_ECHO = "BaseRequestHandler: recv(65536), sendall, until recv returns b''"
+_HTTP = "BaseHTTPRequestHandler: do_GET sends a 14 B body with Content-Length, HTTP/1.1 keep-alive"
+
+#: (kind, impl) -> what that server does. Servers are ThreadingTCPServer
+#: (pyfast, stdlib), CooperativeTCPServer (pyfast-coop) unless said.
+WORK: dict[tuple[str, str], str] = {
+    **{("echo", impl): _RECV_ECHO for impl in _SOCKETSERVER},
+    ("echo", "gevent"): "StreamServer handler: recv(65536), sendall, until recv returns b'', close",
+    ("echo", "uvloop"): "asyncio.Protocol: data_received writes the data back",
+    ("echo", "c"): "C epoll: read, write it back, until EOF",
+    **{("line", impl): "StreamRequestHandler: for line in rfile: wfile.write(line)" for impl in _SOCKETSERVER},
+    ("line", "uvloop"): "asyncio streams: readline, write, drain, until EOF",
+    ("line", "c"): "C epoll: write back the whole lines read, keep a partial line, until EOF",
+    **{("once", impl): "BaseRequestHandler: one recv, sendall, return; the server then shuts down "
+                       "(SHUT_WR) and closes" for impl in _SOCKETSERVER},
+    ("once", "gevent"): "StreamServer handler: one recv, sendall, shutdown(SHUT_WR), close",
+    ("once", "uvloop"): "asyncio.Protocol: data_received writes the data back, closes the transport",
+    ("once", "c"): "C epoll: one read, write it back, shutdown(SHUT_WR), close",
+    ("message", "pyfast"): "MessageHandler, line framing in C: handle_message calls send_message",
+    ("message", "pyfast-cy"): "EchoMessageHandler, line framing in C: a Cython cpdef handle_message",
+    ("message", "pyfast-2loops"): "the pyfast MessageHandler with loop_threads = 2",
+    ("message", "uvloop"): "asyncio.Protocol: splits the data into lines, one write per line",
+    ("message", "c"): "C epoll: write back the whole lines read, keep a partial line",
+    ("c10k", "pyfast"): "MessageHandler, raw framing: send_message(each chunk read)",
+    ("c10k", "pyfast-cy"): "EchoMessageHandler, raw framing: a Cython cpdef handle_message",
+    ("c10k", "pyfast-coop"): _RECV_ECHO + " (one greenlet per connection)",
+    ("c10k", "stdlib"): _RECV_ECHO + " (one thread per connection)",
+    ("c10k", "uvloop"): "asyncio.Protocol: data_received writes the data back",
+    ("c10k", "c"): "C epoll: read, write it back, until EOF",
+    ("udp", "pyfast"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
+    ("udp", "stdlib"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
+    ("udp", "c"): "C: recvfrom, sendto, up to 64 datagrams a wake-up",
+    ("http", "pyfast"): "pyfast.http.server.ThreadingHTTPServer, " + _HTTP,
+    ("http", "pyfast-coop"): "CooperativeHTTPServer, " + _HTTP,
+    ("http", "stdlib"): "http.server.ThreadingHTTPServer, " + _HTTP,
+}
+
 _ALL = [
     Scenario("echo-1k", "echo", "echo", conns=50, size=1024,
              servers=("pyfast", "pyfast-coop", "stdlib", "gevent", "uvloop", "c"),
-             description="50 persistent conns, 1 KiB request/echo, BaseRequestHandler recv/sendall"),
+             description="50 persistent conns, 1 KiB request/echo; the client closes at the end"),
     Scenario("line-64", "line", "line", conns=50, size=64,
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"),
-             description="50 conns, 64 B lines, StreamRequestHandler for line in rfile: wfile.write(line)"),
-    Scenario("connect", "connect", "once", conns=20, size=64,
-             servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"),
-             description="new connection per 64 B request, 20 clients"),
+             description="50 persistent conns, 64 B lines, one in flight per conn"),
+    Scenario("connect", "connect", "once", conns=20, size=64, closes="server",
+             servers=("pyfast", "pyfast-coop", "stdlib", "gevent", "uvloop", "c"),
+             description="a new connection per 64 B request, 20 clients; the server closes first "
+                         "(reply, FIN; the client closes on EOF); latency from connect to close"),
+    Scenario("connect-cc", "connect", "echo", conns=20, size=64, closes="client",
+             servers=("pyfast", "pyfast-coop", "stdlib", "gevent", "uvloop", "c"),
+             description="a new connection per 64 B request, 20 clients; the client closes first "
+                         "right after the reply (TIME_WAIT on the load generator); latency from "
+                         "connect to close"),
     Scenario("udp", "udp", "udp", conns=20, size=64,
              servers=("pyfast", "stdlib", "c"), default=False,
-             description="64 B datagram echo, 20 clients, UDPServer"),
+             description="64 B datagram echo, 20 client sockets, one in flight each"),
     Scenario("http", "http", "http", conns=50, size=0,
              servers=("pyfast", "pyfast-coop", "stdlib"), default=False,
-             description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
+             description="50 keep-alive conns, GET / and its 200 reply, one in flight per conn"),
     Scenario("message", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "pyfast-2loops", "uvloop", "c"),
-             description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler; "
-                         "pyfast-2loops: loop_threads = 2)"),
+             description="50 persistent conns, 64 B lines, one in flight per conn"),
     Scenario("message-stalled", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "uvloop", "c"), default=False,
              loadgen={"stalled": 10},
@@ -84,7 +158,7 @@ _ALL = [
     Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},
-             description="10,000 conns, 1% with a 64 B echo in flight (pyfast: MessageHandler raw echo)"),
+             description="10,000 persistent conns, 100 (1%) with a 64 B echo in flight at a time"),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}

@@ -252,24 +252,43 @@ def coop_http(host: str, port: int, ready: Ready) -> None:
 
 # ---- gevent --------------------------------------------------------------------
 
-@register("gevent", "echo", "once")
-def gevent_echo(host: str, port: int, ready: Ready) -> None:
+def _gevent_serve(handle, host: str, port: int, ready: Ready) -> None:
     try:
         from gevent.server import StreamServer
     except ImportError as e:
         raise Unavailable(f"ImportError: {e}") from e
+    server = StreamServer((host, port), handle, backlog=BACKLOG)
+    server.start()
+    ready(server.server_port)
+    server.serve_forever()
 
+
+@register("gevent", "echo")
+def gevent_echo(host: str, port: int, ready: Ready) -> None:
     def handle(sock, address):
         while True:
             data = sock.recv(65536)
             if not data:
                 break
             sock.sendall(data)
+        sock.close()
 
-    server = StreamServer((host, port), handle, backlog=BACKLOG)
-    server.start()
-    ready(server.server_port)
-    server.serve_forever()
+    _gevent_serve(handle, host, port, ready)
+
+
+@register("gevent", "once")
+def gevent_once(host: str, port: int, ready: Ready) -> None:
+    def handle(sock, address):
+        # As socketserver's handler and shutdown_request: one recv, the
+        # reply, then shutdown(SHUT_WR) and close (the server closes first).
+        sock.sendall(sock.recv(65536))
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sock.close()
+
+    _gevent_serve(handle, host, port, ready)
 
 
 # ---- uvloop ----------------------------------------------------------------------
@@ -297,15 +316,16 @@ def _run_until_term(uvloop, start):
     uvloop.run(main())
 
 
-@register("uvloop", "echo", "once", "message", "c10k")
-def uvloop_protocol_echo(host: str, port: int, ready: Ready) -> None:
-    uvloop = _uvloop()
+def _uvloop_protocol(kind: str):
+    """The asyncio.Protocol class for `kind` ("echo", "once" or "message")."""
     import asyncio
 
     class Echo(asyncio.Protocol):
-        # Flow control as asyncio documents it: stop reading a client whose
-        # replies pile up (pause_writing above the transport's high-water
-        # mark), so one that never reads costs bounded memory.
+        """echo: write back every chunk read, until the client closes.
+        Flow control as asyncio documents it: stop reading a client whose
+        replies pile up (pause_writing above the transport's high-water
+        mark), so one that never reads costs bounded memory."""
+
         def connection_made(self, transport):
             self.transport = transport
 
@@ -318,13 +338,47 @@ def uvloop_protocol_echo(host: str, port: int, ready: Ready) -> None:
         def resume_writing(self):
             self.transport.resume_reading()
 
+    class Once(Echo):
+        """once: the first chunk's echo, then close (the server closes first)."""
+
+        def data_received(self, data):
+            self.transport.write(data)
+            self.transport.close()
+
+    class Lines(Echo):
+        """message: split into lines, one write per whole line (as a
+        MessageHandler's send_message per message); a partial line waits."""
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.partial = b""
+
+        def data_received(self, data):
+            lines = (self.partial + data).split(b"\n")
+            self.partial = lines.pop()
+            for line in lines:
+                self.transport.write(line + b"\n")
+
+    return {"echo": Echo, "c10k": Echo, "once": Once, "message": Lines}[kind]
+
+
+def _uvloop_protocol_serve(kind: str, host: str, port: int, ready: Ready) -> None:
+    uvloop = _uvloop()
+    import asyncio
+    protocol = _uvloop_protocol(kind)
+
     async def start():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Echo, host, port, backlog=BACKLOG, reuse_address=True)
+        server = await loop.create_server(protocol, host, port, backlog=BACKLOG, reuse_address=True)
         ready(server.sockets[0].getsockname()[1])
         return server
 
     _run_until_term(uvloop, start)
+
+
+for _kind in ("echo", "once", "message", "c10k"):
+    register("uvloop", _kind)(
+        lambda host, port, ready, _k=_kind: _uvloop_protocol_serve(_k, host, port, ready))
 
 
 @register("uvloop", "line")
@@ -351,12 +405,19 @@ def uvloop_streams_line(host: str, port: int, ready: Ready) -> None:
 
 # ---- C reference -------------------------------------------------------------------
 
-@register("c", "echo", "line", "once", "message", "c10k")
-def c_echo_tcp(host: str, port: int, ready: Ready) -> None:
+#: kind -> the C reference server's mode: the same work as the Python handlers.
+C_MODES = {"echo": "echo", "c10k": "echo", "line": "line", "message": "line", "once": "once"}
+
+
+def _c_serve_tcp(mode: str, host: str, port: int, ready: Ready) -> None:
     from pyfast import _bench
     with socket.create_server((host, port), family=_family(host), backlog=BACKLOG) as sock:
         ready(sock.getsockname()[1])
-        _bench.serve_echo_tcp(sock)
+        _bench.serve_echo_tcp(sock, mode=mode)
+
+
+for _kind, _mode in C_MODES.items():
+    register("c", _kind)(lambda host, port, ready, _m=_mode: _c_serve_tcp(_m, host, port, ready))
 
 
 @register("c", "udp")

@@ -16,6 +16,10 @@ cdef extern from "pf_loadgen.h" nogil:
         PF_LG_HTTP
         PF_LG_NBUCKETS
 
+    cdef enum pf_lg_closer:
+        PF_LG_CLIENT_CLOSES
+        PF_LG_SERVER_CLOSES
+
     struct pf_lg_config:
         int mode
         sockaddr_storage addr
@@ -31,6 +35,7 @@ cdef extern from "pf_loadgen.h" nogil:
         double udp_timeout_s
         double backoff_s
         int connect_burst
+        int closer
         const char *http_path
         const char *http_host
         int mark_fd
@@ -67,5 +72,10 @@ cdef extern from "pf_refserver.h" nogil:
         uint64_t bytes
         uint64_t datagrams
 
-    int pf_ref_echo_tcp(int listen_fd, int stop_fd, pf_ref_stats *stats)
+    cdef enum pf_ref_mode:
+        PF_REF_ECHO
+        PF_REF_LINE
+        PF_REF_ONCE
+
+    int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, pf_ref_stats *stats)
     int pf_ref_echo_udp(int fd, int stop_fd, pf_ref_stats *stats)
