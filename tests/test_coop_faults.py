@@ -13,10 +13,14 @@ miss: the one readiness edge already carries the FIN.
 import http.server
 import queue
 import selectors
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from greenlet import GreenletExit
@@ -317,65 +321,75 @@ def test_max_connections_bounds_what_the_server_has_accepted(pyfast_impl, serve)
 REPLY = 1 << 20
 
 
-def test_shutdown_lets_running_handlers_finish_their_replies(pyfast_impl):
-    """200 clients each read a 1 MiB reply slowly (small receive buffers)
-    while shutdown() then server_close() are called: every reply arrives
-    whole, then the connection closes."""
-    started = queue.Queue()
-    blob = b"r" * REPLY
+class BigReply(socketserver.BaseRequestHandler):
+    """Sends a 1 MiB reply once the client asks.  A small fixed send buffer
+    (no autotuning) keeps most of it in the handler, not in the kernel,
+    while the client reads slowly."""
+    started = None          # a queue.Queue: one item per handler in sendall
 
-    class Big(socketserver.BaseRequestHandler):
-        def handle(self):
-            # A fixed send buffer (no autotuning): most of the reply waits
-            # in the handler, not in the kernel, when shutdown() comes.
-            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
-            self.request.recv(10)
-            started.put(True)
-            self.request.sendall(blob)
+    def handle(self):
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+        self.request.recv(10)
+        if self.started is not None:
+            self.started.put(True)
+        self.request.sendall(b"r" * REPLY)
 
-    server = server_of(CooperativeTCPServer, Big, drain_timeout=30.0)
-    r = support.Running(server, 0.1)
-    n = 200
-    sel = selectors.DefaultSelector()
-    got = {}
-    try:
-        for i in range(n):
-            c = socket.socket()
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-            c.settimeout(5)
-            c.connect(r.address)
-            c.sendall(b"go")
+
+def ask_for_replies(address, n):
+    """n clients that have each asked for a BigReply."""
+    clients = []
+    for _ in range(n):
+        c = support.connect(address)
+        c.sendall(b"go")
+        clients.append(c)
+    return clients
+
+
+def read_slowly(clients, timeout=40.0):
+    """Read every client until EOF or reset, all at once, 4 KiB per read:
+    the bytes each one got.  Closes them."""
+    got = [0] * len(clients)
+    with selectors.DefaultSelector() as sel:
+        for i, c in enumerate(clients):
             c.setblocking(False)
             sel.register(c, selectors.EVENT_READ, i)
-            got[i] = 0
-        for _ in range(n):
+        deadline = time.monotonic() + timeout
+        while sel.get_map() and time.monotonic() < deadline:
+            for key, _ in sel.select(0.5):
+                try:
+                    data = key.fileobj.recv(4096)
+                except ConnectionError:
+                    data = b""
+                got[key.data] += len(data)
+                if not data:
+                    sel.unregister(key.fileobj)
+    for c in clients:
+        c.close()
+    return got
+
+
+def test_shutdown_lets_running_handlers_finish_their_replies(pyfast_impl):
+    """200 clients each read a 1 MiB reply slowly while shutdown() then
+    server_close() are called: every reply arrives whole, then the
+    connection closes."""
+    started = queue.Queue()
+    handler = type("Big", (BigReply,), {"started": started})
+    server = server_of(CooperativeTCPServer, handler, drain_timeout=30.0)
+    r = support.Running(server, 0.1)
+    try:
+        clients = ask_for_replies(r.address, 200)
+        for _ in clients:
             started.get(timeout=10)
         # Every handler is in sendall, its reply mostly unsent.
         stopper = threading.Thread(target=lambda: (server.shutdown(), server.server_close()))
         stopper.start()
-        open_ = n
-        deadline = time.monotonic() + 40
-        while open_ and time.monotonic() < deadline:
-            for key, _ in sel.select(0.5):
-                try:
-                    data = key.fileobj.recv(4096)   # small reads: a slow client
-                except ConnectionError:
-                    data = b""
-                if data:
-                    got[key.data] += len(data)
-                else:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
-                    open_ -= 1
+        got = read_slowly(clients)
         stopper.join(10)
         assert not stopper.is_alive()
     finally:
-        for key in list(sel.get_map().values()):
-            key.fileobj.close()
-        sel.close()
-        r.stop()
-    whole = sum(1 for v in got.values() if v == REPLY)
-    assert whole == n, f"{whole} of {n} replies whole"
+        assert not r.stop()
+    whole = got.count(REPLY)
+    assert whole == len(got), f"{whole} of {len(got)} replies whole"
 
 
 def test_shutdown_ends_a_handler_still_running_after_drain_timeout(pyfast_impl):
@@ -417,3 +431,44 @@ def test_shutdown_ends_a_handler_still_running_after_drain_timeout(pyfast_impl):
         stuck.close()
         quick.close()
         assert not r.stop()
+
+
+SIGINT_SERVER = r"""
+import sys
+sys.path.insert(0, %r)
+from pyfast.cooperative import CooperativeTCPServer
+from test_coop_faults import BigReply
+
+class S(CooperativeTCPServer):
+    allow_reuse_address = True
+    drain_timeout = 20.0
+
+with S(("127.0.0.1", 0), BigReply) as server:
+    print(server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+""" % str(Path(__file__).parent)
+
+
+def test_ctrl_c_lets_running_handlers_finish_their_replies(pyfast_impl):
+    """SIGINT to a process serving in its main thread while 20 clients read
+    1 MiB replies slowly: serve_forever() raises KeyboardInterrupt after the
+    drain, and every reply arrived whole."""
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_SERVER],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        clients = ask_for_replies((HOST, port), 20)
+        for c in clients:
+            support.recv_exact(c, 4096)        # every reply is flowing
+        proc.send_signal(signal.SIGINT)
+        got = read_slowly(clients)
+        assert proc.wait(20) == 0
+        assert proc.stdout.read() == "interrupted\n"
+        assert got == [REPLY - 4096] * 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
