@@ -453,10 +453,12 @@ class CooperativeMixIn:
 
     def shutdown(self):
         """As BaseServer.shutdown; returns once serve_forever() has drained
-        (drain_timeout bounds it)."""
+        (drain_timeout bounds it).  Called from a handler (on a hub), it
+        returns when serve_forever() stops accepting: the drain waits for
+        that very handler."""
         super().shutdown()
         drained = self._drained
-        if drained is not None:
+        if drained is not None and _coop.current_hub() is None:
             drained.wait()
 
     def _drain(self):
