@@ -30,6 +30,7 @@ import pyfast.http.server
 import support
 from pyfast.cooperative import CooperativeHTTPServer, CooperativeTCPServer, sleep
 from support import HOST, fd_count, recv_all, reset_close, wait_until
+from test_cooperative import Hello            # replies b"hello " + path
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,18 +159,6 @@ def test_data_and_fin_in_one_segment_is_seen_as_eof(kind, reader, when, serve):
     assert settle(before) - before <= 0
 
 
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.parametrize("case", ["1.0", "1.1", "1.1-second-request"])
 @pytest.mark.parametrize("kind", HTTP_SERVERS)
 def test_http_request_and_fin_in_one_segment_closes_the_connection(kind, case, serve):
@@ -189,13 +178,13 @@ def test_http_request_and_fin_in_one_segment_closes_the_connection(kind, case, s
         replies = b""
         if case == "1.1-second-request":
             c.sendall(request)
-            while not replies.endswith(b"hello"):
+            while not replies.endswith(b"hello /"):
                 replies += c.recv(4096)
         send_with_fin(c, request)
         return replies + recv_all(c)          # until the server closes
 
     with support.connect(r.address) as warm:
-        assert run_client(warm).endswith(b"\r\n\r\nhello")
+        assert run_client(warm).endswith(b"\r\n\r\nhello /")
     before = settle(fd_count())
 
     clients = [support.connect(r.address) for _ in range(CLIENTS)]
@@ -203,7 +192,7 @@ def test_http_request_and_fin_in_one_segment_closes_the_connection(kind, case, s
     for c in clients:
         c.close()
     whole = 2 if case == "1.1-second-request" else 1
-    assert all(r.startswith(reply) and r.count(reply) == whole and r.endswith(b"hello")
+    assert all(r.startswith(reply) and r.count(reply) == whole and r.endswith(b"hello /")
                for r in replies), replies[:2]
     assert settle(before) - before <= 0
 
