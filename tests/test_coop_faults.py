@@ -461,3 +461,27 @@ def test_ctrl_c_lets_running_handlers_finish_their_replies(pyfast_impl):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("kind", TCP_SERVERS)
+def test_shutdown_from_a_handler_returns(kind):
+    """A handler may call server.shutdown() (serve_forever runs in another
+    thread), as with socketserver's threading servers: it returns, the
+    handler finishes its reply, serve_forever() returns."""
+    class Quit(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(10)
+            self.server.shutdown()
+            self.request.sendall(b"bye")
+
+    server = server_of(TCP_SERVERS[kind], Quit)
+    r = support.Running(server, 0.1)
+    try:
+        with support.connect(r.address) as c:
+            c.sendall(b"quit")
+            t0 = time.monotonic()
+            assert recv_all(c) == b"bye"
+            assert time.monotonic() - t0 < 3.0
+        assert r.returned.wait(5)
+    finally:
+        assert not r.stop()
