@@ -10,9 +10,9 @@ Contents:
   descriptors are ready, whose timers expired, or that another thread
   resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
   ``end_idle()`` (graceful shutdown) ends the greenlets waiting for their
-  client to send.  Within a batch of events, a greenlet that waits again switches straight
-  to the next ready one (handoff) rather than back to the loop: one
-  switch per ready greenlet instead of two.  Switches go through greenlet's
+  client to send.  Within a batch of events, a greenlet that waits again
+  switches straight to the next ready one (handoff) rather than back to
+  the loop: one switch per ready greenlet instead of two.  Switches go through greenlet's
   C API (greenlet.h).
 - Conn: the per-socket state: descriptor, edge-triggered readiness seen
   since the last recv/send, whether the peer's FIN or an error was
