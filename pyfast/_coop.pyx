@@ -9,12 +9,14 @@ Contents:
   pf_hub_wait() without the GIL and switches to the greenlets whose
   descriptors are ready, whose timers expired, or that another thread
   resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
-  Within a batch of events, a greenlet that waits again switches straight
-  to the next ready one (handoff) rather than back to the loop: one
-  switch per ready greenlet instead of two.  Switches go through greenlet's
+  ``end_idle()`` (graceful shutdown) ends the greenlets waiting for their
+  client to send.  Within a batch of events, a greenlet that waits again
+  switches straight to the next ready one (handoff) rather than back to
+  the loop: one switch per ready greenlet instead of two.  Switches go through greenlet's
   C API (greenlet.h).
 - Conn: the per-socket state: descriptor, edge-triggered readiness seen
-  since the last recv/send, the greenlets waiting on it, the timeout.
+  since the last recv/send, whether the peer's FIN or an error was
+  reported, the greenlets waiting on it, the timeout.
 - sock_recv, sock_recv_into, sock_send, sock_sendall: the methods of
   pyfast.cooperative.CooperativeSocket (bound as methods there).
 - Reader / Writer: makefile('rb') / makefile('wb') of that socket, buffered
@@ -24,6 +26,9 @@ Waits are "readiness first": a recv that returned less than it asked for
 drained the socket, so the next recv switches to the hub before calling
 recv(2) instead of paying a recv that fails with EAGAIN; the descriptor is
 registered once, edge-triggered, so waiting costs no epoll_ctl either.
+The edge that reports the last data may carry the peer's FIN or a reset
+(EPOLLRDHUP/HUP/ERR) and is the last one: the Conn keeps that it came, and
+a wait after it returns at once (the recv then gives b"" or the error).
 A socket used from a thread that is not its hub's (or before it has a hub)
 blocks that thread in poll(2) without the GIL instead.
 """
@@ -73,9 +78,21 @@ cdef size_t DIRECT_WRITE = 65536
 cdef object _READY = True
 cdef object _TIMEOUT = object()
 cdef object _CLOSED = object()
+cdef object _ENDED = object()
 cdef tuple _READY_ARGS = (_READY,)
 cdef tuple _TIMEOUT_ARGS = (_TIMEOUT,)
 cdef tuple _CLOSED_ARGS = (_CLOSED,)
+cdef tuple _ENDED_ARGS = (_ENDED,)
+
+
+# What the inbox carries (Hub.inbox items are (kind, ...)).
+cdef enum:
+    _SPAWN = 0          # (kind, fn, args)
+    _RESUME = 1         # (kind, greenlet, value)
+    _STOP = 2           # (kind,)
+    _CALL = 3           # (kind, fn, args)
+    _WAKE_CLOSED = 4    # (kind, conn, greenlet, wait number)
+    _END_IDLE = 5       # (kind,)
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
@@ -139,6 +156,7 @@ cdef class Hub:
     cdef readonly bint busy
     cdef readonly int64_t last_ns
     cdef readonly bint stopping
+    cdef readonly bint ending_idle   # end_idle() was called
     cdef readonly object current
     cdef dict conns
     cdef dict timers
@@ -182,25 +200,25 @@ cdef class Hub:
         Exceptions that escape fn go to sys.excepthook."""
         if self.stopping or not self.is_open:
             raise RuntimeError("hub is stopped")
-        self.inbox.append((0, fn, args))
+        self.inbox.append((_SPAWN, fn, args))
         pf_hub_wake(&self.h)
 
     def resume(self, g, value):
         """Switch to greenlet g (waiting in wait_resume()) with value.  Thread-safe."""
-        self.inbox.append((1, g, value))
+        self.inbox.append((_RESUME, g, value))
         if self.is_open:
             pf_hub_wake(&self.h)
 
     def call_soon(self, fn, *args):
         """Run fn(*args) in the hub's loop greenlet (must not wait).  Thread-safe."""
-        self.inbox.append((3, fn, args))
+        self.inbox.append((_CALL, fn, args))
         if self.is_open:
             pf_hub_wake(&self.h)
 
     cdef int _wake_closed(self, Conn c, g, uint64_t seq) except -1:
         """Conn.detach(): resume g, waiting on c in wait number seq, with
         _CLOSED.  Thread-safe."""
-        self.inbox.append((4, c, g, seq))
+        self.inbox.append((_WAKE_CLOSED, c, g, seq))
         if self.is_open:
             pf_hub_wake(&self.h)
         return 0
@@ -208,7 +226,16 @@ cdef class Hub:
     def stop(self):
         """End run(): every greenlet still alive gets GreenletExit, then the
         loop returns.  Thread-safe; returns at once."""
-        self.inbox.append((2,))
+        self.inbox.append((_STOP,))
+        if self.is_open:
+            pf_hub_wake(&self.h)
+
+    def end_idle(self):
+        """Graceful shutdown: every greenlet waiting to read (for its
+        client to send) gets GreenletExit, and so does every greenlet that
+        waits to read from then on; the others (sending, sleeping, waiting
+        in run_in_thread) go on.  Thread-safe; returns at once."""
+        self.inbox.append((_END_IDLE,))
         if self.is_open:
             pf_hub_wake(&self.h)
 
@@ -253,19 +280,19 @@ cdef class Hub:
         while inbox:
             item = inbox.popleft()
             kind = item[0]
-            if kind == 0:
+            if kind == _SPAWN:
                 if self.stopping:
                     continue
                 g = PyGreenlet_New_obj(self._task, <PyGreenlet *>self.loop)
                 self.tasks.add(g)
                 args = ((item[1], item[2]),)
                 self._switch(g, <PyObject *>args)
-            elif kind == 1:
+            elif kind == _RESUME:
                 g = item[1]
                 if not g.dead:
                     args = (item[2],)
                     self._switch(g, <PyObject *>args)
-            elif kind == 4:
+            elif kind == _WAKE_CLOSED:
                 # Conn.detach(): the socket was closed under greenlet g
                 # waiting on it.  Only if g is still in that very wait
                 # (same sequence number): by now it may have timed out and
@@ -278,9 +305,16 @@ cdef class Hub:
                 elif c.writer is g and c.writer_seq == <uint64_t>item[3]:
                     c.writer = None
                     self._switch(g, <PyObject *>_CLOSED_ARGS)
-            elif kind == 2:
+            elif kind == _STOP:
                 self.stopping = True
-            elif kind == 3:
+            elif kind == _END_IDLE:
+                self.ending_idle = True
+                for c in list(self.conns.values()):
+                    g = c.reader
+                    if g is not None:
+                        c.reader = None
+                        self._switch(g, <PyObject *>_ENDED_ARGS)
+            elif kind == _CALL:
                 try:
                     item[1](*item[2])
                 except BaseException:
@@ -318,6 +352,8 @@ cdef class Hub:
                 self.batch_conn = c
                 if ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP):
                     c.readable = True
+                    if ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+                        c.read_ended = True
                     g = c.reader
                     if g is not None:
                         c.reader = None
@@ -327,6 +363,8 @@ cdef class Hub:
             self.batch_pos += 1
             if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 c.writable = True
+                if ev & (EPOLLHUP | EPOLLERR):
+                    c.write_ended = True
                 g = c.writer
                 if g is not None:
                     c.writer = None
@@ -506,6 +544,12 @@ cdef class Conn:
     cdef readonly int fd
     cdef public bint readable
     cdef public bint writable
+    # The peer's FIN, a hang-up or an error was reported (EPOLLRDHUP,
+    # EPOLLHUP, EPOLLERR; write_ended: the last two): edge-triggered, that
+    # edge came once and no other follows, so reads (writes) never wait
+    # again: recv returns what is left, then b"" or the error.
+    cdef readonly bint read_ended
+    cdef readonly bint write_ended
     cdef object reader        # the greenlet waiting to read, or None
     cdef object writer        # the greenlet waiting to write, or None
     cdef uint64_t reader_seq  # Hub.wait_seq of the reader's wait
@@ -538,16 +582,23 @@ cdef class Conn:
 
     cdef int wait(self, int mode, int64_t deadline_ns) except -1:
         """Wait until the fd is ready for mode (_READ/_WRITE) or deadline_ns
-        (0: none) passes (TimeoutError)."""
+        (0: none) passes (TimeoutError).  Returns at once when the end of
+        that direction was already reported (read_ended, write_ended): every
+        wait of a recv, a Reader fill or a send goes through here, so none
+        waits for an edge that has come and gone."""
         cdef Hub hub = self.hub
         if self.fd < 0:
             raise OSError(_errno.EBADF, "Bad file descriptor")
+        if self.read_ended if mode == _READ else self.write_ended:
+            return 0
         if self.timeout == 0:
             raise BlockingIOError(_errno.EAGAIN, "Resource temporarily unavailable")
         if hub is None or PyThread_get_thread_ident() != hub.thread_ident:
             return self._wait_blocking(mode, deadline_ns)
         g = PyGreenlet_GetCurrent_obj()
         hub._check_waitable(g)
+        if mode == _READ and hub.ending_idle:
+            raise GreenletExit()
         hub.wait_seq += 1
         if mode == _READ:
             if self.reader is not None:
@@ -571,6 +622,8 @@ cdef class Conn:
             raise TimeoutError("timed out")
         if r is _CLOSED:
             raise OSError(_errno.EBADF, "Bad file descriptor")
+        if r is _ENDED:
+            raise GreenletExit()
         return 0
 
     cdef int _wait_blocking(self, int mode, int64_t deadline_ns) except -1:

@@ -285,6 +285,37 @@ class _Watchdog(threading.Thread):
                 del frame
 
 
+class _Connections:
+    """The connections one set of hubs has been given and not yet shut
+    down (queued for a hub, or being served): admission control and the
+    drain of serve_forever() count them.  Thread-safe."""
+
+    def __init__(self, server):
+        self.server = server
+        self.cond = threading.Condition(threading.Lock())
+        self.open = 0
+
+    def opened(self):
+        with self.cond:
+            self.open += 1
+
+    def closed(self):
+        with self.cond:
+            self.open -= 1
+            n = self.open
+            if not n:
+                self.cond.notify_all()
+        limit = self.server.max_connections
+        if limit and n == limit - 1:
+            self.server._wake()         # below the bound again: accept
+
+    def wait_closed(self, timeout):
+        """Wait until none is open or timeout (seconds; None: no limit)
+        passes.  True if none is open."""
+        with self.cond:
+            return self.cond.wait_for(lambda: not self.open, timeout)
+
+
 class CooperativeMixIn:
     """Mix-in class to handle each connection as a greenlet on a hub.
 
@@ -292,19 +323,44 @@ class CooperativeMixIn:
     finish_request() (the handler) runs as a greenlet on one of ``hubs``
     hub threads (round robin).  Handler exceptions go to handle_error();
     the connection is then shut down (shutdown_request), as with
-    ThreadingMixIn.  server_close() throws GreenletExit into every handler
-    still running (their ``finally`` blocks run), closes their sockets and
-    joins the hub threads.
+    ThreadingMixIn.
 
-    Class attributes:
+    Methods for the caller, and what each does to the handlers:
+
+    - serve_forever(): accepts while fewer than ``max_connections``
+      connections are open; at the bound the listening socket leaves its
+      wait (new clients wait in the kernel's listen backlog,
+      ``request_queue_size``) until one closes.  On the way out (after
+      shutdown(), or an exception such as KeyboardInterrupt) it drains, as
+      message servers do: it accepts no more; handlers waiting for their
+      client to send (idle between requests) get GreenletExit at once;
+      the others (sending a reply, sleeping, in run_in_thread) may finish
+      within ``drain_timeout`` seconds; then whatever still runs gets
+      GreenletExit (its ``finally`` blocks run, its socket is closed) and
+      the hub threads end.  A second Ctrl-C during the drain ends it at once.
+    - shutdown(): ends serve_forever() and returns once its drain is over.
+    - server_close(): closes the listening socket and, without waiting,
+      throws GreenletExit into every handler still running (their
+      ``finally`` blocks run), closes their sockets and joins the hub
+      threads: the non-graceful path (e.g. after handle_request()).
+
+    Class attributes (may be set on an instance):
 
     - hubs (int): hub threads.  One is fastest when a single core serves;
       more keep the server answering when a handler blocks its thread.
+    - max_connections (int; None or 0: no limit): connections accepted and
+      not yet shut down, whether a handler runs for them yet or they wait
+      for their hub; as pyfast.message servers' max_connections.
+    - drain_timeout (seconds; None: no limit): how long serve_forever()
+      lets running handlers finish on the way out; as pyfast.message
+      servers' drain_timeout.
     - watchdog_threshold (seconds or None): warn (logger "pyfast") with the
       handler's stack when a hub has not come back to its loop for longer.
     """
 
     hubs = 2
+    max_connections = None
+    drain_timeout = 1.0
     watchdog_threshold = 0.1
     # get_request() (TCPServer's) accepts non-blocking into this class.
     request_socket_class = CooperativeSocket
@@ -312,6 +368,8 @@ class CooperativeMixIn:
     _hub_threads = None
     _watchdog = None
     _next_hub = 0
+    _connections = None
+    _drained = None             # threading.Event: serve_forever()'s drain is over
 
     def _start_hubs(self):
         n = max(1, int(self.hubs))
@@ -325,6 +383,7 @@ class CooperativeMixIn:
             t.start()
             started.wait()
             threads.append(t)
+        self._connections = _Connections(self)
         self._hub_list, self._hub_threads = hubs, threads
         if self.watchdog_threshold is not None:
             self._watchdog = _Watchdog(hubs, float(self.watchdog_threshold))
@@ -341,12 +400,19 @@ class CooperativeMixIn:
                                         request.proto, request.detach())
         i = self._next_hub
         self._next_hub = (i + 1) % len(hubs)
-        hubs[i].spawn(self.process_request_greenlet, request, client_address)
+        connections = self._connections
+        connections.opened()
+        try:
+            hubs[i].spawn(self.process_request_greenlet, request, client_address,
+                          connections)
+        except BaseException:
+            connections.closed()
+            raise
 
-    def process_request_greenlet(self, request, client_address):
+    def process_request_greenlet(self, request, client_address, connections=None):
         """Same as in BaseServer, in the connection's greenlet; exceptions
-        go to handle_error().  GreenletExit (server_close) ends it after the
-        handler's finally blocks ran."""
+        go to handle_error().  GreenletExit (server_close, drain) ends it
+        after the handler's finally blocks ran."""
         try:
             if type(request) is CooperativeSocket:
                 _coop.current_hub().register(request)
@@ -354,12 +420,65 @@ class CooperativeMixIn:
         except Exception:
             self.handle_error(request, client_address)
         finally:
-            self.shutdown_request(request)
+            try:
+                self.shutdown_request(request)
+            finally:
+                if connections is not None:
+                    connections.closed()
+
+    def _accepting(self):
+        # BaseServer.serve_forever() accepts while this is true.
+        limit = self.max_connections
+        connections = self._connections
+        return not limit or connections is None or connections.open < limit
+
+    def _handle_request_noblock(self):
+        # Stops a batch of accepts at the bound.
+        if not self._accepting():
+            return False
+        return super()._handle_request_noblock()
+
+    def serve_forever(self, poll_interval=0.5):
+        """As BaseServer.serve_forever, with admission control
+        (max_connections) and, on the way out, the drain described in the
+        class docstring (drain_timeout)."""
+        drained = self._drained = threading.Event()
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            try:
+                self._drain()
+            finally:
+                drained.set()
+
+    def shutdown(self):
+        """As BaseServer.shutdown; returns once serve_forever() has drained
+        (drain_timeout bounds it).  Called from a handler (on a hub), it
+        returns when serve_forever() stops accepting: the drain waits for
+        that very handler."""
+        super().shutdown()
+        drained = self._drained
+        if drained is not None and _coop.current_hub() is None:
+            drained.wait()
+
+    def _drain(self):
+        hubs, connections = self._hub_list, self._connections
+        if not hubs:
+            return
+        try:
+            for hub in hubs:
+                hub.end_idle()
+            connections.wait_closed(self.drain_timeout)
+        finally:
+            self._stop_hubs()
 
     def server_close(self):
         """Close the listener, end every handler greenlet (GreenletExit),
         close their sockets, join the hub threads."""
         super().server_close()
+        self._stop_hubs()
+
+    def _stop_hubs(self):
         hubs, threads = self._hub_list, self._hub_threads
         self._hub_list = self._hub_threads = None
         if self._watchdog is not None:

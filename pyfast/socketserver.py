@@ -249,8 +249,12 @@ class BaseServer:
             # --- end pyfast.message
             fd = self.fileno()
             waiter = self.__start_waiting(fd)
+            listening = True
             try:
                 while not self.__shutdown_request:
+                    if bool(self._accepting()) != listening:  # admission control
+                        listening = not listening
+                        (waiter.add if listening else waiter.remove)(fd)
                     ready = (waiter.wait(0 if self._pending_requests() else poll_interval)
                              or self._pending_requests())
                     # bpo-35017: shutdown() called during the wait: exit at once.
@@ -288,6 +292,18 @@ class BaseServer:
         waiter.remove(fd)
         if self.__close_waiter and not self.__waiting:
             waiter.close()
+
+    def _accepting(self):
+        """pyfast: True while serve_forever() is to accept.  A mix-in's
+        admission control returns False above its bound (the listening
+        socket leaves the wait: new clients wait in the kernel's listen
+        backlog), and calls _wake() once it may accept again."""
+        return True
+
+    def _wake(self):
+        """pyfast: end serve_forever()'s current (or next) wait at once.
+        Thread-safe."""
+        self.__waiter.wake()
 
     def shutdown(self):
         """Stops the serve_forever loop.
