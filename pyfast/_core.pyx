@@ -39,6 +39,7 @@ import os as _os
 import signal as _signal
 import sys as _sys
 import threading as _threading
+import time as _time
 import weakref as _weakref
 
 DEF _TAGS = 16
@@ -273,12 +274,18 @@ cdef class Pool:
     reusable Python threads.
 
     Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True,
-         sched_batch=True)
+         sched_batch=True, overflow_after=None)
 
-    max_workers (int): at most this many threads; items beyond wait in the
-    queue.  idle_timeout (seconds): a thread with nothing to do for this
-    long exits.  Threads start on demand, when an item is queued and no
-    thread is waiting for work; no thread is created while one is idle.
+    max_workers (int): threads start on demand up to this many; items
+    beyond wait in the queue.  idle_timeout (seconds): a thread with nothing
+    to do for this long exits.  A thread starts for an item only when the
+    items queued and running outnumber the threads (an idle thread, or one
+    that has just finished an item, takes the next one), so a burst reuses
+    the threads there are (see csrc/pf_pool.h).  overflow_after (seconds,
+    or None): with max_workers threads busy, an item that has waited this
+    long without a thread to take it gets a thread of its own, started by an
+    overseer thread, so threads held by slow items cannot keep the queue
+    waiting forever; None: max_workers is a hard bound.
     sched_batch: workers run under Linux's SCHED_BATCH policy, so a worker
     woken by I/O does not preempt the thread that holds the GIL (it could
     not run Python anyway); on one core this removes the GIL convoy of
@@ -293,14 +300,18 @@ cdef class Pool:
     cdef readonly bint daemon
     cdef readonly int max_workers
     cdef readonly bint sched_batch
+    cdef readonly object overflow_after
     cdef unsigned long started
     cdef object __weakref__
 
     def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
-                  bint daemon=True, bint sched_batch=True):
+                  bint daemon=True, bint sched_batch=True, overflow_after=None):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
-        cdef int rc = pf_pool_init(&self.p, max_workers)
+        if overflow_after is not None and overflow_after < 0:
+            raise ValueError("overflow_after must be None or at least 0")
+        cdef int rc = pf_pool_init(&self.p, max_workers,
+                                   -1 if overflow_after is None else timeout_ms(overflow_after))
         if rc < 0:
             raise_errno(rc)
         self.inited = True
@@ -309,6 +320,7 @@ cdef class Pool:
         self.daemon = daemon
         self.max_workers = max_workers
         self.sched_batch = sched_batch
+        self.overflow_after = overflow_after
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -345,15 +357,47 @@ cdef class Pool:
             if rc == -_errno.ESHUTDOWN:
                 raise RuntimeError("cannot submit to a closed pool")
             raise_errno(rc)
-        if rc == 1:
-            self.started += 1
-            t = _threading.Thread(target=self._work, daemon=self.daemon,
-                                  name=f"{self.name}-{self.started}")
+        if rc == PF_POOL_START_WORKER:
+            self._start_worker()
+        elif rc == PF_POOL_START_OVERSEER:
+            t = _threading.Thread(target=self._oversee, daemon=True,
+                                  name=f"{self.name}-overseer")
             try:
                 t.start()
             except BaseException:
-                pf_pool_worker_failed(&self.p)
+                pf_pool_overseer_failed(&self.p)
                 raise
+
+    cdef int _start_worker(self) except -1:
+        """Start the worker thread pf_pool counted already."""
+        self.started += 1
+        t = _threading.Thread(target=self._work, daemon=self.daemon,
+                              name=f"{self.name}-{self.started}")
+        try:
+            t.start()
+        except BaseException:
+            pf_pool_worker_failed(&self.p)
+            raise
+        return 0
+
+    def _oversee(self):
+        """The overseer thread: starts a worker past max_workers for each
+        item that waited overflow_after seconds (pf_pool_oversee); exits
+        when idle for idle_timeout or when the pool closes."""
+        cdef int rc
+        while True:
+            with nogil:
+                rc = pf_pool_oversee(&self.p, self.idle_ms)
+            if rc != PF_POOL_START_WORKER:
+                return
+            try:
+                self._start_worker()
+            except Exception as exc:
+                # Out of threads: the item waits for one to finish; try
+                # again after overflow_after rather than spin.
+                _log.error("pool %s: cannot start a worker past max_workers: %r",
+                           self.name, exc)
+                _time.sleep(max(self.overflow_after, 0.05))
 
     def _work(self):
         cdef void *item
@@ -411,11 +455,13 @@ cdef class Pool:
 
     @property
     def stats(self):
-        """dict: workers (threads alive), waiting (idle), running, queued."""
+        """dict: workers (threads alive), waiting (idle), running, queued,
+        overseer (1 while the overseer thread runs)."""
         cdef pf_pool_stats s
         pf_pool_get_stats(&self.p, &s)
         return {"workers": s.workers, "waiting": s.waiting,
-                "running": s.running, "queued": s.queued}
+                "running": s.running, "queued": s.queued,
+                "overseer": s.overseer}
 
 
 # --------------------------------------------------------------------------
