@@ -620,7 +620,7 @@ cdef class SocketReader(_SocketStream):
             self._check_idle()
             self.busy = True
             with nogil:
-                n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)
+                n = pf_rbuf_fill(&self.buf, self.fd, want, 0)
             self._leave()
             if n >= 0:
                 return n
