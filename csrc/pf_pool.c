@@ -111,6 +111,12 @@ static long untaken(const pf_pool *p)
     return (long)p->len + p->running - p->workers;
 }
 
+/* Items wait for a thread past max_workers: the overseer's business. */
+static int waits_past_max(const pf_pool *p)
+{
+    return untaken(p) > 0 && p->workers >= p->max_workers;
+}
+
 int pf_pool_submit(pf_pool *p, void *item)
 {
     int rc = 0;
@@ -211,8 +217,8 @@ int pf_pool_oversee(pf_pool *p, int idle_ms)
             rc = -ESHUTDOWN;
             break;
         }
-        long n = untaken(p);
-        if (n > 0 && p->workers >= p->max_workers) {
+        if (waits_past_max(p)) {
+            long n = untaken(p);
             /* The oldest item without a taker: the first len - n are
              * taken by the threads that exist, in order. */
             const pf_pool_slot *s = &p->slots[(p->head + (p->len - (size_t)n)) % p->cap];
@@ -229,7 +235,7 @@ int pf_pool_oversee(pf_pool *p, int idle_ms)
         p->overseer_idle = 1;
         int w = cond_wait_until(&p->overdue, &p->mu, idle_until);
         p->overseer_idle = 0;
-        if (w == ETIMEDOUT && !(untaken(p) > 0 && p->workers >= p->max_workers)) {
+        if (w == ETIMEDOUT && !waits_past_max(p)) {
             rc = -ETIMEDOUT;
             break;
         }
