@@ -29,7 +29,7 @@ static int64_t deadline_after(int ms)
     return ms >= 0 ? pf_now_ms() + ms : -1;
 }
 
-int pf_pool_init(pf_pool *p, int max_workers, int overflow_ms)
+int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
 {
     int rc;
     pthread_condattr_t ca;
@@ -41,6 +41,7 @@ int pf_pool_init(pf_pool *p, int max_workers, int overflow_ms)
     if (!p->slots)
         return -ENOMEM;
     p->max_workers = max_workers;
+    p->start_delay_ms = start_delay_ms < 0 ? 0 : start_delay_ms;
     p->overflow_ms = overflow_ms;
     p->workers = p->waiting = p->running = p->closed = 0;
     p->overseer = p->overseer_idle = 0;
@@ -111,10 +112,21 @@ static long untaken(const pf_pool *p)
     return (long)p->len + p->running - p->workers;
 }
 
-/* Items wait for a thread past max_workers: the overseer's business. */
-static int waits_past_max(const pf_pool *p)
+/* When the oldest item without a taker is due for a thread of its own
+ * (pf_now_ms() clock): start_delay_ms after it was queued while fewer than
+ * max_workers exist, overflow_ms after past it; -1 when every item has a
+ * taker or no thread may be started. */
+static int64_t due_ms(const pf_pool *p)
 {
-    return untaken(p) > 0 && p->workers >= p->max_workers;
+    long n = untaken(p);
+    if (n <= 0)
+        return -1;
+    int delay = p->workers < p->max_workers ? p->start_delay_ms : p->overflow_ms;
+    if (delay < 0)
+        return -1;
+    /* The first len - n items are taken by the threads there are, in order. */
+    const pf_pool_slot *s = &p->slots[(p->head + (p->len - (size_t)n)) % p->cap];
+    return s->queued_ms + delay;
 }
 
 int pf_pool_submit(pf_pool *p, void *item)
@@ -132,10 +144,11 @@ int pf_pool_submit(pf_pool *p, void *item)
     slot->queued_ms = pf_now_ms();
     p->len++;
     if (untaken(p) > 0) {
-        if (p->workers < p->max_workers) {
+        if (p->workers < p->max_workers && (p->running == 0 || p->start_delay_ms == 0)) {
+            /* No thread is busy, so none is about to be free. */
             p->workers++;
             rc = PF_POOL_START_WORKER;
-        } else if (p->overflow_ms >= 0) {
+        } else if (due_ms(p) >= 0) {
             if (!p->overseer) {
                 p->overseer = 1;
                 rc = PF_POOL_START_OVERSEER;
@@ -217,12 +230,8 @@ int pf_pool_oversee(pf_pool *p, int idle_ms)
             rc = -ESHUTDOWN;
             break;
         }
-        if (waits_past_max(p)) {
-            long n = untaken(p);
-            /* The oldest item without a taker: the first len - n are
-             * taken by the threads that exist, in order. */
-            const pf_pool_slot *s = &p->slots[(p->head + (p->len - (size_t)n)) % p->cap];
-            int64_t due = s->queued_ms + p->overflow_ms;
+        int64_t due = due_ms(p);
+        if (due >= 0) {
             if (pf_now_ms() >= due) {
                 p->workers++;
                 rc = PF_POOL_START_WORKER;
@@ -235,7 +244,7 @@ int pf_pool_oversee(pf_pool *p, int idle_ms)
         p->overseer_idle = 1;
         int w = cond_wait_until(&p->overdue, &p->mu, idle_until);
         p->overseer_idle = 0;
-        if (w == ETIMEDOUT && !waits_past_max(p)) {
+        if (w == ETIMEDOUT && due_ms(p) < 0) {
             rc = -ETIMEDOUT;
             break;
         }

@@ -5,15 +5,17 @@
  * to take for idle_ms); the caller starts the thread, so workers can be
  * Python threads whose waits happen here without the GIL.
  *
- * Every queued item has a thread that will take it: a thread is started
- * for an item only when the items queued or running outnumber the workers
- * (idle ones, and ones started or between items, count as takers), so a
- * burst of items reuses the threads that exist instead of starting one per
- * item.  Up to max_workers, the thread starts at once.  Past it, an item
- * that has waited overflow_ms without a taker gets a thread of its own,
- * started by the overseer (see pf_pool_oversee): workers held by slow
- * clients cannot keep later items waiting forever.  overflow_ms < 0 makes
- * max_workers a hard bound.
+ * A thread is started for an item only when no thread will take it: the
+ * items queued or running outnumber the workers (idle ones, and ones
+ * started or between items, count as takers).  When no worker is busy the
+ * thread starts at once.  Otherwise a busy worker may be about to finish
+ * (a short handler waiting for the GIL), so the item gets a thread of its
+ * own only once it has waited start_delay_ms without a taker: a burst of
+ * short items reuses the threads there are instead of starting one per
+ * item.  Past max_workers the same holds after overflow_ms: workers held
+ * by slow clients cannot keep later items waiting forever; overflow_ms < 0
+ * makes max_workers a hard bound.  Threads for waiting items are started
+ * by the overseer (see pf_pool_oversee).
  */
 #ifndef PF_POOL_H
 #define PF_POOL_H
@@ -35,6 +37,7 @@ typedef struct pf_pool {
     pf_pool_slot *slots;      /* ring buffer */
     size_t cap, head, len;
     int max_workers;
+    int start_delay_ms;
     int overflow_ms;
     int workers;   /* started (or promised to be started) and not retired */
     int waiting;   /* workers blocked in pf_pool_take */
@@ -51,8 +54,9 @@ enum {
     PF_POOL_START_OVERSEER = 2
 };
 
-/* max_workers >= 1; overflow_ms: see above (< 0: never past max_workers). */
-int pf_pool_init(pf_pool *p, int max_workers, int overflow_ms);
+/* max_workers >= 1; start_delay_ms >= 0, overflow_ms: see above (< 0:
+ * never past max_workers). */
+int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms);
 /* Only once no worker uses the pool.  Items still queued are the caller's
  * to release (see pf_pool_pop). */
 void pf_pool_destroy(pf_pool *p);
@@ -74,9 +78,9 @@ void pf_pool_worker_failed(pf_pool *p);
 int pf_pool_take(pf_pool *p, int idle_ms, void **item);
 void pf_pool_done(pf_pool *p);
 
-/* The overseer's loop: wait until an item has waited overflow_ms without a
- * taker while max_workers or more exist, then count one more worker and
- * return PF_POOL_START_WORKER (the caller starts it, or calls
+/* The overseer's loop: wait until an item without a taker has waited
+ * start_delay_ms (overflow_ms past max_workers), then count one more worker
+ * and return PF_POOL_START_WORKER (the caller starts it, or calls
  * pf_pool_worker_failed).  -ETIMEDOUT: nothing was queued without a taker
  * for idle_ms (-1: no limit), -ESHUTDOWN: the pool is closed; the
  * overseer has been retired and must exit (the next submit that needs one

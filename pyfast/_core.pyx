@@ -274,18 +274,21 @@ cdef class Pool:
     reusable Python threads.
 
     Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True,
-         sched_batch=True, overflow_after=None)
+         sched_batch=True, overflow_after=None, start_delay=0.005)
 
     max_workers (int): threads start on demand up to this many; items
     beyond wait in the queue.  idle_timeout (seconds): a thread with nothing
-    to do for this long exits.  A thread starts for an item only when the
-    items queued and running outnumber the threads (an idle thread, or one
-    that has just finished an item, takes the next one), so a burst reuses
-    the threads there are (see csrc/pf_pool.h).  overflow_after (seconds,
-    or None): with max_workers threads busy, an item that has waited this
-    long without a thread to take it gets a thread of its own, started by an
-    overseer thread, so threads held by slow items cannot keep the queue
-    waiting forever; None: max_workers is a hard bound.
+    to do for this long exits.  A thread starts for an item only when no
+    thread will take it (an idle thread, or one that has just finished an
+    item, takes the next one); at once when no thread is busy, else once
+    the item has waited start_delay seconds, since a busy thread may be
+    about to finish: a burst of short items reuses the threads there are
+    (see csrc/pf_pool.h).  overflow_after (seconds, or None): with
+    max_workers threads busy, an item that has waited this long without a
+    thread to take it gets a thread of its own, so threads held by slow
+    items cannot keep the queue waiting forever; None: max_workers is a
+    hard bound.  Threads for waiting items are started by an overseer
+    thread.
     sched_batch: workers run under Linux's SCHED_BATCH policy, so a worker
     woken by I/O does not preempt the thread that holds the GIL (it could
     not run Python anyway); on one core this removes the GIL convoy of
@@ -301,16 +304,20 @@ cdef class Pool:
     cdef readonly int max_workers
     cdef readonly bint sched_batch
     cdef readonly object overflow_after
+    cdef readonly double start_delay
     cdef unsigned long started
     cdef object __weakref__
 
     def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
-                  bint daemon=True, bint sched_batch=True, overflow_after=None):
+                  bint daemon=True, bint sched_batch=True, overflow_after=None,
+                  double start_delay=0.005):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if overflow_after is not None and overflow_after < 0:
             raise ValueError("overflow_after must be None or at least 0")
-        cdef int rc = pf_pool_init(&self.p, max_workers,
+        if start_delay < 0:
+            raise ValueError("start_delay must be at least 0")
+        cdef int rc = pf_pool_init(&self.p, max_workers, timeout_ms(start_delay),
                                    -1 if overflow_after is None else timeout_ms(overflow_after))
         if rc < 0:
             raise_errno(rc)
@@ -321,6 +328,7 @@ cdef class Pool:
         self.max_workers = max_workers
         self.sched_batch = sched_batch
         self.overflow_after = overflow_after
+        self.start_delay = start_delay
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -381,9 +389,10 @@ cdef class Pool:
         return 0
 
     def _oversee(self):
-        """The overseer thread: starts a worker past max_workers for each
-        item that waited overflow_after seconds (pf_pool_oversee); exits
-        when idle for idle_timeout or when the pool closes."""
+        """The overseer thread: starts a worker for each item that waited
+        start_delay (past max_workers: overflow_after) seconds without a
+        taker (pf_pool_oversee); exits when idle for idle_timeout or when
+        the pool closes."""
         cdef int rc
         while True:
             with nogil:
@@ -394,10 +403,9 @@ cdef class Pool:
                 self._start_worker()
             except Exception as exc:
                 # Out of threads: the item waits for one to finish; try
-                # again after overflow_after rather than spin.
-                _log.error("pool %s: cannot start a worker past max_workers: %r",
-                           self.name, exc)
-                _time.sleep(max(self.overflow_after, 0.05))
+                # again a little later rather than spin.
+                _log.error("pool %s: cannot start a worker: %r", self.name, exc)
+                _time.sleep(max(self.start_delay, self.overflow_after or 0, 0.05))
 
     def _work(self):
         cdef void *item

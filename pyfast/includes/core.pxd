@@ -75,7 +75,7 @@ cdef extern from "pf_pool.h" nogil:
         PF_POOL_QUEUED
         PF_POOL_START_WORKER
         PF_POOL_START_OVERSEER
-    int pf_pool_init(pf_pool *p, int max_workers, int overflow_ms)
+    int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
     void pf_pool_destroy(pf_pool *p)
     int pf_pool_submit(pf_pool *p, void *item)
     void pf_pool_worker_failed(pf_pool *p)
