@@ -809,7 +809,9 @@ class ThreadingMixIn:
     ``max_workers``; a request that arrives while all of them are busy
     waits in the pool's queue.  A thread is started only for a request that
     no thread will take (an idle thread, or one whose handler has just
-    returned, takes the next request), so connection churn reuses threads.
+    returned, takes the next request); while every thread is busy, a
+    request first waits a few milliseconds for one to finish (see
+    pyfast._core.Pool, start_delay), so connection churn reuses threads.
     Threads idle for ``worker_idle_timeout`` seconds exit.
 
     Availability: threads held by slow clients (a slowloris client that
