@@ -5,7 +5,31 @@
 #include <stdlib.h>
 #include <time.h>
 
-int pf_pool_init(pf_pool *p, int max_workers)
+/* An absolute CLOCK_MONOTONIC time, at_ms on the pf_now_ms() clock. */
+static struct timespec abs_time(int64_t at_ms)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(at_ms / 1000);
+    ts.tv_nsec = (long)(at_ms % 1000) * 1000000L;
+    return ts;
+}
+
+/* pthread_cond_timedwait until at_ms (pf_now_ms() clock), or without limit
+ * when at_ms < 0.  The pthread result (0 or ETIMEDOUT). */
+static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, int64_t at_ms)
+{
+    if (at_ms < 0)
+        return pthread_cond_wait(c, mu);
+    struct timespec ts = abs_time(at_ms);
+    return pthread_cond_timedwait(c, mu, &ts);
+}
+
+static int64_t deadline_after(int ms)
+{
+    return ms >= 0 ? pf_now_ms() + ms : -1;
+}
+
+int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
 {
     int rc;
     pthread_condattr_t ca;
@@ -13,11 +37,14 @@ int pf_pool_init(pf_pool *p, int max_workers)
         return -EINVAL;
     p->cap = 64;
     p->head = p->len = 0;
-    p->items = malloc(p->cap * sizeof *p->items);
-    if (!p->items)
+    p->slots = malloc(p->cap * sizeof *p->slots);
+    if (!p->slots)
         return -ENOMEM;
     p->max_workers = max_workers;
+    p->start_delay_ms = start_delay_ms < 0 ? 0 : start_delay_ms;
+    p->overflow_ms = overflow_ms;
     p->workers = p->waiting = p->running = p->closed = 0;
+    p->overseer = p->overseer_idle = 0;
     rc = -pthread_mutex_init(&p->mu, NULL);
     if (rc)
         goto fail_items;
@@ -31,8 +58,13 @@ int pf_pool_init(pf_pool *p, int max_workers)
     rc = -pthread_cond_init(&p->all_done, &ca);
     if (rc)
         goto fail_cond;
+    rc = -pthread_cond_init(&p->overdue, &ca);
+    if (rc)
+        goto fail_done;
     pthread_condattr_destroy(&ca);
     return 0;
+fail_done:
+    pthread_cond_destroy(&p->all_done);
 fail_cond:
     pthread_cond_destroy(&p->has_work);
 fail_ca:
@@ -40,35 +72,61 @@ fail_ca:
 fail_mu:
     pthread_mutex_destroy(&p->mu);
 fail_items:
-    free(p->items);
-    p->items = NULL;
+    free(p->slots);
+    p->slots = NULL;
     return rc;
 }
 
 void pf_pool_destroy(pf_pool *p)
 {
-    if (!p->items)
+    if (!p->slots)
         return;
+    pthread_cond_destroy(&p->overdue);
     pthread_cond_destroy(&p->all_done);
     pthread_cond_destroy(&p->has_work);
     pthread_mutex_destroy(&p->mu);
-    free(p->items);
-    p->items = NULL;
+    free(p->slots);
+    p->slots = NULL;
 }
 
 static int grow(pf_pool *p)
 {
     size_t ncap = p->cap * 2;
-    void **n = malloc(ncap * sizeof *n);
+    pf_pool_slot *n = malloc(ncap * sizeof *n);
     if (!n)
         return -ENOMEM;
     for (size_t i = 0; i < p->len; i++)
-        n[i] = p->items[(p->head + i) % p->cap];
-    free(p->items);
-    p->items = n;
+        n[i] = p->slots[(p->head + i) % p->cap];
+    free(p->slots);
+    p->slots = n;
     p->cap = ncap;
     p->head = 0;
     return 0;
+}
+
+/* Queued items that no thread will take without finishing an item first:
+ * items queued or running beyond the workers (idle workers, and workers
+ * started or between two items, each take one). */
+static long untaken(const pf_pool *p)
+{
+    return (long)p->len + p->running - p->workers;
+}
+
+/* When the oldest item without a taker is due for a thread of its own
+ * (pf_now_ms() clock): start_delay_ms after it was queued while fewer than
+ * max_workers exist, overflow_ms after past it; -1 when every item has a
+ * taker or no thread may be started. */
+static int64_t due_ms(const pf_pool *p)
+{
+    long n = untaken(p);
+    if (n <= 0)
+        return -1;
+    int delay = p->workers < p->max_workers ? p->start_delay_ms : p->overflow_ms;
+    if (delay < 0)
+        return -1;
+    /* The first len - n items are taken by the threads there are, in order. */
+    const pf_pool_slot *s = &p->slots[(p->head + (p->len - (size_t)n)) % p->cap];
+    return s->queued_ms + delay;
 }
 
 int pf_pool_submit(pf_pool *p, void *item)
@@ -81,12 +139,23 @@ int pf_pool_submit(pf_pool *p, void *item)
     }
     if (p->len == p->cap && (rc = grow(p)) < 0)
         goto out;
-    p->items[(p->head + p->len) % p->cap] = item;
+    pf_pool_slot *slot = &p->slots[(p->head + p->len) % p->cap];
+    slot->item = item;
+    slot->queued_ms = pf_now_ms();
     p->len++;
-    /* More queued items than workers waiting for them: add a worker. */
-    if ((size_t)p->waiting < p->len && p->workers < p->max_workers) {
-        p->workers++;
-        rc = 1;
+    if (untaken(p) > 0) {
+        if (p->workers < p->max_workers && (p->running == 0 || p->start_delay_ms == 0)) {
+            /* No thread is busy, so none is about to be free. */
+            p->workers++;
+            rc = PF_POOL_START_WORKER;
+        } else if (due_ms(p) >= 0) {
+            if (!p->overseer) {
+                p->overseer = 1;
+                rc = PF_POOL_START_OVERSEER;
+            } else if (p->overseer_idle) {
+                pthread_cond_signal(&p->overdue);
+            }
+        }
     }
     if (p->waiting > 0)
         pthread_cond_signal(&p->has_work);
@@ -105,7 +174,7 @@ void pf_pool_worker_failed(pf_pool *p)
 
 static void *pop_locked(pf_pool *p)
 {
-    void *item = p->items[p->head];
+    void *item = p->slots[p->head].item;
     p->head = (p->head + 1) % p->cap;
     p->len--;
     return item;
@@ -114,16 +183,7 @@ static void *pop_locked(pf_pool *p)
 int pf_pool_take(pf_pool *p, int idle_ms, void **item)
 {
     int rc = 0;
-    struct timespec deadline;
-    if (idle_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += idle_ms / 1000;
-        deadline.tv_nsec += (long)(idle_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    int64_t deadline = deadline_after(idle_ms);
     pthread_mutex_lock(&p->mu);
     while (p->len == 0) {
         if (p->closed) {
@@ -131,8 +191,7 @@ int pf_pool_take(pf_pool *p, int idle_ms, void **item)
             break;
         }
         p->waiting++;
-        int w = idle_ms >= 0 ? pthread_cond_timedwait(&p->has_work, &p->mu, &deadline)
-                             : pthread_cond_wait(&p->has_work, &p->mu);
+        int w = cond_wait_until(&p->has_work, &p->mu, deadline);
         p->waiting--;
         if (w == ETIMEDOUT && p->len == 0) {
             rc = -ETIMEDOUT;
@@ -160,6 +219,49 @@ void pf_pool_done(pf_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+int pf_pool_oversee(pf_pool *p, int idle_ms)
+{
+    int rc;
+    int64_t idle_until = deadline_after(idle_ms);
+    pthread_mutex_lock(&p->mu);
+    assert(p->overseer);
+    for (;;) {
+        if (p->closed) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        int64_t due = due_ms(p);
+        if (due >= 0) {
+            if (pf_now_ms() >= due) {
+                p->workers++;
+                rc = PF_POOL_START_WORKER;
+                break;
+            }
+            cond_wait_until(&p->overdue, &p->mu, due);
+            idle_until = deadline_after(idle_ms);
+            continue;
+        }
+        p->overseer_idle = 1;
+        int w = cond_wait_until(&p->overdue, &p->mu, idle_until);
+        p->overseer_idle = 0;
+        if (w == ETIMEDOUT && due_ms(p) < 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
+    if (rc < 0)
+        p->overseer = 0;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void pf_pool_overseer_failed(pf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->overseer = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
 int pf_pool_pop(pf_pool *p, void **item)
 {
     int rc = -ENOENT;
@@ -179,26 +281,17 @@ void pf_pool_close(pf_pool *p)
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
     pthread_cond_broadcast(&p->has_work);
+    pthread_cond_broadcast(&p->overdue);
     pthread_mutex_unlock(&p->mu);
 }
 
 int pf_pool_join(pf_pool *p, int timeout_ms)
 {
     int rc = 0;
-    struct timespec deadline;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    int64_t deadline = deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
     while (p->running > 0 || p->len > 0) {
-        int w = timeout_ms >= 0 ? pthread_cond_timedwait(&p->all_done, &p->mu, &deadline)
-                                : pthread_cond_wait(&p->all_done, &p->mu);
+        int w = cond_wait_until(&p->all_done, &p->mu, deadline);
         if (w == ETIMEDOUT) {
             rc = (p->running > 0 || p->len > 0) ? -ETIMEDOUT : 0;
             break;
@@ -214,6 +307,7 @@ void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out)
     out->workers = p->workers;
     out->waiting = p->waiting;
     out->running = p->running;
+    out->overseer = p->overseer;
     out->queued = p->len;
     pthread_mutex_unlock(&p->mu);
 }

@@ -1,40 +1,72 @@
 /* pf_pool.h: the worker pool's queue.
  *
  * A mutex + condition variable queue of opaque items.  The pool decides
- * when a worker thread is needed (an item is queued and no worker is
- * waiting, and fewer than max_workers exist) and when an idle worker
- * retires (nothing to take for idle_ms); the caller starts the thread, so
- * workers can be Python threads whose waits happen here without the GIL.
- * Threads are reused: no thread is created per item while one is idle.
+ * when a worker thread is needed and when an idle worker retires (nothing
+ * to take for idle_ms); the caller starts the thread, so workers can be
+ * Python threads whose waits happen here without the GIL.
+ *
+ * A thread is started for an item only when no thread will take it: the
+ * items queued or running outnumber the workers (idle ones, and ones
+ * started or between items, count as takers).  When no worker is busy the
+ * thread starts at once.  Otherwise a busy worker may be about to finish
+ * (a short handler waiting for the GIL), so the item gets a thread of its
+ * own only once it has waited start_delay_ms without a taker: a burst of
+ * short items reuses the threads there are instead of starting one per
+ * item.  Past max_workers the same holds after overflow_ms: workers held
+ * by slow clients cannot keep later items waiting forever; overflow_ms < 0
+ * makes max_workers a hard bound.  Threads for waiting items are started
+ * by the overseer (see pf_pool_oversee).
  */
 #ifndef PF_POOL_H
 #define PF_POOL_H
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+
+typedef struct pf_pool_slot {
+    void *item;
+    int64_t queued_ms;        /* pf_now_ms() at pf_pool_submit */
+} pf_pool_slot;
 
 typedef struct pf_pool {
     pthread_mutex_t mu;
     pthread_cond_t has_work;  /* items queued or pool closed */
     pthread_cond_t all_done;  /* queue empty and nothing running */
-    void **items;             /* ring buffer */
+    pthread_cond_t overdue;   /* the overseer's: an item without taker, or closed */
+    pf_pool_slot *slots;      /* ring buffer */
     size_t cap, head, len;
     int max_workers;
+    int start_delay_ms;
+    int overflow_ms;
     int workers;   /* started (or promised to be started) and not retired */
     int waiting;   /* workers blocked in pf_pool_take */
     int running;   /* items taken and not yet pf_pool_done */
+    int overseer;  /* 1 while an overseer runs (or is promised) */
+    int overseer_idle; /* it waits for an item without taker */
     int closed;
 } pf_pool;
 
-int pf_pool_init(pf_pool *p, int max_workers);
+/* Return values of pf_pool_submit / pf_pool_oversee. */
+enum {
+    PF_POOL_QUEUED = 0,
+    PF_POOL_START_WORKER = 1,
+    PF_POOL_START_OVERSEER = 2
+};
+
+/* max_workers >= 1; start_delay_ms >= 0, overflow_ms: see above (< 0:
+ * never past max_workers). */
+int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms);
 /* Only once no worker uses the pool.  Items still queued are the caller's
  * to release (see pf_pool_pop). */
 void pf_pool_destroy(pf_pool *p);
 
-/* Queue item.  Returns 1 when the caller must start one more worker (the
- * worker is counted already; call pf_pool_worker_failed if it cannot be
- * started), 0 when a waiting or busy worker will take it, -ESHUTDOWN after
- * pf_pool_close, -ENOMEM. */
+/* Queue item.  Returns PF_POOL_START_WORKER when the caller must start one
+ * more worker (the worker is counted already; call pf_pool_worker_failed if
+ * it cannot be started), PF_POOL_START_OVERSEER when the caller must start
+ * the overseer thread (pf_pool_oversee; pf_pool_overseer_failed if it
+ * cannot), PF_POOL_QUEUED when an existing thread will take it, -ESHUTDOWN
+ * after pf_pool_close, -ENOMEM. */
 int pf_pool_submit(pf_pool *p, void *item);
 void pf_pool_worker_failed(pf_pool *p);
 
@@ -45,6 +77,16 @@ void pf_pool_worker_failed(pf_pool *p);
  * Queued items are still handed out after pf_pool_close. */
 int pf_pool_take(pf_pool *p, int idle_ms, void **item);
 void pf_pool_done(pf_pool *p);
+
+/* The overseer's loop: wait until an item without a taker has waited
+ * start_delay_ms (overflow_ms past max_workers), then count one more worker
+ * and return PF_POOL_START_WORKER (the caller starts it, or calls
+ * pf_pool_worker_failed).  -ETIMEDOUT: nothing was queued without a taker
+ * for idle_ms (-1: no limit), -ESHUTDOWN: the pool is closed; the
+ * overseer has been retired and must exit (the next submit that needs one
+ * asks for a new one). */
+int pf_pool_oversee(pf_pool *p, int idle_ms);
+void pf_pool_overseer_failed(pf_pool *p);
 
 /* Pop a queued item without running it (0 or -ENOENT). */
 int pf_pool_pop(pf_pool *p, void **item);
@@ -57,7 +99,7 @@ void pf_pool_close(pf_pool *p);
 int pf_pool_join(pf_pool *p, int timeout_ms);
 
 typedef struct pf_pool_stats {
-    int workers, waiting, running;
+    int workers, waiting, running, overseer;
     size_t queued;
 } pf_pool_stats;
 void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out);

@@ -2,6 +2,7 @@
 #include "pf_common.h"
 
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,7 +14,7 @@ void pf_bytes_free(pf_bytes *b)
     b->cap = b->start = b->end = 0;
 }
 
-int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
+int pf_bytes_reserve(pf_bytes *b, size_t want, size_t first)
 {
     size_t len = pf_bytes_len(b);
     if (b->cap - b->end >= want)
@@ -25,8 +26,10 @@ int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
         if (b->cap - b->end >= want)
             return 0;
     }
-    size_t ncap = b->cap ? b->cap : 256;
-    while (ncap < len + want && ncap < cap_limit)
+    /* Geometric growth: a line or message arriving in many reads costs
+     * amortised O(1) per byte, not a reallocation per read. */
+    size_t ncap = b->cap ? b->cap : (first > 0 ? first : 256);
+    while (ncap < len + want && ncap <= SIZE_MAX / 2)
         ncap *= 2;
     if (ncap < len + want)
         ncap = len + want;
@@ -42,6 +45,8 @@ void pf_bytes_consume(pf_bytes *b, size_t n)
 {
     if (n >= pf_bytes_len(b)) {
         b->start = b->end = 0;
+        if (b->cap > PF_BYTES_KEEP)
+            pf_bytes_free(b); /* what one long line or message grew */
         return;
     }
     b->start += n;
@@ -65,9 +70,9 @@ ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
     return n;
 }
 
-ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, size_t cap_limit, int flags)
+ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, int flags)
 {
-    int rc = pf_bytes_reserve(b, want, cap_limit);
+    int rc = pf_bytes_reserve(b, want, want);
     if (rc < 0)
         return rc;
     ssize_t n = pf_sock_recv(fd, b->data + b->end, b->cap - b->end, flags);

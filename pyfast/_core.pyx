@@ -41,6 +41,7 @@ import os as _os
 import signal as _signal
 import sys as _sys
 import threading as _threading
+import time as _time
 import weakref as _weakref
 
 DEF _TAGS = 16
@@ -300,12 +301,21 @@ cdef class Pool:
     reusable Python threads.
 
     Pool(max_workers, idle_timeout=10.0, name="pyfast-worker", daemon=True,
-         sched_batch=True)
+         sched_batch=True, overflow_after=None, start_delay=0.005)
 
-    max_workers (int): at most this many threads; items beyond wait in the
-    queue.  idle_timeout (seconds): a thread with nothing to do for this
-    long exits.  Threads start on demand, when an item is queued and no
-    thread is waiting for work; no thread is created while one is idle.
+    max_workers (int): threads start on demand up to this many; items
+    beyond wait in the queue.  idle_timeout (seconds): a thread with nothing
+    to do for this long exits.  A thread starts for an item only when no
+    thread will take it (an idle thread, or one that has just finished an
+    item, takes the next one); at once when no thread is busy, else once
+    the item has waited start_delay seconds, since a busy thread may be
+    about to finish: a burst of short items reuses the threads there are
+    (see csrc/pf_pool.h).  overflow_after (seconds, or None): with
+    max_workers threads busy, an item that has waited this long without a
+    thread to take it gets a thread of its own, so threads held by slow
+    items cannot keep the queue waiting forever; None: max_workers is a
+    hard bound.  Threads for waiting items are started by an overseer
+    thread.
     sched_batch: workers run under Linux's SCHED_BATCH policy, so a worker
     woken by I/O does not preempt the thread that holds the GIL (it could
     not run Python anyway); on one core this removes the GIL convoy of
@@ -320,15 +330,23 @@ cdef class Pool:
     cdef readonly bint daemon
     cdef readonly int max_workers
     cdef readonly bint sched_batch
+    cdef readonly object overflow_after
+    cdef readonly double start_delay
     cdef unsigned long started
     cdef set live      # the worker threads (threading.Thread) running _work
     cdef object __weakref__
 
     def __cinit__(self, int max_workers, idle_timeout=10.0, str name="pyfast-worker",
-                  bint daemon=True, bint sched_batch=True):
+                  bint daemon=True, bint sched_batch=True, overflow_after=None,
+                  double start_delay=0.005):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
-        cdef int rc = pf_pool_init(&self.p, max_workers)
+        if overflow_after is not None and overflow_after < 0:
+            raise ValueError("overflow_after must be None or at least 0")
+        if start_delay < 0:
+            raise ValueError("start_delay must be at least 0")
+        cdef int rc = pf_pool_init(&self.p, max_workers, timeout_ms(start_delay),
+                                   -1 if overflow_after is None else timeout_ms(overflow_after))
         if rc < 0:
             raise_errno(rc)
         self.inited = True
@@ -338,6 +356,8 @@ cdef class Pool:
         self.max_workers = max_workers
         self.sched_batch = sched_batch
         self.live = set()
+        self.overflow_after = overflow_after
+        self.start_delay = start_delay
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -374,15 +394,47 @@ cdef class Pool:
             if rc == -_errno.ESHUTDOWN:
                 raise RuntimeError("cannot submit to a closed pool")
             raise_errno(rc)
-        if rc == 1:
-            self.started += 1
-            t = _threading.Thread(target=self._work, daemon=self.daemon,
-                                  name=f"{self.name}-{self.started}")
+        if rc == PF_POOL_START_WORKER:
+            self._start_worker()
+        elif rc == PF_POOL_START_OVERSEER:
+            t = _threading.Thread(target=self._oversee, daemon=True,
+                                  name=f"{self.name}-overseer")
             try:
                 t.start()
             except BaseException:
-                pf_pool_worker_failed(&self.p)
+                pf_pool_overseer_failed(&self.p)
                 raise
+
+    cdef int _start_worker(self) except -1:
+        """Start the worker thread pf_pool counted already."""
+        self.started += 1
+        t = _threading.Thread(target=self._work, daemon=self.daemon,
+                              name=f"{self.name}-{self.started}")
+        try:
+            t.start()
+        except BaseException:
+            pf_pool_worker_failed(&self.p)
+            raise
+        return 0
+
+    def _oversee(self):
+        """The overseer thread: starts a worker for each item that waited
+        start_delay (past max_workers: overflow_after) seconds without a
+        taker (pf_pool_oversee); exits when idle for idle_timeout or when
+        the pool closes."""
+        cdef int rc
+        while True:
+            with nogil:
+                rc = pf_pool_oversee(&self.p, self.idle_ms)
+            if rc != PF_POOL_START_WORKER:
+                return
+            try:
+                self._start_worker()
+            except Exception as exc:
+                # Out of threads: the item waits for one to finish; try
+                # again a little later rather than spin.
+                _log.error("pool %s: cannot start a worker: %r", self.name, exc)
+                _time.sleep(max(self.start_delay, self.overflow_after or 0, 0.05))
 
     def _work(self):
         cdef void *item
@@ -453,11 +505,13 @@ cdef class Pool:
 
     @property
     def stats(self):
-        """dict: workers (threads alive), waiting (idle), running, queued."""
+        """dict: workers (threads alive), waiting (idle), running, queued,
+        overseer (1 while the overseer thread runs)."""
         cdef pf_pool_stats s
         pf_pool_get_stats(&self.p, &s)
         return {"workers": s.workers, "waiting": s.waiting,
-                "running": s.running, "queued": s.queued}
+                "running": s.running, "queued": s.queued,
+                "overseer": s.overseer}
 
 
 # --------------------------------------------------------------------------
@@ -709,7 +763,7 @@ cdef class SocketReader(_SocketStream):
             self.before_read()
         while True:
             with nogil:
-                n = pf_rbuf_fill(&self.buf, self.fd, want, want, 0)
+                n = pf_rbuf_fill(&self.buf, self.fd, want, 0)
             self._leave()
             if n >= 0:
                 return n

@@ -846,8 +846,22 @@ class ThreadingMixIn:
     Unlike socketserver's, no thread is created per request: handlers run
     on a pool of reusable threads, started on demand up to
     ``max_workers``; a request that arrives while all of them are busy
-    waits in the pool's queue.  Threads idle for ``worker_idle_timeout``
-    seconds exit.
+    waits in the pool's queue.  A thread is started only for a request that
+    no thread will take (an idle thread, or one whose handler has just
+    returned, takes the next request); while every thread is busy, a
+    request first waits a few milliseconds for one to finish (see
+    pyfast._core.Pool, start_delay), so connection churn reuses threads.
+    Threads idle for ``worker_idle_timeout`` seconds exit.
+
+    Availability: threads held by slow clients (a slowloris client that
+    trickles a byte every few seconds keeps its handler, and its thread,
+    forever) must not make the server less available than socketserver's
+    thread per connection.  So ``max_workers`` is a soft bound: a request
+    that has waited ``worker_overflow_after`` seconds while every thread is
+    busy gets a thread of its own, as socketserver would have given it one
+    at once.  This bounds how long any request waits behind slow ones,
+    whatever the protocol (an HTTP header deadline would only cover HTTP),
+    and costs nothing while threads keep freeing up.
 
     Class attributes:
 
@@ -855,7 +869,11 @@ class ThreadingMixIn:
       exit while handlers run), as socketserver.
     - block_on_close: server_close() waits until every queued and running
       handler has finished (unless daemon_threads), as socketserver.
-    - max_workers (int): the bound on worker threads.
+    - max_workers (int): threads start on demand up to this many.
+    - worker_overflow_after (seconds, or None): past max_workers, a
+      request waiting this long for a thread gets one of its own; None
+      makes max_workers a hard bound (requests then wait for a thread to
+      finish, however long that takes).
     - worker_idle_timeout (seconds).
     - worker_sched_batch: run workers under SCHED_BATCH (Linux), so a
       worker woken by I/O does not preempt the thread holding the GIL.
@@ -874,6 +892,7 @@ class ThreadingMixIn:
     # If true, server_close() waits until all non-daemonic threads terminate.
     block_on_close = True
     max_workers = 1024
+    worker_overflow_after = 0.5
     worker_idle_timeout = 10.0
     worker_sched_batch = True
     _pool = None
@@ -899,7 +918,8 @@ class ThreadingMixIn:
                 self.max_workers, self.worker_idle_timeout,
                 name=f"{type(self).__name__}-worker",
                 daemon=bool(self.daemon_threads),
-                sched_batch=bool(self.worker_sched_batch))
+                sched_batch=bool(self.worker_sched_batch),
+                overflow_after=self.worker_overflow_after)
         pool.submit(self.process_request_thread, request, client_address)
 
     def server_close(self):

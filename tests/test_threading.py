@@ -314,6 +314,7 @@ def test_max_workers_bounds_concurrent_handlers(pyfast_impl, serve, client):
 
     class S(impl.ThreadingTCPServer):
         max_workers = 4
+        worker_overflow_after = None          # a hard bound
 
     r = serve(S((HOST, 0), Slow))
     clients = [client(r.address) for _ in range(12)]

@@ -69,13 +69,20 @@ cdef extern from "pf_pool.h" nogil:
         int workers
         int waiting
         int running
+        int overseer
         size_t queued
-    int pf_pool_init(pf_pool *p, int max_workers)
+    cdef enum:
+        PF_POOL_QUEUED
+        PF_POOL_START_WORKER
+        PF_POOL_START_OVERSEER
+    int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
     void pf_pool_destroy(pf_pool *p)
     int pf_pool_submit(pf_pool *p, void *item)
     void pf_pool_worker_failed(pf_pool *p)
     int pf_pool_take(pf_pool *p, int idle_ms, void **item)
     void pf_pool_done(pf_pool *p)
+    int pf_pool_oversee(pf_pool *p, int idle_ms)
+    void pf_pool_overseer_failed(pf_pool *p)
     int pf_pool_pop(pf_pool *p, void **item)
     void pf_pool_close(pf_pool *p)
     int pf_pool_join(pf_pool *p, int timeout_ms)
@@ -93,10 +100,10 @@ cdef extern from "pf_stream.h" nogil:
     size_t pf_bytes_len(const pf_bytes *b)
     unsigned char *pf_bytes_head(const pf_bytes *b)
     void pf_bytes_free(pf_bytes *b)
-    int pf_bytes_reserve(pf_bytes *b, size_t want, size_t cap_limit)
+    int pf_bytes_reserve(pf_bytes *b, size_t want, size_t first)
     void pf_bytes_consume(pf_bytes *b, size_t n)
     int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
-    ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, size_t cap_limit, int flags)
+    ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, int flags)
     ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
     ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
     int pf_wait_fd(int fd, short events, int timeout_ms)
