@@ -5,22 +5,14 @@
 #include <stdlib.h>
 #include <time.h>
 
-int pf_pool_init(pf_pool *p, int max_workers)
+/* The mutex and the two condition variables (CLOCK_MONOTONIC waits). */
+static int sync_init(pf_pool *p)
 {
     int rc;
     pthread_condattr_t ca;
-    if (max_workers < 1)
-        return -EINVAL;
-    p->cap = 64;
-    p->head = p->len = 0;
-    p->items = malloc(p->cap * sizeof *p->items);
-    if (!p->items)
-        return -ENOMEM;
-    p->max_workers = max_workers;
-    p->workers = p->waiting = p->running = p->closed = 0;
     rc = -pthread_mutex_init(&p->mu, NULL);
     if (rc)
-        goto fail_items;
+        return rc;
     rc = -pthread_condattr_init(&ca);
     if (rc)
         goto fail_mu;
@@ -39,10 +31,37 @@ fail_ca:
     pthread_condattr_destroy(&ca);
 fail_mu:
     pthread_mutex_destroy(&p->mu);
-fail_items:
-    free(p->items);
-    p->items = NULL;
     return rc;
+}
+
+int pf_pool_init(pf_pool *p, int max_workers)
+{
+    int rc;
+    if (max_workers < 1)
+        return -EINVAL;
+    p->cap = 64;
+    p->head = p->len = 0;
+    p->items = malloc(p->cap * sizeof *p->items);
+    if (!p->items)
+        return -ENOMEM;
+    p->max_workers = max_workers;
+    p->workers = p->waiting = p->running = p->closed = 0;
+    rc = sync_init(p);
+    if (rc) {
+        free(p->items);
+        p->items = NULL;
+    }
+    return rc;
+}
+
+int pf_pool_after_fork(pf_pool *p)
+{
+    if (!p->items)
+        return 0;
+    /* The old objects are not destroyed: their state belongs to threads
+     * that do not exist here (as CPython's _PyThread_at_fork_reinit). */
+    p->workers = p->waiting = p->running = 0;
+    return sync_init(p);
 }
 
 void pf_pool_destroy(pf_pool *p)
