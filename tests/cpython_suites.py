@@ -44,7 +44,7 @@ def outcomes(report):
     is 'passed', 'skipped', 'failure' or 'error'."""
     found = {}
     for case in ET.parse(report).getroot().iter("testcase"):
-        test_id = f"{case.get('classname', '')}.{case.get('name', '')}"
+        test_id = ".".join(p for p in (case.get("classname"), case.get("name")) if p)
         outcome, message = "passed", ""
         for child in case:
             if child.tag in ("skipped", "failure", "error"):
@@ -83,8 +83,9 @@ def main(argv):
             status, seconds, tail = run_suites(prefix, suites, report, tmp)
             print(f"CPython {version} {' '.join(suites)} on {label}: exit {status} "
                   f"in {seconds:.1f} s", flush=True)
+            if status != 0 or not os.path.exists(report):
+                print(tail, flush=True)
             if not os.path.exists(report):
-                print(tail)
                 return 1
             reports[label] = outcomes(report)
     on_pyfast, on_stdlib = reports["pyfast"], reports["stdlib"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib", "gevent", "uvloop", "c")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ _ALL = [
              servers=("pyfast", "stdlib", "c"), default=False,
              description="64 B datagram echo, 20 clients, UDPServer"),
     Scenario("http", "http", "http", conns=50, size=0,
-             servers=("pyfast", "pyfast-coop", "stdlib"), default=False,
-             description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer"),
+             servers=("pyfast", "pyfast-coop", "stdlib-on-pyfast", "stdlib"), default=False,
+             description="keep-alive GET, BaseHTTPRequestHandler hello, ThreadingHTTPServer "
+                         "(stdlib-on-pyfast: http.server's, unchanged, under pyfast.install())"),
     Scenario("message", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "pyfast-2loops", "uvloop", "c"),
              description="50 conns, 64 B lines, MessageHandler line echo (pyfast-cy: cpdef handler; "
