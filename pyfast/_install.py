@@ -6,9 +6,10 @@ in sys.modules), so every module imported afterwards that builds on
 socketserver builds on pyfast's classes: http.server, xmlrpc.server,
 wsgiref.simple_server and logging.config's listener in the standard
 library; werkzeug's, bottle's and other frameworks' development servers,
-which build on those.  A finder on sys.meta_path adjusts the standard
-library's HTTP servers as they are imported (the only modules that need
-more than the alias):
+which build on those.  The standard library's HTTP servers need more than
+the alias; while installed, pyfast's TCPServer.__init_subclass__ adjusts
+them as they are made (imported, or run as __main__ by
+``python -m pyfast run -m http.server``):
 
 - http.server: HTTPServer (and so ThreadingHTTPServer,
   wsgiref.simple_server.WSGIServer and every subclass) gets
@@ -36,16 +37,13 @@ _lock = threading.Lock()
 _state = None       # _Installed while installed
 
 
-def _set_coalescing(*class_names):
-    def fix(module, state):
-        for name in class_names:
-            getattr(module, name).coalesce_header_blocks = True
-        return f"{', '.join(class_names)}: header block and body in one send"
-    return fix
+def _coalesce(cls, state):
+    cls.coalesce_header_blocks = True
+    return "header block and body in one send"
 
 
-def _fix_http_server(module, state):
-    done = _set_coalescing("HTTPServer")(module, state)
+def _coalesce_and_parse_headers(cls, state):
+    done = _coalesce(cls, state)
     from pyfast.http import headers
     if not headers.installed():
         headers._install_from_environment()
@@ -55,12 +53,37 @@ def _fix_http_server(module, state):
     return done
 
 
-# Standard library modules whose classes get more than the alias, as they
-# are imported: name -> fixup(module, state) -> what it did (for --verbose).
+# Standard library classes that get more than the alias, as they are made
+# (by import, or run as __main__ by `python -m pyfast run -m http.server`):
+# (module, class) -> fixup(cls, state) -> what it did (for --verbose).
+# Their subclasses (ThreadingHTTPServer, wsgiref's WSGIServer, DocXMLRPCServer,
+# werkzeug's servers...) inherit the class attributes.
 _FIXUPS = {
-    "http.server": _fix_http_server,
-    "xmlrpc.server": _set_coalescing("SimpleXMLRPCServer"),
+    ("http.server", "HTTPServer"): _coalesce_and_parse_headers,
+    ("xmlrpc.server", "SimpleXMLRPCServer"): _coalesce,
 }
+
+
+def _module_name(cls):
+    """The module cls is made in, by its spec: a module run as __main__
+    by runpy (python -m http.server) has the name it was found under."""
+    module = sys.modules.get(cls.__module__)
+    spec = getattr(module, "__spec__", None)
+    return getattr(spec, "name", None) or cls.__module__
+
+
+def _init_subclass(cls, **kwargs):
+    """pyfast.socketserver.TCPServer.__init_subclass__ while installed:
+    applies _FIXUPS to the standard library's server classes as they are
+    made."""
+    from pyfast.socketserver import TCPServer
+    super(TCPServer, cls).__init_subclass__(**kwargs)
+    state = _state
+    if state is None:
+        return
+    fixup = _FIXUPS.get((_module_name(cls), cls.__qualname__))
+    if fixup is not None:
+        state.say(f"{_module_name(cls)}.{cls.__qualname__} on pyfast ({fixup(cls, state)})")
 
 
 def _socketserver_user(module, ss):
@@ -121,9 +144,9 @@ class _Loader:
 
 
 class _Finder:
-    """sys.meta_path entry: finds modules with the finders after it and
-    wraps the loader of those that need a fixup (all of them with
-    verbose, to report the ones built on pyfast)."""
+    """sys.meta_path entry (with verbose only): finds modules with the
+    finders after it and wraps their loaders, to report each module that
+    is built on pyfast once it has run."""
 
     def __init__(self, state):
         self.state = state
@@ -131,8 +154,6 @@ class _Finder:
 
     def find_spec(self, name, path=None, target=None):
         state = self.state
-        if name not in _FIXUPS and not state.verbose:
-            return None
         if getattr(self.local, "busy", False):
             return None
         self.local.busy = True
@@ -170,10 +191,7 @@ class _Installed:
             self.log(f"pyfast: {message}")
 
     def imported(self, name, module):
-        fixup = _FIXUPS.get(name)
-        if fixup is not None:
-            self.say(f"{name} on pyfast ({fixup(module, self)})")
-        elif _socketserver_user(module, self.pyfast_ss):
+        if name.split(".")[0] != "pyfast" and _socketserver_user(module, self.pyfast_ss):
             self.say(f"{name} on pyfast")
 
 
@@ -204,9 +222,13 @@ def install(verbose=False, log=_stderr):
                     f"and keeps the standard library's socketserver classes "
                     f"(install pyfast before importing it, or run the program "
                     f"with python -m pyfast run)", RuntimeWarning, stacklevel=2)
-        sys.modules["socketserver"] = state.pyfast_ss
-        sys.meta_path.insert(0, state.finder)
+        tcp_server = state.pyfast_ss.TCPServer
+        state.previous_init_subclass = tcp_server.__dict__.get("__init_subclass__", _MISSING)
         _state = state
+        tcp_server.__init_subclass__ = classmethod(_init_subclass)
+        sys.modules["socketserver"] = state.pyfast_ss
+        if state.verbose:
+            sys.meta_path.insert(0, state.finder)
     state.say("socketserver is pyfast.socketserver")
 
 
@@ -227,6 +249,11 @@ def uninstall():
             sys.meta_path.remove(state.finder)
         except ValueError:
             pass
+        tcp_server = state.pyfast_ss.TCPServer
+        if state.previous_init_subclass is _MISSING:
+            del tcp_server.__init_subclass__
+        else:
+            tcp_server.__init_subclass__ = state.previous_init_subclass
         stdlib_names = getattr(sys, "stdlib_module_names", ())
         added = [name for name in set(sys.modules) - state.modules_before
                  if name.split(".")[0] in stdlib_names]

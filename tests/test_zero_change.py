@@ -126,10 +126,36 @@ def test_run_verbose_reports_the_modules_put_on_pyfast(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.startswith("pyfast: ")]
     reported = {line.split()[1] for line in lines}
     assert {"socketserver", "http.server", "xmlrpc.server", "wsgiref.simple_server",
-            "logging.config"} <= reported, r.stderr
+            "logging.config", "http.server.HTTPServer",
+            "xmlrpc.server.SimpleXMLRPCServer"} <= reported, r.stderr
     assert "json" not in reported
     quiet = _python("-m", "pyfast", "run", str(script))
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_run_m_http_server_serves_on_pyfast_with_coalescing(tmp_path):
+    """python -m pyfast run -m http.server: the module run as __main__ (by
+    runpy, not imported) gets its HTTPServer on pyfast, coalescing on."""
+    (tmp_path / "f.txt").write_bytes(b"file body")
+    proc = subprocess.Popen([sys.executable, "-m", "pyfast", "run", "--verbose", "-m",
+                             "http.server", "0", "--bind", HOST],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=str(tmp_path))
+    try:
+        port = None
+        for line in proc.stdout:       # "Serving HTTP on 127.0.0.1 port N (...) ..."
+            if "port" in line:
+                port = int(line.split("port")[1].split()[0])
+                break
+        assert port, "http.server did not start"
+        conn = http.client.HTTPConnection(HOST, port, timeout=support.IO_TIMEOUT)
+        conn.request("GET", "/f.txt")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"file body"
+        conn.close()
+    finally:
+        out, err = _stop(proc)
+    assert "pyfast: http.server.HTTPServer on pyfast (header block and body in one send" in err, err
 
 
 # ------------------------------------------------------- install/uninstall
@@ -209,26 +235,31 @@ except KeyboardInterrupt:
 """
 
 
-def _slowest_keep_alive_response(port, requests=200):
-    """Seconds of the slowest of `requests` GETs on one http.client
-    connection (each timed from request to the whole body read)."""
+def _keep_alive_stalls(port, requests=200):
+    """GET `requests` times on one http.client connection (each timed from
+    request to the whole body read): (responses that took >= STALL, the
+    slowest in seconds)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=support.IO_TIMEOUT)
-    slowest = 0.0
+    times = []
     try:
         for _ in range(requests):
             start = time.monotonic()
             conn.request("GET", "/")
             resp = conn.getresponse()
             assert resp.status == 200 and resp.read() == b"hello /"
-            slowest = max(slowest, time.monotonic() - start)
+            times.append(time.monotonic() - start)
     finally:
         conn.close()
-    return slowest
+    return sum(t >= STALL for t in times), max(times)
 
 
 # Nagle + delayed ACK hold a body written after its headers for 40 ms on
-# Linux loopback: a server that sends them apart takes >= 40 ms per request.
+# Linux loopback: a server that sends them apart stalls on every response
+# of a keep-alive connection.  At most MAX_STALLS of 200 may be that slow,
+# for a loaded CI machine's scheduling (a 40 ms stall per response, or
+# one in ten, is far above it).
 STALL = 0.040
+MAX_STALLS = 2
 
 
 @pytest.mark.parametrize("server_path", [
@@ -241,8 +272,9 @@ def test_keep_alive_responses_never_stall_on_a_pyfast_http_server(server_path, s
     module, name = server_path.rsplit(".", 1)
     server_class = getattr(importlib.import_module(module), name)
     running = serve(server_class((HOST, 0), support.hello_http_handler(BaseHTTPRequestHandler)))
-    slowest = _slowest_keep_alive_response(running.address[1])
-    assert slowest < STALL, f"{server_path}: slowest response {slowest * 1000:.1f} ms"
+    stalls, slowest = _keep_alive_stalls(running.address[1])
+    assert stalls <= MAX_STALLS, (f"{server_path}: {stalls} of 200 responses took >= 40 ms "
+                                  f"(slowest {slowest * 1000:.1f} ms)")
 
 
 def test_keep_alive_responses_never_stall_on_stdlib_http_server_run_on_pyfast(tmp_path):
@@ -252,10 +284,11 @@ def test_keep_alive_responses_never_stall_on_stdlib_http_server_run_on_pyfast(tm
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = _read_port(proc)
-        slowest = _slowest_keep_alive_response(port)
+        stalls, slowest = _keep_alive_stalls(port)
     finally:
         out, err = _stop(proc)
-    assert slowest < STALL, f"slowest response {slowest * 1000:.1f} ms\n{err}"
+    assert stalls <= MAX_STALLS, (f"{stalls} of 200 responses took >= 40 ms "
+                                  f"(slowest {slowest * 1000:.1f} ms)\n{err}")
 
 
 def test_cooperative_http_server_socket_keeps_cooperative_c_paths():
