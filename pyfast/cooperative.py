@@ -18,7 +18,7 @@ Classes::
     CooperativeMixIn                        handlers as greenlets on hubs
     CooperativeTCPServer(CooperativeMixIn, TCPServer)
     CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer)
-    CooperativeHTTPServer(CooperativeTCPServer)   http.server's handlers
+    CooperativeHTTPServer(CooperativeTCPServer, pyfast.http.server.HTTPServer)
     CooperativeSocket(socket.socket)        self.request
 
 Functions: run_in_thread(fn, *args) (blocking work on a thread, the

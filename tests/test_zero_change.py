@@ -177,6 +177,7 @@ assert logging.config.ThreadingTCPServer is pyfast.socketserver.ThreadingTCPServ
 assert http.client.parse_headers is not parse_headers
 pyfast.uninstall()
 assert list(sys.meta_path) == meta_path
+assert "__init_subclass__" not in vars(pyfast.socketserver.TCPServer)
 assert ("socketserver" in sys.modules) == had_socketserver
 assert http.client.parse_headers is parse_headers
 import socketserver, http.server
