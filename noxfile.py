@@ -53,6 +53,9 @@ def tests(session):
     session.env["PYFAST_WERROR"] = "ON"
     session.install(".[test]")
     # The installed package, never the source tree: run from tests/.
-    session.run("pytest", *session.posargs)
-    if not session.posargs:
-        session.run("python", "tests/cpython_suites.py")
+    try:
+        session.run("pytest", *session.posargs)
+    finally:
+        # Run (and report) even when pytest failed; either failure fails the session.
+        if not session.posargs:
+            session.run("python", "tests/cpython_suites.py")
