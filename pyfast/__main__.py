@@ -6,6 +6,7 @@
 See USAGE below (``python -m pyfast --help``).
 """
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -88,6 +89,13 @@ def run(argv):
     if kind == "module":
         # As `python -m module`: sys.path[0] is the current directory (as
         # for `python -m pyfast`), argv[0] the module's file (runpy).
+        try:
+            found = importlib.util.find_spec(target) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            print(f"python -m pyfast run: No module named {target}", file=sys.stderr)
+            return 1
         sys.argv[:] = [target, *args]
         runpy.run_module(target, run_name="__main__", alter_sys=True)
         return 0

@@ -115,6 +115,8 @@ def test_run_usage_errors_exit_2_and_help_documents_run():
                  ["run", "/nonexistent/x.py"]):
         r = _python("-m", "pyfast", *argv)
         assert r.returncode == 2, (argv, r.stdout, r.stderr)
+    missing = _python("-m", "pyfast", "run", "-m", "no_such_module_here")
+    assert missing.returncode == 1 and "No module named no_such_module_here" in missing.stderr
 
 
 def test_run_verbose_reports_the_modules_put_on_pyfast(tmp_path):
