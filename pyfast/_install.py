@@ -83,7 +83,8 @@ def _init_subclass(cls, **kwargs):
         return
     fixup = _FIXUPS.get((_module_name(cls), cls.__qualname__))
     if fixup is not None:
-        state.say(f"{_module_name(cls)}.{cls.__qualname__} on pyfast ({fixup(cls, state)})")
+        done = fixup(cls, state)
+        state.say(f"{_module_name(cls)}.{cls.__qualname__} on pyfast ({done})")
 
 
 def _socketserver_user(module, ss):
@@ -238,6 +239,8 @@ def uninstall():
     imported since install() that were built on pyfast (http.server, ...)
     leave sys.modules, so that importing them again builds them on the
     standard library (objects already made from them stay as they are).
+    http.client.parse_headers is put back when install() put pyfast's
+    there, unless pyfast.http.server (which wants it) has been imported.
     Does nothing when not installed.  Returns None.
     """
     global _state
