@@ -46,11 +46,19 @@ _expose_pyenv_versions()
 
 @nox.session(python=PYTHONS)
 def tests(session):
-    """Build the wheel (warnings are errors) and run pytest against it."""
+    """Build the wheel (warnings are errors) and run pytest against it;
+    then CPython's own suites for socketserver and the servers built on
+    it, with pyfast in place through `python -m pyfast run`, compared with
+    the same suites on the standard library (tests/cpython_suites.py)."""
     session.env["PYFAST_WERROR"] = "ON"
     session.install(".[test]")
     # The installed package, never the source tree: run from tests/.
-    session.run("pytest", *session.posargs)
+    try:
+        session.run("pytest", *session.posargs)
+    finally:
+        # Run (and report) even when pytest failed; either failure fails the session.
+        if not session.posargs:
+            session.run("python", "tests/cpython_suites.py")
 
 
 @nox.session(python="3.11")

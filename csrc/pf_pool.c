@@ -29,25 +29,14 @@ static int64_t deadline_after(int ms)
     return ms >= 0 ? pf_now_ms() + ms : -1;
 }
 
-int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
+/* The mutex and the three condition variables (CLOCK_MONOTONIC waits). */
+static int sync_init(pf_pool *p)
 {
     int rc;
     pthread_condattr_t ca;
-    if (max_workers < 1)
-        return -EINVAL;
-    p->cap = 64;
-    p->head = p->len = 0;
-    p->slots = malloc(p->cap * sizeof *p->slots);
-    if (!p->slots)
-        return -ENOMEM;
-    p->max_workers = max_workers;
-    p->start_delay_ms = start_delay_ms < 0 ? 0 : start_delay_ms;
-    p->overflow_ms = overflow_ms;
-    p->workers = p->waiting = p->running = p->closed = 0;
-    p->overseer = p->overseer_idle = 0;
     rc = -pthread_mutex_init(&p->mu, NULL);
     if (rc)
-        goto fail_items;
+        return rc;
     rc = -pthread_condattr_init(&ca);
     if (rc)
         goto fail_mu;
@@ -71,10 +60,41 @@ fail_ca:
     pthread_condattr_destroy(&ca);
 fail_mu:
     pthread_mutex_destroy(&p->mu);
-fail_items:
-    free(p->slots);
-    p->slots = NULL;
     return rc;
+}
+
+int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
+{
+    int rc;
+    if (max_workers < 1)
+        return -EINVAL;
+    p->cap = 64;
+    p->head = p->len = 0;
+    p->slots = malloc(p->cap * sizeof *p->slots);
+    if (!p->slots)
+        return -ENOMEM;
+    p->max_workers = max_workers;
+    p->start_delay_ms = start_delay_ms < 0 ? 0 : start_delay_ms;
+    p->overflow_ms = overflow_ms;
+    p->workers = p->waiting = p->running = p->closed = 0;
+    p->overseer = p->overseer_idle = 0;
+    rc = sync_init(p);
+    if (rc) {
+        free(p->slots);
+        p->slots = NULL;
+    }
+    return rc;
+}
+
+int pf_pool_after_fork(pf_pool *p)
+{
+    if (!p->slots)
+        return 0;
+    /* The old objects are not destroyed: their state belongs to threads
+     * that do not exist here (as CPython's _PyThread_at_fork_reinit). */
+    p->workers = p->waiting = p->running = 0;
+    p->overseer = p->overseer_idle = 0;
+    return sync_init(p);
 }
 
 void pf_pool_destroy(pf_pool *p)

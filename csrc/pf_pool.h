@@ -94,6 +94,13 @@ int pf_pool_pop(pf_pool *p, void **item);
 /* Refuse new items and wake every waiting worker so that idle ones exit. */
 void pf_pool_close(pf_pool *p);
 
+/* In the child of fork(): the pool's worker and overseer threads were not
+ * copied, and its mutex and condition variables may have been held or
+ * waited on by them at the fork (a broadcast or lock on them could then
+ * block forever).  Makes them anew and counts no worker, overseer, running
+ * item or waiter; queued items stay (pf_pool_pop them).  0 or -errno. */
+int pf_pool_after_fork(pf_pool *p);
+
 /* Wait until nothing is queued or running, up to timeout_ms (-1: no limit).
  * 0 or -ETIMEDOUT. */
 int pf_pool_join(pf_pool *p, int timeout_ms);

@@ -18,11 +18,13 @@ from pyfast.socketserver import *  # noqa: F401,F403
 from pyfast.socketserver import RequestSocket, __all__ as _server_all
 
 from pyfast.message import MessageHandler, EchoMessageHandler, FramingError
+from pyfast._install import install, uninstall
 
 __version__ = "0.1.0"
 
 __all__ = list(_server_all) + ["RequestSocket", "MessageHandler",
                                "EchoMessageHandler", "FramingError"]
+__all__ += ["install", "uninstall"]
 
 # Cooperative handlers (greenlets on C hubs), imported on first use so that
 # ``import pyfast`` does not import greenlet: see pyfast.cooperative.

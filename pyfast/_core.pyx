@@ -296,6 +296,22 @@ cdef _thread_excepthook(thread):
         exc = tb = failed = None
 
 
+# Every Pool, so that a fork's child can make their locks anew
+# (os.register_at_fork below).
+_pools = _weakref.WeakSet()
+
+
+def _pools_after_fork_in_child():
+    for pool in list(_pools):
+        try:
+            (<Pool>pool)._after_fork()
+        except OSError:
+            pass
+
+
+_os.register_at_fork(after_in_child=_pools_after_fork_in_child)
+
+
 cdef class Pool:
     """The worker pool: a C queue (mutex + condition variable) served by
     reusable Python threads.
@@ -358,6 +374,7 @@ cdef class Pool:
         self.live = set()
         self.overflow_after = overflow_after
         self.start_delay = start_delay
+        _pools.add(self)
         if not daemon:
             # Non-daemon workers are joined at interpreter exit (as the
             # stdlib's non-daemon handler threads are); close the pool first
@@ -479,6 +496,22 @@ cdef class Pool:
         """Accept no more items; idle threads exit, queued items still run."""
         if self.inited:
             pf_pool_close(&self.p)
+
+    cdef int _after_fork(self) except -1:
+        """In a fork's child: no worker of the parent runs here, so the
+        parent's queued items (its requests) are dropped and the pool's
+        locks made anew; items submitted in the child start its own
+        threads."""
+        cdef void *item
+        if not self.inited:
+            return 0
+        cdef int rc = pf_pool_after_fork(&self.p)
+        if rc < 0:
+            self.inited = False     # unusable: never touched again
+            raise_errno(rc)
+        while pf_pool_pop(&self.p, &item) == 0:
+            Py_DECREF(<object>item)
+        return 0
 
     def join(self, timeout=None):
         """Wait until nothing is queued or running; True if so, False when

@@ -18,7 +18,7 @@ Classes::
     CooperativeMixIn                        handlers as greenlets on hubs
     CooperativeTCPServer(CooperativeMixIn, TCPServer)
     CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer)
-    CooperativeHTTPServer(CooperativeTCPServer)   http.server's handlers
+    CooperativeHTTPServer(CooperativeTCPServer, pyfast.http.server.HTTPServer)
     CooperativeSocket(socket.socket)        self.request
 
 Functions: run_in_thread(fn, *args) (blocking work on a thread, the
@@ -414,7 +414,7 @@ class CooperativeMixIn:
         go to handle_error().  GreenletExit (server_close, drain) ends it
         after the handler's finally blocks ran."""
         try:
-            if type(request) is CooperativeSocket:
+            if isinstance(request, CooperativeSocket):
                 _coop.current_hub().register(request)
             self.finish_request(request, client_address)
         except Exception:
@@ -519,20 +519,17 @@ if hasattr(socket, "AF_UNIX"):
         pass
 
 
-class CooperativeHTTPServer(CooperativeTCPServer):
+from pyfast.http.server import HTTPServer as _HTTPServer  # noqa: E402
+
+
+class CooperativeHTTPServer(CooperativeTCPServer, _HTTPServer):
     """http.server.HTTPServer on cooperative handlers: serves
     http.server.BaseHTTPRequestHandler / SimpleHTTPRequestHandler
-    subclasses unchanged."""
+    subclasses unchanged.
 
-    allow_reuse_address = True
-
-    def server_bind(self):
-        """Override server_bind to store the server name (as
-        http.server.HTTPServer.server_bind).  Imports pyfast.http.server,
-        which puts pyfast's request header parser in place once
-        (pyfast.http.headers; PYFAST_HTTP_HEADERS=stdlib turns it off)."""
-        import pyfast.http.server  # noqa: F401
-        TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = socket.getfqdn(host)
-        self.server_port = port
+    pyfast.http.server.HTTPServer with CooperativeMixIn: server_bind()
+    stores server_name and server_port, pyfast's request header parser is
+    in place (pyfast.http.headers; PYFAST_HTTP_HEADERS=stdlib turns it
+    off), and ``coalesce_header_blocks`` gives handlers a CooperativeSocket
+    that sends a header block together with the body (no Nagle/delayed-ACK
+    stall on keep-alive connections)."""

@@ -126,6 +126,15 @@ del _name
 
 _DATAGRAM_SOCKETS = (DatagramSocket, socket.socket)
 
+# TCPServer.coalesce_header_blocks: request socket class -> its coalescing
+# class (pyfast.http.server), composed once per class.
+_coalescing_classes = {}
+
+
+def _coalescing_class(cls):
+    from pyfast.http.server import coalescing_socket_class
+    return coalescing_socket_class(cls)
+
 
 class RequestSocket(socket.socket):
     """The socket a stream handler gets as ``self.request``.
@@ -547,6 +556,11 @@ class TCPServer(BaseServer):
     # socket.socket subclass taking (family, type, proto, fileno).
     request_socket_class = RequestSocket
 
+    # pyfast: True on HTTP servers: request_socket_class, whatever the
+    # concurrency model's, is used with an HTTP header block held back until
+    # what follows it (pyfast.http.server.coalescing_socket_class).
+    coalesce_header_blocks = False
+
     def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
         """Constructor.  May be extended, do not override."""
         BaseServer.__init__(self, server_address, RequestHandlerClass)
@@ -625,6 +639,8 @@ class TCPServer(BaseServer):
                 listener.close()
             listener = self._listener = _core.Listener(sock.fileno())
         cls = self.request_socket_class
+        if self.coalesce_header_blocks:
+            cls = _coalescing_classes.get(cls) or _coalescing_class(cls)
         fd, address = listener.accept(getattr(cls, "accept_nonblocking", False))
         try:
             return cls(sock.family, sock.type, sock.proto, fd), address

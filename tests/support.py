@@ -130,6 +130,32 @@ class Running:
         return problems
 
 
+def hello_http_handler(base=None):
+    """An http.server handler class (HTTP/1.1 keep-alive, logging off) that
+    answers GET /x with b"hello /x" and its Content-Length, the header block
+    and the body in two writes as http.server's handlers write them.  base:
+    the BaseHTTPRequestHandler class to subclass (default http.server's,
+    imported on call)."""
+    if base is None:
+        import http.server
+        base = http.server.BaseHTTPRequestHandler
+
+    class Hello(base):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"hello " + self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return Hello
+
+
 # ------------------------------------------------------------------ clients
 
 def connect(address, timeout=IO_TIMEOUT, family=socket.AF_INET):

@@ -19,6 +19,8 @@ import time
 import pytest
 from greenlet import GreenletExit
 
+import support
+
 import pyfast
 from pyfast import cooperative
 from pyfast.cooperative import (CooperativeHTTPServer, CooperativeSocket,
@@ -324,18 +326,7 @@ def test_unix_stream_server(tmp_path):
 
 # ---- http.server ------------------------------------------------------------------
 
-class Hello(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        body = b"hello " + self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+Hello = support.hello_http_handler(http.server.BaseHTTPRequestHandler)
 
 
 def test_http_base_request_handler_keep_alive():

@@ -53,18 +53,7 @@ def test_keep_alive_responses_do_not_stall_on_nagle(modname):
     keep-alive (delayed ACK).  pyfast sends them together."""
     mod = importlib.import_module(modname)
 
-    class Hello(mod.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            body = b"hello"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+    Hello = support.hello_http_handler(mod.BaseHTTPRequestHandler)
 
     server = mod.ThreadingHTTPServer((HOST, 0), Hello)
     t = _serve(server)
@@ -74,7 +63,7 @@ def test_keep_alive_responses_do_not_stall_on_nagle(modname):
         for _ in range(20):
             conn.request("GET", "/")
             resp = conn.getresponse()
-            assert resp.status == 200 and resp.read() == b"hello"
+            assert resp.status == 200 and resp.read() == b"hello /"
         elapsed = time.monotonic() - start
         conn.close()
     finally:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib", "gevent", "uvloop", "c")
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,8 @@ WORK: dict[tuple[str, str], str] = {
     ("udp", "c"): "C: recvfrom, sendto, up to 64 datagrams a wake-up",
     ("http", "pyfast"): "pyfast.http.server.ThreadingHTTPServer, " + _HTTP,
     ("http", "pyfast-coop"): "CooperativeHTTPServer, " + _HTTP,
+    ("http", "stdlib-on-pyfast"): ("http.server.ThreadingHTTPServer, unchanged, on pyfast "
+                                   "(pyfast.install(), as python -m pyfast run), " + _HTTP),
     ("http", "stdlib"): "http.server.ThreadingHTTPServer, " + _HTTP,
 }
 
@@ -145,7 +147,7 @@ _ALL = [
              servers=("pyfast", "stdlib", "c"), default=False,
              description="64 B datagram echo, 20 client sockets, one in flight each"),
     Scenario("http", "http", "http", conns=50, size=0,
-             servers=("pyfast", "pyfast-coop", "stdlib"), default=False,
+             servers=("pyfast", "pyfast-coop", "stdlib-on-pyfast", "stdlib"), default=False,
              description="50 keep-alive conns, GET / and its 200 reply, one in flight per conn"),
     Scenario("message", "line", "message", conns=50, size=64,
              servers=("pyfast", "pyfast-cy", "pyfast-2loops", "uvloop", "c"),

@@ -212,6 +212,21 @@ register("stdlib", "http")(lambda host, port, ready: _http_serve("stdlib", host,
 register("pyfast", "http")(lambda host, port, ready: _http_serve("pyfast", host, port, ready))
 
 
+@register("stdlib-on-pyfast", "http")
+def zero_change_http(host: str, port: int, ready: Ready) -> None:
+    """The stdlib's http.server.ThreadingHTTPServer, unchanged, with pyfast
+    in place of socketserver (pyfast.install(), as python -m pyfast run)."""
+    try:
+        import pyfast
+    except ImportError as e:
+        raise Unavailable(f"ImportError: {e}") from e
+    if "http.server" in sys.modules:
+        raise Unavailable("http.server was imported before pyfast.install()")
+    pyfast.install()
+    import http.server
+    _serve_http_with(http.server.ThreadingHTTPServer, host, port, ready)
+
+
 # ---- pyfast-coop: the same handlers as greenlets on C hubs ------------------------
 
 def _coop_module():

@@ -24,9 +24,12 @@ Two things differ from http.server, both on the wire only:
 - Response headers and body leave in one send.  http.server writes the
   header block (end_headers()) and the body in separate writes; with
   Nagle's algorithm on, the body of a keep-alive response then waits for
-  the client's delayed ACK (~40 ms a request).  pyfast's request socket
-  (CoalescingSocket) holds a write that ends a header block back until the
-  next write, read, shutdown or close of the connection.
+  the client's delayed ACK (~40 ms a request).  A server with
+  ``coalesce_header_blocks = True`` (HTTPServer here, and every server
+  class built on it, CooperativeHTTPServer included) gives handlers a
+  request socket that holds a write that ends a header block back until
+  the next write, read, shutdown or close of the connection
+  (CoalescingMixIn, composed with the server's request_socket_class).
 - pyfast's SimpleHTTPRequestHandler sends regular files with sendfile(2).
 """
 
@@ -46,13 +49,13 @@ from http.server import (BaseHTTPRequestHandler, DEFAULT_ERROR_MESSAGE,  # noqa:
 from http import HTTPStatus  # noqa: F401
 
 __all__ = ["HTTPServer", "ThreadingHTTPServer", "BaseHTTPRequestHandler",
-           "SimpleHTTPRequestHandler", "CoalescingSocket"]
+           "SimpleHTTPRequestHandler", "CoalescingSocket", "CoalescingMixIn",
+           "coalescing_socket_class"]
 if hasattr(_http_server, "CGIHTTPRequestHandler"):
     CGIHTTPRequestHandler = _http_server.CGIHTTPRequestHandler
     __all__.append("CGIHTTPRequestHandler")
 
 _headers._install_from_environment()
-_sendall = _core.sock_sendall
 
 # A held-back header block is at most this many bytes; a write that follows
 # it and is at most _JOIN_MAX bytes is joined to it in one send.
@@ -60,9 +63,9 @@ _HOLD_MAX = 16384
 _JOIN_MAX = 65536
 
 
-class CoalescingSocket(RequestSocket):
-    """A RequestSocket that sends an HTTP header block together with what
-    follows it.
+class CoalescingMixIn:
+    """Mix-in for a request socket class: sends an HTTP header block
+    together with what follows it.
 
     sendall() of at most 16 KiB ending in b"\\r\\n\\r\\n" (a header block,
     as http.server's end_headers() writes it) is held back; the next
@@ -71,12 +74,26 @@ class CoalescingSocket(RequestSocket):
     sendfile, recv, reading its rfile, shutdown, close, detach) sends the
     held bytes first, so nothing is reordered or lost.
 
-    sendall() is pyfast._core.sock_sendall: the GIL is kept for a send the
-    socket takes at once (socket.sendall releases it for each send, a GIL
-    hand-off per response when many threads serve connections).
+    Not used directly: coalescing_socket_class(base) composes it with the
+    request socket class of a concurrency model (RequestSocket for the
+    thread and plain servers, pyfast.cooperative.CooperativeSocket for
+    cooperative ones), once per class; a server asks for it with the
+    class attribute ``coalesce_header_blocks = True`` (pyfast's HTTP and
+    XML-RPC servers, and http.server's run through ``python -m pyfast run``).
+    The composed class sends with the base's fast C sendall
+    (pyfast._core.sock_sendall for a plain socket: the GIL is kept for a
+    send the socket takes at once; the cooperative socket's own, which
+    waits on its hub) and writes wfile through sendall.
     """
 
-    __slots__ = ("_held",)
+    __slots__ = ()
+
+    # The base class's sendall(sock, data, flags), set by coalescing_socket_class.
+    _pf_sendall = staticmethod(_core.sock_sendall)
+
+    # StreamRequestHandler: wfile writes through sendall() (socketserver's
+    # _SocketWriter), never past the held bytes.
+    _pf_c_files = False
 
     def __init__(self, *args, **kwargs):
         self._held = None
@@ -87,34 +104,35 @@ class CoalescingSocket(RequestSocket):
         held = self._held
         if held is not None:
             self._held = None
-            _sendall(self, held, flags)
+            self._pf_sendall(self, held, flags)
 
     def sendall(self, data, flags=0):
         held = self._held
+        sendall = self._pf_sendall
         if type(data) is bytes:
             # The common case (http.server writes bytes), without a memoryview.
             if held is None:
                 if flags == 0 and 4 <= len(data) <= _HOLD_MAX and data.endswith(b"\r\n\r\n"):
                     self._held = data
                     return None
-                return _sendall(self, data, flags)
+                return sendall(self, data, flags)
             self._held = None
             if len(data) <= _JOIN_MAX:
-                return _sendall(self, held + data, flags)
-            _sendall(self, held, flags)
-            return _sendall(self, data, flags)
+                return sendall(self, held + data, flags)
+            sendall(self, held, flags)
+            return sendall(self, data, flags)
         if held is not None:
             self._held = None
             with memoryview(data) as view:
                 if view.nbytes <= _JOIN_MAX:
-                    return _sendall(self, held + view, flags)
-            _sendall(self, held, flags)
+                    return sendall(self, held + view, flags)
+            sendall(self, held, flags)
         elif flags == 0:
             with memoryview(data) as view:
                 if 4 <= view.nbytes <= _HOLD_MAX and view[-4:] == b"\r\n\r\n":
                     self._held = bytes(view)
                     return None
-        return _sendall(self, data, flags)
+        return sendall(self, data, flags)
 
     def send(self, data, flags=0):
         self.release()
@@ -158,12 +176,49 @@ class CoalescingSocket(RequestSocket):
         return f
 
 
+def coalescing_socket_class(base):
+    """The request socket class `base` (a socket.socket subclass taking
+    (family, type, proto, fileno)) with CoalescingMixIn in front: made once
+    per base and cached, so every server of a concurrency model shares it.
+    Raises TypeError when base is not a socket.socket subclass."""
+    cls = socketserver._coalescing_classes.get(base)
+    if cls is not None:
+        return cls
+    if not (isinstance(base, type) and issubclass(base, socket.socket)):
+        raise TypeError(f"request socket class must be a socket.socket subclass, not {base!r}")
+    if issubclass(base, CoalescingMixIn):
+        cls = base
+    else:
+        own = base.sendall
+        sendall = _core.sock_sendall if own is socket.socket.sendall else own
+        name = "Coalescing" + base.__name__
+        if base is RequestSocket:
+            name = "CoalescingSocket"
+        cls = type(name, (CoalescingMixIn, base), {
+            "__slots__": ("_held",),
+            "__module__": __name__,
+            "__qualname__": name,
+            "__doc__": f"{base.__name__} with HTTP header blocks held back "
+                       f"until what follows them (CoalescingMixIn).",
+            "_pf_sendall": staticmethod(sendall),
+        })
+    socketserver._coalescing_classes[base] = cls
+    return cls
+
+
+# The plain (thread and single-threaded servers') request socket with
+# coalescing: what HTTPServer's handlers get as self.request.
+CoalescingSocket = coalescing_socket_class(RequestSocket)
+
+
 class HTTPServer(socketserver.TCPServer):
     """http.server.HTTPServer on pyfast (server_name and server_port are
     set by server_bind, as there)."""
 
     allow_reuse_address = 1    # as http.server.HTTPServer
-    request_socket_class = CoalescingSocket
+    # The request socket class, whatever the concurrency model's, holds a
+    # header block back until the body (CoalescingMixIn).
+    coalesce_header_blocks = True
 
     def server_bind(self):
         """Override server_bind to store the server name."""

@@ -85,6 +85,7 @@ cdef extern from "pf_pool.h" nogil:
     void pf_pool_overseer_failed(pf_pool *p)
     int pf_pool_pop(pf_pool *p, void **item)
     void pf_pool_close(pf_pool *p)
+    int pf_pool_after_fork(pf_pool *p)
     int pf_pool_join(pf_pool *p, int timeout_ms)
     void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out)
 
