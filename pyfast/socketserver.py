@@ -1138,18 +1138,3 @@ class DatagramRequestHandler(BaseRequestHandler):
 
     def finish(self):
         self.socket.sendto(self.wfile.getvalue(), self.client_address)
-
-
-# The classes that stand in for socketserver's own (exactly its __all__,
-# per Python version) give "socketserver" as their module, as those do:
-# with this module in sys.modules["socketserver"] (pyfast in place of the
-# stdlib), they are found, printed and pickled under that name, and the
-# module passes CPython's test_socketserver.MiscTestCase.test_all.  pyfast's
-# own classes (RequestSocket, DatagramSocket, ...) keep this module's name.
-# Imported as pyfast.socketserver alongside the stdlib, pickling one of
-# these classes by reference finds the stdlib's class and fails (servers
-# and handlers hold sockets, which do not pickle anyway), and
-# inspect.getsource() reads the stdlib's file.
-for _name in __all__:
-    globals()[_name].__module__ = "socketserver"
-del _name

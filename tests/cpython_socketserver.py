@@ -2,13 +2,14 @@
 
     python tests/cpython_socketserver.py [--stdlib] [unittest args...]
 
-pyfast.socketserver is put in sys.modules["socketserver"] before the
-running Python's test.test_socketserver (its `test` package) is imported,
+pyfast.install() puts pyfast.socketserver in sys.modules["socketserver"]
+before the running Python's test.test_socketserver (its `test` package) is
+imported,
 so the suite's `import socketserver` gets pyfast; --stdlib runs it on the
 stdlib instead, for comparison.  Verbose unittest output on stderr; exit
 status 0 when nothing failed.  (The official zero-change entry point is
-`python -m pyfast run`; this is the minimal aliasing, for the parity
-tests.)
+`python -m pyfast run`, which calls install() too; this runs the one
+suite in-process, for the parity tests.)
 """
 
 import sys
@@ -19,8 +20,8 @@ def main(argv):
     stdlib = "--stdlib" in argv
     argv = [a for a in argv if a != "--stdlib"]
     if not stdlib:
-        import pyfast.socketserver
-        sys.modules["socketserver"] = pyfast.socketserver
+        import pyfast
+        pyfast.install()
     from test import test_socketserver
     expected = "pyfast.socketserver" if not stdlib else "socketserver"
     if test_socketserver.socketserver.__name__ != expected:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -589,9 +590,19 @@ def test_all_is_exactly_the_running_pythons_socketserver_all():
     import pyfast
     import pyfast.socketserver as pss
     assert pss.__all__ == socketserver.__all__
+    # Standing in for socketserver (install()), its classes report its name;
+    # otherwise their own module's.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # this process imported the stdlib's
+        pyfast.install()
+    try:
+        for name in pss.__all__:
+            cls = getattr(pss, name)
+            assert (cls.__module__, cls.__name__) == ("socketserver", name)
+    finally:
+        pyfast.uninstall()
     for name in pss.__all__:
-        cls = getattr(pss, name)
-        assert (cls.__module__, cls.__name__) == ("socketserver", name)
+        assert getattr(pss, name).__module__ == "pyfast.socketserver"
     # pyfast's own names are pyfast's, not socketserver's.
     assert pss.RequestSocket.__module__ == "pyfast.socketserver"
     assert {"RequestSocket", "MessageHandler"} <= set(pyfast.__all__)
