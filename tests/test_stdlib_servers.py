@@ -188,6 +188,31 @@ def test_simple_xmlrpc_server_calls_registered_functions(modname):
         _stop(server, t)
 
 
+def test_cooperative_xmlrpc_server_keeps_hub_sockets_and_coalesces():
+    # An XML-RPC server on cooperative handlers: the request socket is the
+    # hub's, composed with header coalescing (not one of the two).
+    from pyfast.cooperative import CooperativeMixIn, CooperativeSocket
+    from pyfast.http.server import CoalescingMixIn
+    from pyfast.xmlrpc.server import SimpleXMLRPCServer
+
+    seen = []
+
+    class Server(CooperativeMixIn, SimpleXMLRPCServer):
+        def finish_request(self, request, client_address):
+            seen.append(type(request))
+            super().finish_request(request, client_address)
+
+    server = Server((HOST, 0), logRequests=False)
+    server.register_function(lambda a, b: a + b, "add")
+    t = _serve(server)
+    try:
+        proxy = xmlrpc.client.ServerProxy("http://%s:%d" % server.server_address)
+        assert proxy.add(2, 3) == 5
+    finally:
+        _stop(server, t)
+    assert seen and issubclass(seen[0], CooperativeSocket) and issubclass(seen[0], CoalescingMixIn)
+
+
 @pytest.mark.parametrize("modname", XMLRPC_IMPLS)
 def test_multipath_xmlrpc_server_dispatches_by_path(modname):
     mod = importlib.import_module(modname)

@@ -1,7 +1,7 @@
 """XML-RPC servers on pyfast: xmlrpc.server's SimpleXMLRPCServer,
 MultiPathXMLRPCServer and DocXMLRPCServer with pyfast's TCPServer
 underneath (C accept loop, C-buffered request files, headers and body
-sent together: see pyfast.http.server.CoalescingSocket).
+sent together: coalesce_header_blocks, see pyfast.http.server).
 
 Request handlers and dispatchers are the standard library's, re-exported
 unchanged, so ``from pyfast.xmlrpc.server import SimpleXMLRPCServer`` is
@@ -15,7 +15,6 @@ from xmlrpc.server import (SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler,  
                            resolve_dotted_attribute, list_public_methods)
 
 from pyfast import socketserver
-from pyfast.http.server import CoalescingSocket
 
 __all__ = ["SimpleXMLRPCServer", "MultiPathXMLRPCServer", "DocXMLRPCServer",
            "SimpleXMLRPCRequestHandler", "SimpleXMLRPCDispatcher",
@@ -32,7 +31,9 @@ class SimpleXMLRPCServer(socketserver.TCPServer, SimpleXMLRPCDispatcher):
     # Debugging only, as in xmlrpc.server: sends tracebacks to clients.
     _send_traceback_header = False
 
-    request_socket_class = CoalescingSocket
+    # Header block and body in one send, whatever the concurrency model
+    # (pyfast.http.server.coalescing_socket_class).
+    coalesce_header_blocks = True
 
     def __init__(self, addr, requestHandler=SimpleXMLRPCRequestHandler,
                  logRequests=True, allow_none=False, encoding=None,
