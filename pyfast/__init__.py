@@ -11,14 +11,18 @@ reusable thread pool) instead of Python.
 # installed copy of the package supply them (the stdlib's mechanism for a
 # package split across sys.path entries).
 import pkgutil as _pkgutil
+from typing import TYPE_CHECKING, Any
 __path__ = _pkgutil.extend_path(__path__, __name__)
 
 from pyfast import socketserver
 from pyfast.socketserver import *  # noqa: F401,F403
-from pyfast.socketserver import RequestSocket, __all__ as _server_all
+from pyfast.socketserver import RequestSocket as RequestSocket, __all__ as _server_all
 
-from pyfast.message import MessageHandler, EchoMessageHandler, FramingError
-from pyfast._install import install, uninstall
+# (``X as X``: re-exported, for type checkers.)
+from pyfast.message import (MessageHandler as MessageHandler,
+                            EchoMessageHandler as EchoMessageHandler,
+                            FramingError as FramingError)
+from pyfast._install import install as install, uninstall as uninstall
 
 __version__ = "0.1.0"
 
@@ -32,7 +36,15 @@ _COOPERATIVE = ("CooperativeMixIn", "CooperativeTCPServer", "CooperativeUnixStre
                 "CooperativeHTTPServer", "CooperativeSocket", "run_in_thread")
 
 
-def __getattr__(name):
+if TYPE_CHECKING:
+    from pyfast.cooperative import (
+        CooperativeMixIn as CooperativeMixIn, CooperativeTCPServer as CooperativeTCPServer,
+        CooperativeUnixStreamServer as CooperativeUnixStreamServer,
+        CooperativeHTTPServer as CooperativeHTTPServer,
+        CooperativeSocket as CooperativeSocket, run_in_thread as run_in_thread)
+
+
+def __getattr__(name: str) -> Any:
     if name in _COOPERATIVE:
         from pyfast import cooperative
         return getattr(cooperative, name)

@@ -66,7 +66,8 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
     void _decref_raw "Py_DECREF"(PyObject *)
 
-DEF _MAX_EVENTS = 256
+cdef enum:
+    _MAX_EVENTS = 256   # hub events taken per wait
 
 cdef int _READ = 1
 cdef int _WRITE = 2
@@ -668,7 +669,8 @@ cdef inline Conn _conn(sock):
 # of that size: cheaper than allocating bufsize bytes (often 64 KiB) and
 # shrinking them per call.  The GIL is held across the non-blocking recv
 # and the copy, so one buffer serves every thread.
-DEF _RECV_SCRATCH = 65536
+cdef enum:
+    _RECV_SCRATCH = 65536
 cdef char _recv_scratch[_RECV_SCRATCH]
 
 

@@ -44,7 +44,8 @@ import threading as _threading
 import time as _time
 import weakref as _weakref
 
-DEF _TAGS = 16
+cdef enum:
+    _TAGS = 16          # ready descriptors taken per Waiter.wait()
 
 cdef extern from "pythread.h":
     # Waits (microseconds, -1: no limit); with intr_flag, a signal ends
@@ -1178,15 +1179,16 @@ def sock_sendall(sock, data, int flags=0):
 
 _log = _logging.getLogger("pyfast.socketserver")
 
-DEF _REPLY_SLOTS = 64
-# Bytes of queued replies: room for several of the largest UDP datagrams.
-DEF _REPLY_BYTES = 262144
-# The largest UDP payload over IPv4; a larger one is not queued (sendto
-# raises EMSGSIZE at once, as socket.sendto).
-DEF _MAX_UDP4 = 65507
-# A queued reply goes out at the latest once the handler running when it
-# has waited this long returns.
-DEF _REPLY_DELAY_NS = 100000
+cdef enum:
+    _REPLY_SLOTS = 64
+    # Bytes of queued replies: room for several of the largest UDP datagrams.
+    _REPLY_BYTES = 262144
+    # The largest UDP payload over IPv4; a larger one is not queued (sendto
+    # raises EMSGSIZE at once, as socket.sendto).
+    _MAX_UDP4 = 65507
+    # A queued reply goes out at the latest once the handler running when it
+    # has waited this long returns.
+    _REPLY_DELAY_NS = 100000
 
 
 cdef class DatagramReceiver:

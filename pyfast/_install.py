@@ -29,6 +29,7 @@ back what install() changed.
 import sys
 import threading
 import warnings
+from typing import Callable
 
 __all__ = ["install", "uninstall", "installed"]
 
@@ -211,11 +212,11 @@ class _Installed:
             self.say(f"{name} on pyfast")
 
 
-def _stderr(message):
+def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def install(verbose=False, log=_stderr):
+def install(verbose: bool = False, log: Callable[[str], object] = _stderr) -> None:
     """Put pyfast in place of the standard library's socketserver for the
     modules imported from now on (see the module's docstring).
 
@@ -252,7 +253,7 @@ def install(verbose=False, log=_stderr):
     state.say("socketserver is pyfast.socketserver")
 
 
-def uninstall():
+def uninstall() -> None:
     """Undo install(): ``import socketserver`` gives what it gave before,
     the finder leaves sys.meta_path, and the standard library's modules
     imported since install() that were built on pyfast (http.server, ...)
@@ -291,6 +292,6 @@ def uninstall():
             headers.uninstall()
 
 
-def installed():
+def installed() -> bool:
     """True between install() and uninstall()."""
     return _state is not None

@@ -35,6 +35,8 @@ Not supported: SSL sockets as requests (an ssl.SSLSocket put in place by
 server_bind/get_request blocks its hub), datagram servers.
 """
 
+from __future__ import annotations
+
 import io
 import logging
 import os
@@ -43,6 +45,7 @@ import socket
 import sys
 import threading
 import traceback
+from typing import Any, Callable, TypeVar
 
 from greenlet import getcurrent, GreenletExit
 
@@ -83,7 +86,8 @@ class CooperativeSocket(socket.socket):
 
     __slots__ = ("_pf_conn",)
 
-    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1,
+                 fileno: int | None = None) -> None:
         super().__init__(family, type, proto, fileno)
         timeout = socket.getdefaulttimeout()
         super().setblocking(False)
@@ -109,42 +113,43 @@ class CooperativeSocket(socket.socket):
                 conn.readable = False
                 _coop.wait_readable(self)
 
-    def recvfrom(self, *args):
+    def recvfrom(self, *args: Any) -> Any:
         return self._retry(False, socket.socket.recvfrom, *args)
 
-    def recvfrom_into(self, *args):
+    def recvfrom_into(self, *args: Any) -> Any:
         return self._retry(False, socket.socket.recvfrom_into, *args)
 
-    def recvmsg(self, *args):
+    def recvmsg(self, *args: Any) -> Any:
         return self._retry(False, socket.socket.recvmsg, *args)
 
-    def sendto(self, *args):
+    def sendto(self, *args: Any) -> Any:
         return self._retry(True, socket.socket.sendto, *args)
 
-    def sendmsg(self, *args):
+    def sendmsg(self, *args: Any) -> Any:
         return self._retry(True, socket.socket.sendmsg, *args)
 
-    def settimeout(self, value):
+    def settimeout(self, value: float | None) -> None:
         if value is not None:
             value = float(value)
             if value != value or value < 0:
                 raise ValueError("Timeout value out of range")
         self._pf_conn.timeout = -1.0 if value is None else value
 
-    def gettimeout(self):
+    def gettimeout(self) -> float | None:
         t = self._pf_conn.timeout
         return None if t < 0 else t
 
     timeout = property(gettimeout)
 
-    def setblocking(self, flag):
+    def setblocking(self, flag: bool) -> None:
         self.settimeout(None if flag else 0.0)
 
-    def getblocking(self):
+    def getblocking(self) -> bool:
         return self._pf_conn.timeout != 0.0
 
-    def makefile(self, mode="r", buffering=None, *,
-                 encoding=None, errors=None, newline=None):
+    def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
+                 encoding: str | None = None, errors: str | None = None,
+                 newline: str | None = None) -> Any:
         """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files
         that wait on the hub."""
         if mode == "rb" and buffering != 0:
@@ -154,7 +159,7 @@ class CooperativeSocket(socket.socket):
         return super().makefile(mode, buffering, encoding=encoding,
                                 errors=errors, newline=newline)
 
-    def sendfile(self, file, offset=0, count=None):
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """socket.sendfile with os.sendfile(), waiting on the hub when the
         socket is full; files without a descriptor go through send()."""
         self._check_sendfile_params(file, offset, count)
@@ -189,7 +194,7 @@ class CooperativeSocket(socket.socket):
             if total > 0 and hasattr(file, "seek"):
                 file.seek(offset)
 
-    def detach(self):
+    def detach(self) -> int:
         self._pf_conn.detach()
         return super().detach()
 
@@ -214,7 +219,10 @@ def _get_pool():
     return _pool
 
 
-def run_in_thread(fn, *args):
+_T = TypeVar("_T")
+
+
+def run_in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     """Run fn(*args) on a pool thread; the calling greenlet waits (its hub
     serves the others meanwhile) and gets fn's result, or its exception.
 
@@ -246,7 +254,7 @@ def run_in_thread(fn, *args):
         value = None
 
 
-def sleep(seconds):
+def sleep(seconds: float) -> None:
     """Suspend the calling greenlet for seconds (other handlers on its hub
     run meanwhile); time.sleep() outside a hub's greenlet."""
     hub = _coop.current_hub()
@@ -358,12 +366,12 @@ class CooperativeMixIn:
       handler's stack when a hub has not come back to its loop for longer.
     """
 
-    hubs = 2
-    max_connections = None
-    drain_timeout = 1.0
-    watchdog_threshold = 0.1
+    hubs: int = 2
+    max_connections: int | None = None
+    drain_timeout: float | None = 1.0
+    watchdog_threshold: float | None = 0.1
     # get_request() (TCPServer's) accepts non-blocking into this class.
-    request_socket_class = CooperativeSocket
+    request_socket_class: type[socket.socket] = CooperativeSocket
     _hub_list = None
     _hub_threads = None
     _watchdog = None
@@ -389,7 +397,7 @@ class CooperativeMixIn:
             self._watchdog = _Watchdog(hubs, float(self.watchdog_threshold))
             self._watchdog.start()
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         """Hand the connection to a hub, as a new greenlet."""
         hubs = self._hub_list
         if hubs is None:
@@ -409,7 +417,8 @@ class CooperativeMixIn:
             connections.closed()
             raise
 
-    def process_request_greenlet(self, request, client_address, connections=None):
+    def process_request_greenlet(self, request: Any, client_address: Any,
+                                 connections: Any = None) -> None:
         """Same as in BaseServer, in the connection's greenlet; exceptions
         go to handle_error().  GreenletExit (server_close, drain) ends it
         after the handler's finally blocks ran."""
@@ -438,7 +447,7 @@ class CooperativeMixIn:
             return False
         return super()._handle_request_noblock()
 
-    def serve_forever(self, poll_interval=0.5):
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
         """As BaseServer.serve_forever, with admission control
         (max_connections) and, on the way out, the drain described in the
         class docstring (drain_timeout)."""
@@ -451,7 +460,7 @@ class CooperativeMixIn:
             finally:
                 drained.set()
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """As BaseServer.shutdown; returns once serve_forever() has drained
         (drain_timeout bounds it).  Called from a handler (on a hub), it
         returns when serve_forever() stops accepting: the drain waits for
@@ -472,7 +481,7 @@ class CooperativeMixIn:
         finally:
             self._stop_hubs()
 
-    def server_close(self):
+    def server_close(self) -> None:
         """Close the listener, end every handler greenlet (GreenletExit),
         close their sockets, join the hub threads."""
         super().server_close()
@@ -491,7 +500,7 @@ class CooperativeMixIn:
                 t.join(5.0)
 
     @property
-    def hub_list(self):
+    def hub_list(self) -> list[_coop.Hub] | None:
         """The running hubs (pyfast._coop.Hub), or None before the first connection."""
         return self._hub_list
 

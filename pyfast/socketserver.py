@@ -40,6 +40,8 @@ Request handlers: BaseRequestHandler (override handle()),
 StreamRequestHandler (self.rfile / self.wfile), DatagramRequestHandler.
 """
 
+from __future__ import annotations
+
 import _socket
 import os
 import socket
@@ -47,6 +49,7 @@ import sys
 import threading
 from io import BufferedIOBase
 from time import monotonic as time
+from typing import Any, BinaryIO, Callable, TypeVar
 
 from pyfast import _core
 
@@ -152,8 +155,9 @@ class RequestSocket(socket.socket):
     # whose calls wait in an event loop rather than in the kernel.
     accept_nonblocking = False
 
-    def makefile(self, mode="r", buffering=None, *,
-                 encoding=None, errors=None, newline=None):
+    def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
+                 encoding: str | None = None, errors: str | None = None,
+                 newline: str | None = None) -> Any:
         """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files.
 
         buffering (int, bytes): for 'rb', the read size (None/-1: default);
@@ -166,6 +170,9 @@ class RequestSocket(socket.socket):
             return _core.SocketWriter(self, -1 if buffering is None else buffering)
         return super().makefile(mode, buffering, encoding=encoding,
                                 errors=errors, newline=newline)
+
+
+_Server = TypeVar("_Server", bound="BaseServer")
 
 
 class BaseServer:
@@ -214,13 +221,14 @@ class BaseServer:
 
     """
 
-    timeout = None
+    timeout: float | None = None
 
     # pyfast.message: the MessageLoop while serve_forever() runs one.
     _message_loop = None
     _message_loops = ()
 
-    def __init__(self, server_address, RequestHandlerClass):
+    def __init__(self, server_address: Any,
+                 RequestHandlerClass: Callable[..., object]) -> None:
         """Constructor.  May be extended, do not override."""
         self.server_address = server_address
         self.RequestHandlerClass = RequestHandlerClass
@@ -231,7 +239,7 @@ class BaseServer:
         self.__waiting = 0          # serve_forever()/handle_request() running
         self.__close_waiter = False  # server_close() came while they ran
 
-    def server_activate(self):
+    def server_activate(self) -> None:
         """Called by constructor to activate the server.
 
         May be overridden.
@@ -239,7 +247,7 @@ class BaseServer:
         """
         pass
 
-    def serve_forever(self, poll_interval=0.5):
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Handle requests until shutdown().
 
         poll_interval (seconds) is how often service_actions() runs when
@@ -314,7 +322,7 @@ class BaseServer:
         Thread-safe."""
         self.__waiter.wake()
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Stops the serve_forever loop.
 
         Blocks until the loop has finished: within milliseconds, the wait
@@ -328,7 +336,7 @@ class BaseServer:
             loop.stop()
         self.__is_shut_down.wait()
 
-    def service_actions(self):
+    def service_actions(self) -> None:
         """Called by the serve_forever() loop.
 
         May be overridden by a subclass / Mixin to implement any code that
@@ -347,7 +355,7 @@ class BaseServer:
     # - finish_request() instantiates the request handler class; this
     #   constructor will handle the request all by itself
 
-    def handle_request(self):
+    def handle_request(self) -> None:
         """Handle one request, possibly blocking.
 
         Respects self.timeout (seconds) and the listening socket's timeout,
@@ -418,14 +426,14 @@ class BaseServer:
             self.shutdown_request(request)
         return True
 
-    def handle_timeout(self):
+    def handle_timeout(self) -> None:
         """Called if no new request arrives within self.timeout.
 
         Overridden by ForkingMixIn.
         """
         pass
 
-    def verify_request(self, request, client_address):
+    def verify_request(self, request: Any, client_address: Any) -> bool:
         """Verify the request.  May be overridden.
 
         Return True if we should proceed with this request.
@@ -433,7 +441,7 @@ class BaseServer:
         """
         return True
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         """Call finish_request.
 
         Overridden by ForkingMixIn and ThreadingMixIn.
@@ -442,7 +450,7 @@ class BaseServer:
         self.finish_request(request, client_address)
         self.shutdown_request(request)
 
-    def server_close(self):
+    def server_close(self) -> None:
         """Called to clean-up the server.
 
         May be overridden.  Called while serve_forever() runs in another
@@ -457,19 +465,19 @@ class BaseServer:
         else:
             self.__waiter.close()
 
-    def finish_request(self, request, client_address):
+    def finish_request(self, request: Any, client_address: Any) -> None:
         """Finish one request by instantiating RequestHandlerClass."""
         self.RequestHandlerClass(request, client_address, self)
 
-    def shutdown_request(self, request):
+    def shutdown_request(self, request: Any) -> None:
         """Called to shutdown and close an individual request."""
         self.close_request(request)
 
-    def close_request(self, request):
+    def close_request(self, request: Any) -> None:
         """Called to clean up an individual request."""
         pass
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """Handle an error gracefully.  May be overridden.
 
         The default is to print a traceback to stderr and continue, as
@@ -483,10 +491,10 @@ class BaseServer:
         traceback.print_exc()
         print('-'*40, file=sys.stderr)
 
-    def __enter__(self):
+    def __enter__(self: _Server) -> _Server:
         return self
 
-    def __exit__(self, *args):
+    def __exit__(self, *args: object) -> None:
         self.server_close()
 
 
@@ -554,14 +562,15 @@ class TCPServer(BaseServer):
 
     # The class of self.request for accepted connections (pyfast): a
     # socket.socket subclass taking (family, type, proto, fileno).
-    request_socket_class = RequestSocket
+    request_socket_class: type[socket.socket] = RequestSocket
 
     # pyfast: True on HTTP servers: request_socket_class, whatever the
     # concurrency model's, is used with an HTTP header block held back until
     # what follows it (pyfast.http.server.coalescing_socket_class).
     coalesce_header_blocks = False
 
-    def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
+    def __init__(self, server_address: Any, RequestHandlerClass: Callable[..., object],
+                 bind_and_activate: bool = True) -> None:
         """Constructor.  May be extended, do not override."""
         BaseServer.__init__(self, server_address, RequestHandlerClass)
         socket_class = (DatagramSocket if self.socket_type == socket.SOCK_DGRAM
@@ -579,7 +588,7 @@ class TCPServer(BaseServer):
                 self.server_close()
                 raise
 
-    def server_bind(self):
+    def server_bind(self) -> None:
         """Called by constructor to bind the socket.
 
         May be overridden.
@@ -592,7 +601,7 @@ class TCPServer(BaseServer):
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()
 
-    def server_activate(self):
+    def server_activate(self) -> None:
         """Called by constructor to activate the server.
 
         May be overridden.
@@ -600,7 +609,7 @@ class TCPServer(BaseServer):
         """
         self.socket.listen(self.request_queue_size)
 
-    def server_close(self):
+    def server_close(self) -> None:
         """Called to clean-up the server.
 
         May be overridden.
@@ -612,7 +621,7 @@ class TCPServer(BaseServer):
         self.socket.close()
         super().server_close()
 
-    def fileno(self):
+    def fileno(self) -> int:
         """Return socket file number.
 
         Interface required by selector.
@@ -620,7 +629,7 @@ class TCPServer(BaseServer):
         """
         return self.socket.fileno()
 
-    def get_request(self):
+    def get_request(self) -> tuple[Any, Any]:
         """Get the request and client address from the socket.
 
         May be overridden.  Accepts in C (accept4); returns a RequestSocket
@@ -654,7 +663,7 @@ class TCPServer(BaseServer):
         return (type(self).get_request is TCPServer.get_request
                 and type(self.socket) is socket.socket)
 
-    def shutdown_request(self, request):
+    def shutdown_request(self, request: Any) -> None:
         """Called to shutdown and close an individual request."""
         try:
             #explicitly shutdown.  socket.close() merely releases
@@ -664,7 +673,7 @@ class TCPServer(BaseServer):
             pass #some platforms may raise ENOTCONN here
         self.close_request(request)
 
-    def close_request(self, request):
+    def close_request(self, request: Any) -> None:
         """Called to clean up an individual request."""
         request.close()
 
@@ -690,7 +699,7 @@ class UDPServer(TCPServer):
 
     _receiver = None
 
-    def get_request(self):
+    def get_request(self) -> tuple[Any, Any]:
         """(data, socket), client_address of the next datagram.
 
         Datagrams are read in batches with recvmmsg() (C) and handed out
@@ -747,11 +756,11 @@ class UDPServer(TCPServer):
         receiver = self._receiver
         return receiver is not None and receiver.pending > 0
 
-    def server_activate(self):
+    def server_activate(self) -> None:
         # No need to call listen() for UDP.
         pass
 
-    def server_close(self):
+    def server_close(self) -> None:
         # Datagrams read ahead came from the closed socket, not from one put
         # in its place (perhaps with the same descriptor number).
         receiver = self._receiver
@@ -759,11 +768,11 @@ class UDPServer(TCPServer):
             self._receiver = None
         super().server_close()
 
-    def shutdown_request(self, request):
+    def shutdown_request(self, request: Any) -> None:
         # No need to shutdown anything.
         self.close_request(request)
 
-    def close_request(self, request):
+    def close_request(self, request: Any) -> None:
         # No need to close anything.
         pass
 
@@ -784,7 +793,7 @@ if hasattr(os, "fork"):
         # If true, server_close() waits until all child processes complete.
         block_on_close = True
 
-        def collect_children(self, *, blocking=False):
+        def collect_children(self, *, blocking: bool = False) -> None:
             """Internal routine to wait for children that have exited."""
             if self.active_children is None:
                 return
@@ -812,21 +821,21 @@ if hasattr(os, "fork"):
                 except OSError:
                     pass
 
-        def handle_timeout(self):
+        def handle_timeout(self) -> None:
             """Wait for zombies after self.timeout seconds of inactivity.
 
             May be extended, do not override.
             """
             self.collect_children()
 
-        def service_actions(self):
+        def service_actions(self) -> None:
             """Collect the zombie child processes regularly in the ForkingMixIn.
 
             service_actions is called in the BaseServer's serve_forever loop.
             """
             self.collect_children()
 
-        def process_request(self, request, client_address):
+        def process_request(self, request: Any, client_address: Any) -> None:
             """Fork a new subprocess to process the request."""
             pid = os.fork()
             if pid:
@@ -851,7 +860,7 @@ if hasattr(os, "fork"):
                     finally:
                         os._exit(status)
 
-        def server_close(self):
+        def server_close(self) -> None:
             super().server_close()
             self.collect_children(blocking=self.block_on_close)
 
@@ -913,7 +922,7 @@ class ThreadingMixIn:
     worker_sched_batch = True
     _pool = None
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Same as in BaseServer but on a worker thread.
 
         In addition, exception handling is done here.
@@ -926,7 +935,7 @@ class ThreadingMixIn:
         finally:
             self.shutdown_request(request)
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         """Queue the request for a worker thread."""
         pool = self._pool
         if pool is None:
@@ -938,7 +947,7 @@ class ThreadingMixIn:
                 overflow_after=self.worker_overflow_after)
         pool.submit(self.process_request_thread, request, client_address)
 
-    def server_close(self):
+    def server_close(self) -> None:
         super().server_close()
         pool = self._pool
         if pool is not None:
@@ -1006,7 +1015,7 @@ class BaseRequestHandler:
 
     """
 
-    def __init__(self, request, client_address, server):
+    def __init__(self, request: Any, client_address: Any, server: Any) -> None:
         self.request = request
         self.client_address = client_address
         self.server = server
@@ -1016,13 +1025,13 @@ class BaseRequestHandler:
         finally:
             self.finish()
 
-    def setup(self):
+    def setup(self) -> None:
         pass
 
-    def handle(self):
+    def handle(self) -> None:
         pass
 
-    def finish(self):
+    def finish(self) -> None:
         pass
 
 
@@ -1052,13 +1061,17 @@ class StreamRequestHandler(BaseRequestHandler):
     wbufsize = 0
 
     # A timeout to apply to the request socket, if not None.
-    timeout = None
+    timeout: float | None = None
+
+    # Set by setup(): C files on a plain socket, else the socket's makefile().
+    rfile: BinaryIO
+    wfile: BinaryIO
 
     # Disable nagle algorithm for this socket, if True.
     # Use only when wbufsize != 0, to avoid small packets.
     disable_nagle_algorithm = False
 
-    def setup(self):
+    def setup(self) -> None:
         self.connection = self.request
         if self.timeout is not None:
             self.connection.settimeout(self.timeout)
@@ -1082,7 +1095,7 @@ class StreamRequestHandler(BaseRequestHandler):
             else:
                 self.wfile = conn.makefile('wb', self.wbufsize)
 
-    def finish(self):
+    def finish(self) -> None:
         if not self.wfile.closed:
             try:
                 self.wfile.flush()
@@ -1130,11 +1143,11 @@ class DatagramRequestHandler(BaseRequestHandler):
     client as one datagram when handle() returns.
     """
 
-    def setup(self):
+    def setup(self) -> None:
         from io import BytesIO
         self.packet, self.socket = self.request
         self.rfile = BytesIO(self.packet)
         self.wfile = BytesIO()
 
-    def finish(self):
+    def finish(self) -> None:
         self.socket.sendto(self.wfile.getvalue(), self.client_address)

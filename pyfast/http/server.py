@@ -33,11 +33,14 @@ Two things differ from http.server, both on the wire only:
 - pyfast's SimpleHTTPRequestHandler sends regular files with sendfile(2).
 """
 
+from __future__ import annotations
+
 import http.server as _http_server
 import io
 import os
 import socket
 import sys
+from typing import Any
 
 from pyfast import _core, socketserver
 from pyfast.http import headers as _headers
@@ -95,18 +98,18 @@ class CoalescingMixIn:
     # _SocketWriter), never past the held bytes.
     _pf_c_files = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held = None
         super().__init__(*args, **kwargs)
 
-    def release(self, flags=0):
+    def release(self, flags: int = 0) -> None:
         """Send held-back bytes now (flags as socket.sendall).  OSError as sendall."""
         held = self._held
         if held is not None:
             self._held = None
             self._pf_sendall(self, held, flags)
 
-    def sendall(self, data, flags=0):
+    def sendall(self, data: Any, flags: int = 0) -> None:
         held = self._held
         sendall = self._pf_sendall
         if type(data) is bytes:
@@ -134,30 +137,30 @@ class CoalescingMixIn:
                     return None
         return sendall(self, data, flags)
 
-    def send(self, data, flags=0):
+    def send(self, data: Any, flags: int = 0) -> int:
         self.release()
         return super().send(data, flags)
 
-    def sendfile(self, file, offset=0, count=None):
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         # MSG_MORE: the kernel joins the held headers to the file's first bytes.
         self.release(getattr(socket, "MSG_MORE", 0))
         return super().sendfile(file, offset, count)
 
-    def recv(self, *args):
+    def recv(self, *args: Any) -> Any:
         self.release()
         return super().recv(*args)
 
-    def recv_into(self, *args):
+    def recv_into(self, *args: Any) -> Any:
         self.release()
         return super().recv_into(*args)
 
-    def shutdown(self, how):
+    def shutdown(self, how: int) -> None:
         try:
             self.release()
         finally:
             super().shutdown(how)
 
-    def close(self):
+    def close(self) -> None:
         if self._held is not None and self.fileno() >= 0:
             try:
                 self.release()
@@ -165,18 +168,18 @@ class CoalescingMixIn:
                 pass
         super().close()
 
-    def detach(self):
+    def detach(self) -> int:
         self.release()
         return super().detach()
 
-    def makefile(self, mode="r", buffering=None, **kwargs):
+    def makefile(self, mode: str = "r", buffering: int | None = None, **kwargs: Any) -> Any:
         f = super().makefile(mode, buffering, **kwargs)
         if "r" in mode and hasattr(f, "before_read"):
             f.before_read = self.release
         return f
 
 
-def coalescing_socket_class(base):
+def coalescing_socket_class(base: type[socket.socket]) -> type[socket.socket]:
     """The request socket class `base` (a socket.socket subclass taking
     (family, type, proto, fileno)) with CoalescingMixIn in front: made once
     per base and cached, so every server of a concurrency model shares it.
@@ -220,7 +223,7 @@ class HTTPServer(socketserver.TCPServer):
     # header block back until the body (CoalescingMixIn).
     coalesce_header_blocks = True
 
-    def server_bind(self):
+    def server_bind(self) -> None:
         """Override server_bind to store the server name."""
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
@@ -239,7 +242,7 @@ class SimpleHTTPRequestHandler(_http_server.SimpleHTTPRequestHandler):
     sendfile(2) (socket.socket.sendfile) instead of copying them through
     Python; anything else is copied as there."""
 
-    def copyfile(self, source, outputfile):
+    def copyfile(self, source: Any, outputfile: Any) -> None:
         conn = self.connection
         if outputfile is self.wfile and isinstance(conn, socket.socket) \
                 and not hasattr(conn, "getpeercert"):
@@ -262,8 +265,9 @@ def _get_best_family(*address):
     return family, sockaddr
 
 
-def test(HandlerClass=BaseHTTPRequestHandler, ServerClass=ThreadingHTTPServer,
-         protocol="HTTP/1.0", port=8000, bind=None):
+def test(HandlerClass: Any = BaseHTTPRequestHandler,
+         ServerClass: Any = ThreadingHTTPServer,
+         protocol: str = "HTTP/1.0", port: int = 8000, bind: str | None = None) -> None:
     """Serve HandlerClass on port (int) until Ctrl-C, as http.server.test."""
     ServerClass.address_family, addr = _get_best_family(bind, port)
     HandlerClass.protocol_version = protocol

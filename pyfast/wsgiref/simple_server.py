@@ -7,7 +7,10 @@ The request handler (WSGIRequestHandler) and the WSGI machinery
 change a wsgiref program needs.
 """
 
+from __future__ import annotations
+
 import wsgiref.simple_server as _simple_server
+from typing import Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, ServerHandler, demo_app  # noqa: F401
 
 from pyfast.http.server import HTTPServer
@@ -22,7 +25,7 @@ class WSGIServer(HTTPServer):
 
     application = None
 
-    def server_bind(self):
+    def server_bind(self) -> None:
         """Override server_bind to store the server name and set up the
         base WSGI environment."""
         HTTPServer.server_bind(self)
@@ -34,8 +37,8 @@ class WSGIServer(HTTPServer):
     set_app = _simple_server.WSGIServer.set_app
 
 
-def make_server(host, port, app, server_class=WSGIServer,
-                handler_class=WSGIRequestHandler):
+def make_server(host: str, port: int, app: Any, server_class: type[WSGIServer] = WSGIServer,
+                handler_class: Callable[..., object] = WSGIRequestHandler) -> WSGIServer:
     """Create a new WSGI server listening on host and port (int) for app,
     as wsgiref.simple_server.make_server."""
     server = server_class((host, port), handler_class)

@@ -8,7 +8,10 @@ unchanged, so ``from pyfast.xmlrpc.server import SimpleXMLRPCServer`` is
 the only change an xmlrpc.server program needs.
 """
 
+from __future__ import annotations
+
 import xmlrpc.server as _xmlrpc_server
+from typing import Any, Callable
 from xmlrpc.server import (SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler,  # noqa: F401
                            XMLRPCDocGenerator, DocXMLRPCRequestHandler,
                            CGIXMLRPCRequestHandler, DocCGIXMLRPCRequestHandler,
@@ -35,9 +38,9 @@ class SimpleXMLRPCServer(socketserver.TCPServer, SimpleXMLRPCDispatcher):
     # (pyfast.http.server.coalescing_socket_class).
     coalesce_header_blocks = True
 
-    def __init__(self, addr, requestHandler=SimpleXMLRPCRequestHandler,
-                 logRequests=True, allow_none=False, encoding=None,
-                 bind_and_activate=True, use_builtin_types=False):
+    def __init__(self, addr: Any, requestHandler: Callable[..., object] = SimpleXMLRPCRequestHandler,
+                 logRequests: bool = True, allow_none: bool = False, encoding: str | None = None,
+                 bind_and_activate: bool = True, use_builtin_types: bool = False) -> None:
         self.logRequests = logRequests
         SimpleXMLRPCDispatcher.__init__(self, allow_none, encoding, use_builtin_types)
         socketserver.TCPServer.__init__(self, addr, requestHandler, bind_and_activate)
@@ -47,9 +50,9 @@ class MultiPathXMLRPCServer(SimpleXMLRPCServer):
     """xmlrpc.server.MultiPathXMLRPCServer on pyfast: one dispatcher per
     request path (add_dispatcher / get_dispatcher)."""
 
-    def __init__(self, addr, requestHandler=SimpleXMLRPCRequestHandler,
-                 logRequests=True, allow_none=False, encoding=None,
-                 bind_and_activate=True, use_builtin_types=False):
+    def __init__(self, addr: Any, requestHandler: Callable[..., object] = SimpleXMLRPCRequestHandler,
+                 logRequests: bool = True, allow_none: bool = False, encoding: str | None = None,
+                 bind_and_activate: bool = True, use_builtin_types: bool = False) -> None:
         SimpleXMLRPCServer.__init__(self, addr, requestHandler, logRequests, allow_none,
                                     encoding, bind_and_activate, use_builtin_types)
         self.dispatchers = {}
@@ -66,9 +69,9 @@ class DocXMLRPCServer(SimpleXMLRPCServer, XMLRPCDocGenerator):
     """xmlrpc.server.DocXMLRPCServer on pyfast: XML-RPC plus HTML
     documentation of the registered functions on GET."""
 
-    def __init__(self, addr, requestHandler=DocXMLRPCRequestHandler,
-                 logRequests=True, allow_none=False, encoding=None,
-                 bind_and_activate=True, use_builtin_types=False):
+    def __init__(self, addr: Any, requestHandler: Callable[..., object] = DocXMLRPCRequestHandler,
+                 logRequests: bool = True, allow_none: bool = False, encoding: str | None = None,
+                 bind_and_activate: bool = True, use_builtin_types: bool = False) -> None:
         SimpleXMLRPCServer.__init__(self, addr, requestHandler, logRequests,
                                     allow_none, encoding, bind_and_activate,
                                     use_builtin_types)
