@@ -17,7 +17,9 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
-from pyfast.includes.bench cimport *
+from pyfast.includes.system cimport *
+from pyfast.includes.pf_loadgen cimport *
+from pyfast.includes.pf_refserver cimport *
 
 MODES = {
     "echo": PF_LG_ECHO,

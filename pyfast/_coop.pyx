@@ -43,7 +43,10 @@ from cpython.ref cimport Py_DECREF
 from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
-from pyfast.includes.coop cimport *
+from pyfast.includes.system cimport *
+from pyfast.includes.pf_hub cimport *
+from pyfast.includes.pf_stream cimport *
+from pyfast.includes.greenlet cimport *
 from pyfast._core cimport SocketReader, SocketWriter, _SocketStream, raise_errno, wait_fd
 
 import collections as _collections
@@ -66,13 +69,22 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
     void _decref_raw "Py_DECREF"(PyObject *)
 
+# ---- tunables ----
 cdef enum:
     _MAX_EVENTS = 256   # hub events taken per wait
+    # sock_recv's scratch buffer (bytes), see _recv_scratch.
+    _RECV_SCRATCH = 65536
+    # A write of at least this many bytes into an empty buffer goes straight
+    # to the socket instead of being copied first.
+    DIRECT_WRITE = 65536
 
-cdef int _READ = 1
-cdef int _WRITE = 2
+# What a greenlet waits on a Conn for (Conn.wait's mode).
+cdef enum:
+    _READ = 1
+    _WRITE = 2
+
+# Read and write buffers' default size (bytes): io's.
 cdef size_t DEFAULT_BUFFER_SIZE = _io.DEFAULT_BUFFER_SIZE
-cdef size_t DIRECT_WRITE = 65536
 
 # What the hub switches a waiting greenlet back with, and the argument
 # tuples that carry them (PyGreenlet_Switch takes the arguments as a tuple).
@@ -669,8 +681,6 @@ cdef inline Conn _conn(sock):
 # of that size: cheaper than allocating bufsize bytes (often 64 KiB) and
 # shrinking them per call.  The GIL is held across the non-blocking recv
 # and the copy, so one buffer serves every thread.
-cdef enum:
-    _RECV_SCRATCH = 65536
 cdef char _recv_scratch[_RECV_SCRATCH]
 
 

@@ -3,7 +3,8 @@
 # errors the same way).
 from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport int64_t
-from pyfast.includes.core cimport pf_bytes, sockaddr, socklen_t
+from pyfast.includes.system cimport sockaddr, socklen_t
+from pyfast.includes.pf_stream cimport pf_bytes
 
 
 cdef int raise_errno(long neg) except -1

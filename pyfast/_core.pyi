@@ -5,11 +5,19 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 from typing_extensions import Buffer, Self
 
-_WORKER_BLOCKED_SIGNALS: set[signal.Signals]
+BLOCKED_SIGNALS: frozenset[signal.Signals]
+_WORKER_BLOCKED_SIGNALS: frozenset[signal.Signals]
+
+class block_signals:
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]: ...
 
 class Waiter:
     def add(self, fd: int, readable: bool = True, writable: bool = False) -> None: ...

@@ -1,6 +1,7 @@
 # pyfast._message: declarations for Cython subclasses of MessageHandler
 # (cimport pyfast._message; override handle_message as a cpdef method).
-from pyfast.includes.message cimport pf_msgloop, pf_mconn, pf_mevent, pf_frame_mode
+from pyfast.includes.pf_frame cimport pf_frame_mode
+from pyfast.includes.pf_msgloop cimport pf_msgloop, pf_mconn, pf_mevent
 
 
 cdef class MessageLoop:

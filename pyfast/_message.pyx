@@ -22,7 +22,10 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.string cimport memcpy
 
-from pyfast.includes.message cimport *
+from pyfast.includes.system cimport *
+from pyfast.includes.pf_common cimport *
+from pyfast.includes.pf_frame cimport *
+from pyfast.includes.pf_msgloop cimport *
 from pyfast._core cimport decode_address, raise_errno, timeout_ms
 
 import collections as _collections
@@ -33,6 +36,13 @@ import socket as _socket
 import threading as _threading
 
 log = _logging.getLogger("pyfast.message")
+
+# What another thread asks the loop to do with a connection (the `foreign`
+# queue's operations).
+cdef enum:
+    _SEND = 0           # queue data as is (send())
+    _SEND_FRAMED = 1    # queue data framed (send_message())
+    _CLOSE = 2          # close once the output queued so far is written
 
 
 FRAMINGS = {"raw": PF_FRAME_RAW, "line": PF_FRAME_LINE, "len16": PF_FRAME_LEN16,
@@ -347,16 +357,16 @@ cdef class MessageLoop:
         while q:
             with self.lock:
                 h, data, op = q.popleft()
-                if op != 2:
+                if op != _CLOSE:
                     h._foreign_out -= <size_t>PyBytes_GET_SIZE(data)
             if h._conn == NULL:
                 continue
             try:
-                if op == 2:
+                if op == _CLOSE:
                     pf_msgloop_close(&self.l, h._conn, 0)
                 else:
                     self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
-                               <size_t>PyBytes_GET_SIZE(data), op == 1)
+                               <size_t>PyBytes_GET_SIZE(data), op == _SEND_FRAMED)
             except Exception:
                 # e.g. MemoryError: that connection only, as a handler's error.
                 self._failed(h)
@@ -400,7 +410,7 @@ cdef class MessageLoop:
             if not self.inited or self.shut:
                 return False
             self.foreign.append((h, data, op))
-            if op != 2:  # counted against high_water until the loop queues it
+            if op != _CLOSE:  # counted against high_water until the loop queues it
                 h._foreign_out += <size_t>PyBytes_GET_SIZE(data)
             pf_msgloop_wake(&self.l)
         return True
@@ -481,7 +491,7 @@ cdef class MessageHandler:
             data = bytes(data)
             if framed:  # raise here, in the caller's thread, as on the loop thread
                 self._loop._check_framed_size(<size_t>PyBytes_GET_SIZE(data))
-            self._loop._foreign_op(self, data, 1 if framed else 0)
+            self._loop._foreign_op(self, data, _SEND_FRAMED if framed else _SEND)
             return 0
         if self._conn == NULL:
             return 0
@@ -514,7 +524,7 @@ cdef class MessageHandler:
         if self._loop is None:
             return
         if PyThread_get_thread_ident() != self._loop.thread_id:
-            self._loop._foreign_op(self, None, 2)
+            self._loop._foreign_op(self, None, _CLOSE)
         elif self._conn != NULL:
             pf_msgloop_close(&self._loop.l, self._conn, 0)
 

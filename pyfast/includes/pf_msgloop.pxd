@@ -1,42 +1,7 @@
-# C declarations of csrc/pf_msgloop.h and pf_frame.h used by pyfast._message.
-from libc.stdint cimport uint64_t, int64_t
-
-
-from pyfast.includes.core cimport socklen_t, sockaddr
-
-
-cdef extern from "<sys/uio.h>" nogil:
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-
-
-cdef extern from "pf_common.h" nogil:
-    int64_t pf_now_ms()
-
-
-cdef extern from "pf_frame.h" nogil:
-    ctypedef enum pf_frame_mode:
-        PF_FRAME_RAW
-        PF_FRAME_LINE
-        PF_FRAME_LEN16
-        PF_FRAME_LEN32
-        PF_FRAME_FIXED
-    enum:
-        PF_FRAME_DELIM_MAX
-        PF_FRAME_HDR_MAX
-    ctypedef struct pf_frame_opts:
-        pf_frame_mode mode
-        size_t max_size
-        size_t fixed_size
-        unsigned char delim[8]
-        size_t delim_len
-        int keep_delim
-    ctypedef struct pf_framer:
-        pf_frame_opts o
-    void pf_frame_opts_init(pf_frame_opts *o, pf_frame_mode mode)
-    int pf_frame_header(pf_frame_mode mode, size_t payload_len, unsigned char *hdr)
-
+# csrc/pf_msgloop.h: the message loop (C framing, queued replies).
+from libc.stdint cimport uint64_t
+from pyfast.includes.system cimport iovec
+from pyfast.includes.pf_frame cimport pf_frame_opts
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:

@@ -1,11 +1,6 @@
-# C declarations for pyfast._bench: csrc/pf_loadgen.h and csrc/pf_refserver.h.
+# csrc/pf_loadgen.h: the C load generator.
 from libc.stdint cimport uint64_t
-
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    ctypedef unsigned short sa_family_t
-    struct sockaddr_storage:
-        sa_family_t ss_family
+from pyfast.includes.system cimport sockaddr_storage, socklen_t
 
 cdef extern from "pf_loadgen.h" nogil:
     enum:
@@ -65,17 +60,3 @@ cdef extern from "pf_loadgen.h" nogil:
     uint64_t pf_lg_percentile(const pf_lg_result *res, double q)
     unsigned pf_lg_bucket(uint64_t us)
     uint64_t pf_lg_bucket_value(unsigned idx)
-
-cdef extern from "pf_refserver.h" nogil:
-    struct pf_ref_stats:
-        uint64_t accepted
-        uint64_t bytes
-        uint64_t datagrams
-
-    cdef enum pf_ref_mode:
-        PF_REF_ECHO
-        PF_REF_LINE
-        PF_REF_ONCE
-
-    int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, pf_ref_stats *stats)
-    int pf_ref_echo_udp(int fd, int stop_fd, pf_ref_stats *stats)

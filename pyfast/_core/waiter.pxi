@@ -1,0 +1,81 @@
+# Waiter: serve_forever()'s wait (csrc/pf_waiter.h).
+
+cdef class Waiter:
+    """An epoll set plus an eventfd wake-up.
+
+    ``add(fd)`` watches a descriptor for readability, ``wait(timeout)``
+    sleeps without the GIL until one is ready, the timeout (seconds) passes,
+    or ``wake()`` is called from any thread.  Used by serve_forever() so
+    that shutdown() ends the wait at once.
+    """
+    cdef pf_waiter w
+    cdef bint is_open
+
+    def __cinit__(self):
+        cdef int rc = pf_waiter_open(&self.w)
+        if rc < 0:
+            raise_errno(rc)
+        self.is_open = True
+
+    def __dealloc__(self):
+        if self.is_open:
+            pf_waiter_close(&self.w)
+
+    cdef int _check(self) except -1:
+        if not self.is_open:
+            raise ValueError("Waiter is closed")
+        return 0
+
+    def add(self, int fd, bint readable=True, bint writable=False):
+        """Watch fd (int) for readability and/or writability.  OSError from epoll_ctl."""
+        self._check()
+        cdef unsigned int ev = (EPOLLIN if readable else 0) | (EPOLLOUT if writable else 0)
+        cdef int rc = pf_waiter_add(&self.w, fd, ev, <uint64_t>fd)
+        if rc < 0:
+            raise_errno(rc)
+
+    def remove(self, int fd):
+        """Stop watching fd; a closed or unknown fd, or a closed Waiter, is ignored."""
+        if self.is_open:
+            pf_waiter_del(&self.w, fd)
+
+    def wake(self):
+        """End the current (or the next) wait() at once.  Thread-safe."""
+        if self.is_open:
+            pf_waiter_wake(&self.w)
+
+    def wait(self, timeout=None):
+        """Wait up to timeout seconds (None: no limit) without the GIL.
+
+        Returns the list of ready file descriptors; empty on timeout or
+        wake-up.  Signals: Python's handlers run (KeyboardInterrupt is
+        raised here) and the wait resumes with the time left.
+        """
+        self._check()
+        cdef uint64_t tags[_TAGS]
+        cdef int ms = timeout_ms(timeout)
+        cdef int64_t deadline = pf_now_ms() + ms if ms > 0 else 0
+        cdef int n, i
+        while True:
+            with nogil:
+                n = pf_waiter_wait(&self.w, ms, tags, _TAGS)
+            if n == -_errno.EINTR:
+                PyErr_CheckSignals()
+                if ms > 0:
+                    ms = <int>(deadline - pf_now_ms())
+                    if ms < 0:
+                        ms = 0
+                continue
+            if n < 0:
+                raise_errno(n)
+            break
+        return [<int>tags[i] for i in range(n) if tags[i] != PF_WAITER_WAKE_TAG]
+
+    def close(self):
+        if self.is_open:
+            self.is_open = False
+            pf_waiter_close(&self.w)
+
+    @property
+    def closed(self):
+        return not self.is_open
