@@ -75,6 +75,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "pf_buf.h"
 #include "pf_frame.h"
 #include "pf_listen.h"
 

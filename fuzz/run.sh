@@ -13,7 +13,7 @@ work=${PF_FUZZ_DIR:-/tmp/pf_fuzz_frame}
 mkdir -p "$work/corpus"
 cp -n "$here"/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
 flags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-sanitize-recover=all -I$here/csrc"
-srcs="$here/csrc/pf_frame.c $here/fuzz/fuzz_frame.c"
+srcs="$here/csrc/pf_frame.c $here/csrc/pf_buf.c $here/fuzz/fuzz_frame.c"
 case $mode in
 libfuzzer)
     shift 2 2>/dev/null || shift $#

@@ -45,6 +45,7 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.system cimport *
 from pyfast.includes.pf_hub cimport *
+from pyfast.includes.pf_buf cimport *
 from pyfast.includes.pf_stream cimport *
 from pyfast.includes.greenlet cimport *
 from pyfast._core cimport SocketReader, SocketWriter, _SocketStream, raise_errno, wait_fd
@@ -921,7 +922,7 @@ cdef class Reader(SocketReader):
                 raise OSError(_errno.EBADF, "Bad file descriptor")
             if not c.readable:
                 c.wait(_READ, deadline)
-            if pf_bytes_reserve(&self.buf, want, want) < 0:
+            if pf_buf_reserve(&self.buf, want) < 0:
                 raise MemoryError()
             room = self.buf.cap - self.buf.end
             n = pf_sock_recv(c.fd, self.buf.data + self.buf.end, room, MSG_DONTWAIT)

@@ -47,6 +47,7 @@ from pyfast.includes.pf_waiter cimport *
 from pyfast.includes.pf_addr cimport *
 from pyfast.includes.pf_listen cimport *
 from pyfast.includes.pf_pool cimport *
+from pyfast.includes.pf_buf cimport *
 from pyfast.includes.pf_stream cimport *
 from pyfast.includes.pf_httphdr cimport *
 from pyfast.includes.pf_dgram cimport *

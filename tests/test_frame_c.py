@@ -76,7 +76,8 @@ def test_pf_frame_builds_warning_free_with_extension_flags(toolchain, tmp_path):
 
 def test_c_unit_tests_pass(toolchain, tmp_path):
     exe = tmp_path / "test_frame"
-    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", ROOT / "tests/c/test_frame.c"],
+    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", CSRC / "pf_buf.c",
+                                             ROOT / "tests/c/test_frame.c"],
                           exe, toolchain["flags"], ROOT)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
     env = {**toolchain["env"], "PF_TEST_TIME_SCALE": "4"}
@@ -89,7 +90,8 @@ def test_c_unit_tests_pass(toolchain, tmp_path):
 
 def test_fuzz_target_short_standalone_run_finds_nothing(toolchain, tmp_path):
     exe = tmp_path / "fuzz_frame"
-    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", ROOT / "fuzz/fuzz_frame.c"],
+    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", CSRC / "pf_buf.c",
+                                             ROOT / "fuzz/fuzz_frame.c"],
                           exe, toolchain["flags"], ROOT)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
     env = {**toolchain["env"], "PF_FUZZ_CRASH": str(tmp_path / "crash.bin")}
