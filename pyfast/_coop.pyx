@@ -1,12 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """pyfast._coop: cooperative session handlers on C hubs.
 
-Thin by design, as pyfast._core: the loop itself is csrc/pf_hub.c (epoll,
-timers, eventfd wake-up); this module maps its events to greenlets.
+Thin by design, as pyfast._core: the loop itself is csrc/pf_loop.c (epoll,
+timers, eventfd wake-up, inbox); this module maps its events to greenlets.
 
 Contents:
 - Hub: one thread's loop.  ``run()`` (on the hub's thread) waits in
-  pf_hub_wait() without the GIL and switches to the greenlets whose
+  pf_loop_wait() without the GIL and switches to the greenlets whose
   descriptors are ready, whose timers expired, or that another thread
   resumed (``resume()``, ``spawn()``: thread-safe, through the eventfd).
   ``end_idle()`` (graceful shutdown) ends the greenlets waiting for their
@@ -44,7 +44,7 @@ from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.system cimport *
-from pyfast.includes.pf_hub cimport *
+from pyfast.includes.pf_loop cimport *
 from pyfast.includes.pf_buf cimport *
 from pyfast.includes.pf_stream cimport *
 from pyfast.includes.greenlet cimport *
@@ -146,23 +146,23 @@ cdef inline int64_t deadline_of(double timeout):
     """Absolute deadline (ns) for a timeout in seconds; 0 for none (< 0)."""
     if timeout < 0:
         return 0
-    return pf_hub_now_ns() + <int64_t>(timeout * 1e9)
+    return pf_loop_now_ns() + <int64_t>(timeout * 1e9)
 
 
 cdef class Conn
 
 
 cdef class Hub:
-    """One hub: an epoll set, timers and a wake-up, run by one thread.
+    """One hub: a C loop (epoll set, timers, wake-up, inbox) run by one thread.
 
     Hub(name="pyfast-hub"); run() on the thread that is to be the hub
     (blocks until stop()); spawn(fn, *args) and resume(g, value) from any
     thread.  Properties read by the watchdog: busy (a greenlet or the
-    dispatch is running, not the wait), last_ns (pf_hub_now_ns() when
+    dispatch is running, not the wait), last_ns (pf_loop_now_ns() when
     control last came back to the loop or passed from one greenlet to the
     next), thread_ident, current (the greenlet running now, or None).
     """
-    cdef pf_hub h
+    cdef pf_loop h    # the hub's C loop
     cdef bint is_open
     cdef readonly str name
     cdef readonly object loop
@@ -184,7 +184,7 @@ cdef class Hub:
     # (its read half ran).  handoff: a greenlet that waits resumes the next
     # one itself (see _suspend).  next_args: what _next_ready's greenlet is
     # to be resumed with.
-    cdef pf_hub_event batch[_MAX_EVENTS]
+    cdef pf_loop_event batch[_MAX_EVENTS]
     cdef int batch_len
     cdef int batch_pos
     cdef Conn batch_conn
@@ -192,7 +192,7 @@ cdef class Hub:
     cdef PyObject *next_args
 
     def __cinit__(self, str name="pyfast-hub"):
-        cdef int rc = pf_hub_open(&self.h)
+        cdef int rc = pf_loop_open(&self.h, 1)
         if rc < 0:
             raise_errno(rc)
         self.is_open = True
@@ -205,7 +205,7 @@ cdef class Hub:
 
     def __dealloc__(self):
         if self.is_open:
-            pf_hub_close(&self.h)
+            pf_loop_close(&self.h)
 
     # ---- from any thread ----
 
@@ -215,26 +215,26 @@ cdef class Hub:
         if self.stopping or not self.is_open:
             raise RuntimeError("hub is stopped")
         self.inbox.append((_SPAWN, fn, args))
-        pf_hub_wake(&self.h)
+        pf_loop_wake(&self.h)
 
     def resume(self, g, value):
         """Switch to greenlet g (waiting in wait_resume()) with value.  Thread-safe."""
         self.inbox.append((_RESUME, g, value))
         if self.is_open:
-            pf_hub_wake(&self.h)
+            pf_loop_wake(&self.h)
 
     def call_soon(self, fn, *args):
         """Run fn(*args) in the hub's loop greenlet (must not wait).  Thread-safe."""
         self.inbox.append((_CALL, fn, args))
         if self.is_open:
-            pf_hub_wake(&self.h)
+            pf_loop_wake(&self.h)
 
     cdef int _wake_closed(self, Conn c, g, uint64_t seq) except -1:
         """Conn.detach(): resume g, waiting on c in wait number seq, with
         _CLOSED.  Thread-safe."""
         self.inbox.append((_WAKE_CLOSED, c, g, seq))
         if self.is_open:
-            pf_hub_wake(&self.h)
+            pf_loop_wake(&self.h)
         return 0
 
     def stop(self):
@@ -242,7 +242,7 @@ cdef class Hub:
         loop returns.  Thread-safe; returns at once."""
         self.inbox.append((_STOP,))
         if self.is_open:
-            pf_hub_wake(&self.h)
+            pf_loop_wake(&self.h)
 
     def end_idle(self):
         """Graceful shutdown: every greenlet waiting to read (for its
@@ -251,7 +251,7 @@ cdef class Hub:
         in run_in_thread) go on.  Thread-safe; returns at once."""
         self.inbox.append((_END_IDLE,))
         if self.is_open:
-            pf_hub_wake(&self.h)
+            pf_loop_wake(&self.h)
 
     @property
     def conn_count(self):
@@ -272,7 +272,7 @@ cdef class Hub:
         finally:
             self.current = None
             self.switches += 1
-            self.last_ns = pf_hub_now_ns()
+            self.last_ns = pf_loop_now_ns()
         return 0
 
     def _task(self, job):
@@ -342,15 +342,15 @@ cdef class Hub:
         at the end of the batch and at the wake-up event, which is the
         loop's to handle.  Readiness is recorded whether or not a greenlet
         waits for it (edge-triggered)."""
-        cdef pf_hub_event *e
+        cdef pf_loop_event *e
         cdef uint32_t ev
         cdef Conn c
         while self.batch_pos < self.batch_len:
             e = &self.batch[self.batch_pos]
             ev = e.events
-            if ev & PF_HUB_WAKE:
+            if ev & PF_LOOP_WAKE:
                 return None
-            if ev & PF_HUB_TIMER:
+            if ev & PF_LOOP_TIMER:
                 self.batch_pos += 1
                 g = self.timers.pop(e.tag, None)
                 if g is not None and not g.dead:
@@ -394,7 +394,7 @@ cdef class Hub:
         back here at the end of the batch, before its wake-up event, or
         when a greenlet ends."""
         while self.batch_pos < self.batch_len:
-            if self.batch[self.batch_pos].events & PF_HUB_WAKE:
+            if self.batch[self.batch_pos].events & PF_LOOP_WAKE:
                 self.batch_pos += 1
                 self._drain_inbox()
                 continue
@@ -418,7 +418,7 @@ cdef class Hub:
                 args = self.next_args
                 self.current = g
                 self.switches += 1
-                self.last_ns = pf_hub_now_ns()
+                self.last_ns = pf_loop_now_ns()
                 return PyGreenlet_Switch(<PyGreenlet *>g, args, NULL)
         return PyGreenlet_Switch(<PyGreenlet *>self.loop, NULL, NULL)
 
@@ -434,9 +434,9 @@ cdef class Hub:
             while not self.stopping:
                 self.busy = False
                 with nogil:
-                    n = pf_hub_wait(&self.h, -1, self.batch, _MAX_EVENTS)
-                    pf_hub_yield()
-                self.last_ns = pf_hub_now_ns()
+                    n = pf_loop_wait(&self.h, -1, self.batch, _MAX_EVENTS)
+                    pf_loop_yield()
+                self.last_ns = pf_loop_now_ns()
                 self.busy = True
                 if n == -EINTR:
                     continue
@@ -450,7 +450,7 @@ cdef class Hub:
             self.busy = False
             _hubs.pop(self.thread_ident, None)
             self.is_open = False
-            pf_hub_close(&self.h)
+            pf_loop_close(&self.h)
             self.conns.clear()
             self.timers.clear()
 
@@ -474,10 +474,10 @@ cdef class Hub:
                 break
             # Let tasks blocked in a finally make progress (poll only; fd
             # events only, no handoff).
-            n = pf_hub_wait(&self.h, 0, self.batch, _MAX_EVENTS)
+            n = pf_loop_wait(&self.h, 0, self.batch, _MAX_EVENTS)
             self.batch_len = 0
             for i in range(n if n > 0 else 0):
-                if not (self.batch[i].events & (PF_HUB_WAKE | PF_HUB_TIMER)):
+                if not (self.batch[i].events & (PF_LOOP_WAKE | PF_LOOP_TIMER)):
                     self.batch[self.batch_len] = self.batch[i]
                     self.batch_len += 1
             self.batch_pos = 0
@@ -502,7 +502,7 @@ cdef class Hub:
         if deadline_ns:
             tag = self.next_tag
             self.next_tag += 1
-            tid = pf_hub_timer_add(&self.h, deadline_ns, tag)
+            tid = pf_loop_timer_add(&self.h, deadline_ns, tag)
             if tid < 0:
                 raise MemoryError()
             self.timers[tag] = g
@@ -510,14 +510,14 @@ cdef class Hub:
             return self._suspend()
         finally:
             if tid >= 0:
-                pf_hub_timer_cancel(&self.h, tid, tag)
+                pf_loop_timer_cancel(&self.h, tid, tag)
                 self.timers.pop(tag, None)
 
     def sleep(self, double seconds):
         """Suspend the calling greenlet (on this hub) for seconds."""
         g = PyGreenlet_GetCurrent_obj()
         self._check_waitable(g)
-        cdef int64_t deadline = pf_hub_now_ns() + <int64_t>(max(seconds, 0.0) * 1e9)
+        cdef int64_t deadline = pf_loop_now_ns() + <int64_t>(max(seconds, 0.0) * 1e9)
         while self._wait_timer(g, deadline) is not _TIMEOUT:
             pass
 
@@ -535,7 +535,7 @@ cdef class Hub:
         if c.hub is not None:
             raise RuntimeError("socket already on a hub")
         cdef int fd = c.fd
-        cdef int rc = pf_hub_add(&self.h, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        cdef int rc = pf_loop_add(&self.h, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                  <uint64_t>fd)
         if rc < 0:
             raise_errno(rc)
@@ -548,7 +548,7 @@ cdef class Hub:
         if self.conns.get(c.fd) is c:
             del self.conns[c.fd]
             if self.is_open:
-                pf_hub_del(&self.h, c.fd)
+                pf_loop_del(&self.h, c.fd)
         return 0
 
 
@@ -969,4 +969,4 @@ cdef class Writer(SocketWriter):
 
 def now_ns():
     """CLOCK_MONOTONIC in nanoseconds, the clock of Hub.last_ns."""
-    return pf_hub_now_ns()
+    return pf_loop_now_ns()

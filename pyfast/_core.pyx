@@ -11,7 +11,8 @@ One file per concept under pyfast/_core/, each named after the csrc/ file
 it wraps (as uvloop's loop.pyx includes its handles); this file holds the
 imports, the C declarations and the tunables, and includes them:
 - common.pxi: raise_errno, timeout_ms (errors and timeouts as _core converts them).
-- waiter.pxi: Waiter, an epoll set with a wake-up (serve_forever, shutdown).
+- loop.pxi: Waiter, a pf_loop used for its descriptors and its wake-up
+  (serve_forever, shutdown).
 - addr.pxi: decode_address, socket addresses as the socket module gives them.
 - listen.pxi: Listener, accept4() on a listening socket, EMFILE handled.
 - thread.pxi: block_signals(), the signal mask of every thread pyfast
@@ -43,7 +44,7 @@ from libc.string cimport memchr, memcpy
 
 from pyfast.includes.system cimport *
 from pyfast.includes.pf_common cimport *
-from pyfast.includes.pf_waiter cimport *
+from pyfast.includes.pf_loop cimport *
 from pyfast.includes.pf_addr cimport *
 from pyfast.includes.pf_listen cimport *
 from pyfast.includes.pf_pool cimport *
@@ -102,7 +103,7 @@ _std_sendto = _socket.socket.sendto
 
 
 include "_core/common.pxi"
-include "_core/waiter.pxi"
+include "_core/loop.pxi"
 include "_core/addr.pxi"
 include "_core/listen.pxi"
 include "_core/thread.pxi"

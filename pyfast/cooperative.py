@@ -3,7 +3,7 @@
 The same handler code as with socketserver (BaseRequestHandler,
 StreamRequestHandler, http.server's handlers), at event-loop speed: each
 connection's handle() runs as a greenlet on a *hub*, a thread whose loop is
-C (csrc/pf_hub.c: epoll_wait without the GIL, timers, an eventfd wake-up).
+C (csrc/pf_loop.c: epoll_wait without the GIL, timers, an eventfd wake-up).
 ``self.request`` is a CooperativeSocket: recv, recv_into, send, sendall,
 sendfile, makefile (rfile/wfile), settimeout... switch to the hub instead of
 blocking, and the hub switches back when the descriptor is ready, so one

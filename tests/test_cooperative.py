@@ -800,7 +800,7 @@ def test_close_under_a_wait_that_timed_out_does_not_reach_the_next_wait():
         blocking.set()
         # Blocks the hub's thread (deliberately): meanwhile s1's timer
         # expires and the closer's byte arrives, so the next wait returns
-        # both, the closer's descriptor first (pf_hub_wait reports fds
+        # both, the closer's descriptor first (pf_loop_wait reports fds
         # before timers).
         time.sleep(0.3)
 

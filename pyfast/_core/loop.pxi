@@ -1,25 +1,26 @@
-# Waiter: serve_forever()'s wait (csrc/pf_waiter.h).
+# Waiter: serve_forever()'s wait, a pf_loop (csrc/pf_loop.h).
 
 cdef class Waiter:
-    """An epoll set plus an eventfd wake-up.
+    """An event loop (csrc/pf_loop.h: an epoll set plus an eventfd wake-up)
+    used for its descriptors and its wake-up.
 
     ``add(fd)`` watches a descriptor for readability, ``wait(timeout)``
     sleeps without the GIL until one is ready, the timeout (seconds) passes,
     or ``wake()`` is called from any thread.  Used by serve_forever() so
     that shutdown() ends the wait at once.
     """
-    cdef pf_waiter w
+    cdef pf_loop loop
     cdef bint is_open
 
     def __cinit__(self):
-        cdef int rc = pf_waiter_open(&self.w)
+        cdef int rc = pf_loop_open(&self.loop, 0)
         if rc < 0:
             raise_errno(rc)
         self.is_open = True
 
     def __dealloc__(self):
         if self.is_open:
-            pf_waiter_close(&self.w)
+            pf_loop_close(&self.loop)
 
     cdef int _check(self) except -1:
         if not self.is_open:
@@ -30,19 +31,19 @@ cdef class Waiter:
         """Watch fd (int) for readability and/or writability.  OSError from epoll_ctl."""
         self._check()
         cdef unsigned int ev = (EPOLLIN if readable else 0) | (EPOLLOUT if writable else 0)
-        cdef int rc = pf_waiter_add(&self.w, fd, ev, <uint64_t>fd)
+        cdef int rc = pf_loop_add(&self.loop, fd, ev, <uint64_t>fd)
         if rc < 0:
             raise_errno(rc)
 
     def remove(self, int fd):
         """Stop watching fd; a closed or unknown fd, or a closed Waiter, is ignored."""
         if self.is_open:
-            pf_waiter_del(&self.w, fd)
+            pf_loop_del(&self.loop, fd)
 
     def wake(self):
         """End the current (or the next) wait() at once.  Thread-safe."""
         if self.is_open:
-            pf_waiter_wake(&self.w)
+            pf_loop_wake(&self.loop)
 
     def wait(self, timeout=None):
         """Wait up to timeout seconds (None: no limit) without the GIL.
@@ -52,13 +53,13 @@ cdef class Waiter:
         raised here) and the wait resumes with the time left.
         """
         self._check()
-        cdef uint64_t tags[_TAGS]
+        cdef pf_loop_event evs[_TAGS]
         cdef int ms = timeout_ms(timeout)
         cdef int64_t deadline = pf_now_ms() + ms if ms > 0 else 0
         cdef int n, i
         while True:
             with nogil:
-                n = pf_waiter_wait(&self.w, ms, tags, _TAGS)
+                n = pf_loop_wait(&self.loop, ms, evs, _TAGS)
             if n == -_errno.EINTR:
                 PyErr_CheckSignals()
                 if ms > 0:
@@ -69,12 +70,13 @@ cdef class Waiter:
             if n < 0:
                 raise_errno(n)
             break
-        return [<int>tags[i] for i in range(n) if tags[i] != PF_WAITER_WAKE_TAG]
+        # The wake-up is told by its events bit: its tag (0) may be fd 0's.
+        return [<int>evs[i].tag for i in range(n) if not (evs[i].events & PF_LOOP_WAKE)]
 
     def close(self):
         if self.is_open:
             self.is_open = False
-            pf_waiter_close(&self.w)
+            pf_loop_close(&self.loop)
 
     @property
     def closed(self):
