@@ -39,8 +39,8 @@ from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromS
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject, Py_TYPE, descrgetfunc
 from cpython.pythread cimport PyThread_get_thread_ident
-from cpython.ref cimport Py_DECREF
-from libc.errno cimport EAGAIN, EINTR
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.errno cimport EAGAIN, EINTR, ESHUTDOWN
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.system cimport *
@@ -73,6 +73,7 @@ cdef extern from "Python.h":
 # ---- tunables ----
 cdef enum:
     _MAX_EVENTS = 256   # hub events taken per wait
+    _INBOX_BATCH = 64   # inbox items taken from the C loop at a time
     # sock_recv's scratch buffer (bytes), see _recv_scratch.
     _RECV_SCRATCH = 65536
     # A write of at least this many bytes into an empty buffer goes straight
@@ -99,14 +100,36 @@ cdef tuple _CLOSED_ARGS = (_CLOSED,)
 cdef tuple _ENDED_ARGS = (_ENDED,)
 
 
-# What the inbox carries (Hub.inbox items are (kind, ...)).
+# What other threads ask a hub to do: the op of a pf_loop_msg posted to
+# the hub's loop (Hub._post).  Its ptr is a Python object (or NULL) whose
+# reference the poster gave away; its arg a number.
 cdef enum:
-    _SPAWN = 0          # (kind, fn, args)
-    _RESUME = 1         # (kind, greenlet, value)
-    _STOP = 2           # (kind,)
-    _CALL = 3           # (kind, fn, args)
-    _WAKE_CLOSED = 4    # (kind, conn, greenlet, wait number)
-    _END_IDLE = 5       # (kind,)
+    _SPAWN = 0          # ptr (fn, args)
+    _RESUME = 1         # ptr (greenlet, value)
+    _STOP = 2           # -
+    _CALL = 3           # ptr (fn, args)
+    _WAKE_CLOSED = 4    # ptr (conn, greenlet), arg the wait number
+    _END_IDLE = 5       # -
+
+
+cdef inline object _steal(void *ptr):
+    """The object whose reference a pf_loop_msg's ptr carries (None for
+    NULL); the reference is now the caller's."""
+    if ptr == NULL:
+        return None
+    obj = <object>ptr
+    Py_DECREF(obj)
+    return obj
+
+
+cdef int _release_msgs(pf_loop_msg *msgs, size_t n) noexcept:
+    """Drop the references msgs[0, n) carry (items never run)."""
+    cdef size_t i
+    for i in range(n):
+        if msgs[i].ptr != NULL:
+            Py_DECREF(<object>msgs[i].ptr)
+            msgs[i].ptr = NULL
+    return 0
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
@@ -176,7 +199,6 @@ cdef class Hub:
     cdef dict timers
     cdef uint64_t next_tag
     cdef uint64_t wait_seq  # numbers each wait on a Conn (see Conn.detach)
-    cdef object inbox
     cdef readonly set tasks
     cdef readonly unsigned long switches
     # The batch of events being run: batch[batch_pos:batch_len] are still
@@ -199,59 +221,88 @@ cdef class Hub:
         self.name = name
         self.conns = {}
         self.timers = {}
-        self.inbox = _collections.deque()
         self.tasks = set()
         self.next_tag = 1
 
     def __dealloc__(self):
-        if self.is_open:
-            pf_loop_close(&self.h)
+        self._close_loop()
+
+    cdef void _close_loop(self) noexcept:
+        """Close the C loop, dropping the references that items still in
+        its inbox carry.  With the GIL (no post can come in between)."""
+        cdef pf_loop_msg msgs[_INBOX_BATCH]
+        cdef size_t n
+        if not self.is_open:
+            return
+        self.is_open = False
+        pf_loop_inbox_close(&self.h)
+        while True:
+            n = pf_loop_take(&self.h, msgs, _INBOX_BATCH)
+            if n == 0:
+                break
+            _release_msgs(msgs, n)
+        pf_loop_close(&self.h)
 
     # ---- from any thread ----
 
+    cdef int _post(self, int op, object obj, uint64_t arg) except -1:
+        """Hand op to the hub's thread through its loop's inbox (any
+        thread, with the GIL: the loop cannot close meanwhile).  obj's
+        reference goes with it.  Once the hub has closed, nothing is
+        posted: returns 0 when posted, -2 when the hub is closed."""
+        cdef pf_loop_msg m
+        cdef int rc
+        if not self.is_open:
+            return -2
+        m.op = op
+        m.arg = arg
+        m.ptr = NULL
+        if obj is not None:
+            Py_INCREF(obj)
+            m.ptr = <void *>obj
+        rc = pf_loop_post(&self.h, &m)
+        if rc < 0:
+            if obj is not None:
+                Py_DECREF(obj)
+            if rc == -ESHUTDOWN:
+                return -2
+            raise_errno(rc)
+        return 0
+
     def spawn(self, fn, *args):
         """Run fn(*args) in a new greenlet on this hub.  Thread-safe.
-        Exceptions that escape fn go to sys.excepthook."""
-        if self.stopping or not self.is_open:
+        Exceptions that escape fn go to sys.excepthook.  RuntimeError once
+        the hub is stopping or closed."""
+        if self.stopping or self._post(_SPAWN, (fn, args), 0) < 0:
             raise RuntimeError("hub is stopped")
-        self.inbox.append((_SPAWN, fn, args))
-        pf_loop_wake(&self.h)
 
     def resume(self, g, value):
-        """Switch to greenlet g (waiting in wait_resume()) with value.  Thread-safe."""
-        self.inbox.append((_RESUME, g, value))
-        if self.is_open:
-            pf_loop_wake(&self.h)
+        """Switch to greenlet g (waiting in wait_resume()) with value.
+        Thread-safe; ignored once the hub is closed."""
+        self._post(_RESUME, (g, value), 0)
 
     def call_soon(self, fn, *args):
-        """Run fn(*args) in the hub's loop greenlet (must not wait).  Thread-safe."""
-        self.inbox.append((_CALL, fn, args))
-        if self.is_open:
-            pf_loop_wake(&self.h)
+        """Run fn(*args) in the hub's loop greenlet (must not wait).
+        Thread-safe; ignored once the hub is closed."""
+        self._post(_CALL, (fn, args), 0)
 
     cdef int _wake_closed(self, Conn c, g, uint64_t seq) except -1:
         """Conn.detach(): resume g, waiting on c in wait number seq, with
         _CLOSED.  Thread-safe."""
-        self.inbox.append((_WAKE_CLOSED, c, g, seq))
-        if self.is_open:
-            pf_loop_wake(&self.h)
+        self._post(_WAKE_CLOSED, (c, g), seq)
         return 0
 
     def stop(self):
         """End run(): every greenlet still alive gets GreenletExit, then the
         loop returns.  Thread-safe; returns at once."""
-        self.inbox.append((_STOP,))
-        if self.is_open:
-            pf_loop_wake(&self.h)
+        self._post(_STOP, None, 0)
 
     def end_idle(self):
         """Graceful shutdown: every greenlet waiting to read (for its
         client to send) gets GreenletExit, and so does every greenlet that
         waits to read from then on; the others (sending, sleeping, waiting
         in run_in_thread) go on.  Thread-safe; returns at once."""
-        self.inbox.append((_END_IDLE,))
-        if self.is_open:
-            pf_loop_wake(&self.h)
+        self._post(_END_IDLE, None, 0)
 
     @property
     def conn_count(self):
@@ -288,51 +339,64 @@ cdef class Hub:
             self.tasks.discard(PyGreenlet_GetCurrent_obj())
 
     cdef int _drain_inbox(self) except -1:
-        cdef object inbox = self.inbox
+        """Run what other threads posted, oldest first, until the inbox is
+        empty (items posted meanwhile included)."""
+        cdef pf_loop_msg msgs[_INBOX_BATCH]
+        cdef size_t n, i
+        while True:
+            n = pf_loop_take(&self.h, msgs, _INBOX_BATCH)
+            if n == 0:
+                return 0
+            i = 0
+            try:
+                while i < n:
+                    i += 1
+                    self._run_msg(msgs[i - 1].op, _steal(msgs[i - 1].ptr), msgs[i - 1].arg)
+            finally:
+                _release_msgs(msgs + i, n - i)
+
+    cdef int _run_msg(self, int op, object item, uint64_t arg) except -1:
         cdef tuple args
         cdef Conn c
-        while inbox:
-            item = inbox.popleft()
-            kind = item[0]
-            if kind == _SPAWN:
-                if self.stopping:
-                    continue
-                g = PyGreenlet_New_obj(self._task, <PyGreenlet *>self.loop)
-                self.tasks.add(g)
-                args = ((item[1], item[2]),)
+        if op == _SPAWN:
+            if self.stopping:
+                return 0
+            g = PyGreenlet_New_obj(self._task, <PyGreenlet *>self.loop)
+            self.tasks.add(g)
+            args = (item,)
+            self._switch(g, <PyObject *>args)
+        elif op == _RESUME:
+            g, value = item
+            if not g.dead:
+                args = (value,)
                 self._switch(g, <PyObject *>args)
-            elif kind == _RESUME:
-                g = item[1]
-                if not g.dead:
-                    args = (item[2],)
-                    self._switch(g, <PyObject *>args)
-            elif kind == _WAKE_CLOSED:
-                # Conn.detach(): the socket was closed under greenlet g
-                # waiting on it.  Only if g is still in that very wait
-                # (same sequence number): by now it may have timed out and
-                # be waiting on another socket, which must not see EBADF.
-                c = item[1]
-                g = item[2]
-                if c.reader is g and c.reader_seq == <uint64_t>item[3]:
+        elif op == _WAKE_CLOSED:
+            # Conn.detach(): the socket was closed under greenlet g
+            # waiting on it.  Only if g is still in that very wait
+            # (same sequence number): by now it may have timed out and
+            # be waiting on another socket, which must not see EBADF.
+            c, g = item
+            if c.reader is g and c.reader_seq == arg:
+                c.reader = None
+                self._switch(g, <PyObject *>_CLOSED_ARGS)
+            elif c.writer is g and c.writer_seq == arg:
+                c.writer = None
+                self._switch(g, <PyObject *>_CLOSED_ARGS)
+        elif op == _STOP:
+            self.stopping = True
+        elif op == _END_IDLE:
+            self.ending_idle = True
+            for c in list(self.conns.values()):
+                g = c.reader
+                if g is not None:
                     c.reader = None
-                    self._switch(g, <PyObject *>_CLOSED_ARGS)
-                elif c.writer is g and c.writer_seq == <uint64_t>item[3]:
-                    c.writer = None
-                    self._switch(g, <PyObject *>_CLOSED_ARGS)
-            elif kind == _STOP:
-                self.stopping = True
-            elif kind == _END_IDLE:
-                self.ending_idle = True
-                for c in list(self.conns.values()):
-                    g = c.reader
-                    if g is not None:
-                        c.reader = None
-                        self._switch(g, <PyObject *>_ENDED_ARGS)
-            elif kind == _CALL:
-                try:
-                    item[1](*item[2])
-                except BaseException:
-                    _sys.excepthook(*_sys.exc_info())
+                    self._switch(g, <PyObject *>_ENDED_ARGS)
+        elif op == _CALL:
+            fn, fargs = item
+            try:
+                fn(*fargs)
+            except BaseException:
+                _sys.excepthook(*_sys.exc_info())
         return 0
 
     cdef object _next_ready(self):
@@ -449,8 +513,7 @@ cdef class Hub:
         finally:
             self.busy = False
             _hubs.pop(self.thread_ident, None)
-            self.is_open = False
-            pf_loop_close(&self.h)
+            self._close_loop()
             self.conns.clear()
             self.timers.clear()
 

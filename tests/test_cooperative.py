@@ -820,3 +820,58 @@ def test_close_under_a_wait_that_timed_out_does_not_reach_the_next_wait():
     for s in (s2, s3, s4, p1, p2, p3, p4):
         s.close()
     assert result == {"s1": TimeoutError, "s2": b"data"}
+
+
+# ---- hub internals: the inbox (work other threads hand to a hub) --------------------------
+
+class _Token:
+    """An object to follow: a weak reference to it dies with it."""
+
+
+def test_hub_runs_what_other_threads_post_in_order():
+    seen = []
+    done = threading.Event()
+    with running_hub() as hub:
+        # From several threads at once: each thread's items in its order.
+        def post(name):
+            for i in range(200):
+                hub.call_soon(seen.append, (name, i))
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        hub.call_soon(done.set)
+        assert done.wait(10)
+    assert len(seen) == 800
+    for n in range(4):
+        assert [i for name, i in seen if name == n] == list(range(200))
+
+
+def test_hub_releases_what_is_posted_after_it_closed():
+    import weakref
+    with running_hub() as hub:
+        pass
+    token = _Token()
+    ref = weakref.ref(token)
+    hub.call_soon(print, token)      # closed: not run, not kept
+    hub.resume(None, token)
+    with pytest.raises(RuntimeError):
+        hub.spawn(print, token)
+    del token
+    assert ref() is None
+
+
+def test_hub_never_run_releases_what_was_posted_to_it():
+    import gc
+    import weakref
+    hub = cooperative._coop.Hub("test-hub")
+    token = _Token()
+    ref = weakref.ref(token)
+    hub.call_soon(print, token)
+    hub.spawn(print, token)
+    del token
+    assert ref() is not None         # queued, for a run() to come
+    del hub
+    gc.collect()
+    assert ref() is None
