@@ -506,9 +506,10 @@ static void report_item(pf_msgloop *l, const pf_loop_msg *m)
 /* Take what other threads posted, oldest first, as much as this cycle
  * has room for (ACCEPT_BATCH: each item may be a connection, which needs
  * an address slot): connections from the acceptor become OPEN events, the
- * caller's items INBOX events.  Only after a wake-up: every post wakes the
- * loop.  Returns 1 if some are left for the next cycle. */
-static int take_inbox(pf_msgloop *l)
+ * caller's items INBOX events (*user set if there were any).  Only after a
+ * wake-up: every post wakes the loop.  Returns 1 if some are left for the
+ * next cycle. */
+static int take_inbox(pf_msgloop *l, int *user)
 {
     pf_loop_msg got[ACCEPT_BATCH];
     size_t room = ACCEPT_BATCH - l->naddrs;
@@ -523,6 +524,7 @@ static int take_inbox(pf_msgloop *l)
             free(it);
         } else {
             report_item(l, &got[i]);
+            *user = 1;
         }
     }
     l->inbox_check = n == room && pf_loop_inbox_len(&l->loop) > 0;
@@ -707,8 +709,14 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
     expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
     expire(l, PF_CLOCK_MESSAGE, PF_MCLOSE_MESSAGE);
     run_pending(l);
-    int inbox_left = take_inbox(l);
+    int user = 0;
+    int inbox_left = take_inbox(l, &user);
     resume_accepting(l);
+    /* The caller's items go out before any I/O: what they queue (replies
+     * other threads sent, closes) must come before what this cycle's reads
+     * could bring (the peer's FIN closing the connection). */
+    if (user)
+        return (int)l->nev;
     if (l->nev > 0 || inbox_left || has_runnable_pending(l))
         timeout_ms = 0;
     else
@@ -718,13 +726,23 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
         return l->nev > 0 ? (int)l->nev : n;
     if (n > 0 && timeout_ms != 0)
         l->now = pf_now_ms();
+    /* A wake-up: take the inbox before the fd events, for the same reason.
+     * If it held caller items, this wait's fd events are left to the next
+     * one (every registration is level-triggered: they come again). */
+    for (int i = 0; i < n; i++) {
+        if (evs[i].events & PF_LOOP_WAKE) {
+            l->inbox_check = 1;
+            take_inbox(l, &user);
+            if (user)
+                return (int)l->nev;
+            break;
+        }
+    }
     for (int i = 0; i < n; i++) {
         uint64_t tag = evs[i].tag;
         uint32_t e = evs[i].events;
-        if (e & PF_LOOP_WAKE) {
-            l->inbox_check = 1; /* taken at the next poll */
+        if (e & PF_LOOP_WAKE)
             continue;
-        }
         if (tag == TAG_LIS) {
             if (l->accepting)
                 accept_some(l);
@@ -913,6 +931,13 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
         do_close(l, c, rc < 0 ? rc : (c->err ? c->err : PF_MCLOSE_SHUTDOWN));
     }
     l->pending = NULL;
+    return (int)l->nev;
+}
+
+int pf_msgloop_close_inbox(pf_msgloop *l)
+{
+    begin_cycle(l);
+    drop_inbox(l, 1);
     return (int)l->nev;
 }
 

@@ -74,7 +74,9 @@
  * still queued at pf_msgloop_shutdown() come back as INBOX events among
  * its CLOSE events (so that what ptr refers to can be released); posts
  * after shutdown fail with -ESHUTDOWN; pf_msgloop_destroy() drops what
- * is left without events.
+ * is left without events.  To run the items posted before a graceful
+ * shutdown while the connections are still open (replies other threads
+ * sent, to be drained), call pf_msgloop_close_inbox() first.
  *
  * Returns: 0 / a count, or a negative errno.  EINTR from epoll_wait is
  * returned (-EINTR) so that the caller can run signal handlers.
@@ -233,6 +235,12 @@ void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort);
  * l->ev: CLOSE events, and INBOX events for the caller's items that were
  * still queued. */
 int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms);
+/* Refuse further posts (-ESHUTDOWN) and hand back what is queued: the
+ * caller's items as INBOX events (connections from the acceptor are
+ * closed), after finishing the previous batch as pf_msgloop_poll does.
+ * Returns the number of events in l->ev.  Before pf_msgloop_shutdown, so
+ * that the output those items queue is drained. */
+int pf_msgloop_close_inbox(pf_msgloop *l);
 /* Bytes of output queued for c. */
 size_t pf_mconn_queued(const pf_mconn *c);
 /* 1 while c takes messages and output: open, not closed by

@@ -13,7 +13,6 @@ cdef class MessageLoop:
     cdef bint stopping
     cdef readonly object server
     cdef readonly object handler_class
-    cdef object foreign
     cdef object lock
     cdef unsigned long thread_id
     cdef pf_frame_mode mode
@@ -26,11 +25,11 @@ cdef class MessageLoop:
     cdef int _open(self, pf_mconn *conn, object address) except -1
     cdef int _closed(self, pf_mconn *conn, int err) except -1
     cdef int _failed(self, MessageHandler h) except -1
-    cdef int _run_foreign(self) except -1
+    cdef int _run_posted(self, int op, object item) except -1
     cdef int _check_framed_size(self, size_t n) except -1
     cdef int _send(self, pf_mconn *conn, const unsigned char *p, size_t n,
                    bint framed) except -1
-    cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1
+    cdef bint _post(self, MessageHandler h, bytes data, int op) except -1
 
 
 cdef class MessageHandler:

@@ -25,10 +25,10 @@ from libc.string cimport memcpy
 from pyfast.includes.system cimport *
 from pyfast.includes.pf_common cimport *
 from pyfast.includes.pf_frame cimport *
+from pyfast.includes.pf_loop cimport pf_loop_msg, pf_loop_post
 from pyfast.includes.pf_msgloop cimport *
 from pyfast._core cimport decode_address, raise_errno, timeout_ms
 
-import collections as _collections
 import errno as _errno
 import logging as _logging
 import os as _os
@@ -37,12 +37,30 @@ import threading as _threading
 
 log = _logging.getLogger("pyfast.message")
 
-# What another thread asks the loop to do with a connection (the `foreign`
-# queue's operations).
+# What another thread asks the loop to do with a connection: the op of a
+# pf_loop_msg posted into the loop's inbox (MessageLoop._post), handed back
+# as a PF_MEV_INBOX event.  Its ptr is a Python object whose reference the
+# poster gave away.
 cdef enum:
-    _SEND = 0           # queue data as is (send())
-    _SEND_FRAMED = 1    # queue data framed (send_message())
-    _CLOSE = 2          # close once the output queued so far is written
+    _SEND = PF_MOP_USER     # ptr (handler, bytes): queue the bytes as is (send())
+    _SEND_FRAMED            # ptr (handler, bytes): queue them framed (send_message())
+    _CLOSE                  # ptr handler: close once the output queued so far is written
+
+
+cdef inline object _steal(void *ptr):
+    """The object whose reference a pf_loop_msg's ptr carries; the
+    reference is now the caller's."""
+    obj = <object>ptr
+    Py_DECREF(obj)
+    return obj
+
+
+cdef int _release_posted(pf_mevent *ev) noexcept:
+    """An INBOX event that will not run: drop the reference it carries."""
+    if ev.type == PF_MEV_INBOX and ev.msg.ptr != NULL:
+        Py_DECREF(<object>ev.msg.ptr)
+        ev.msg.ptr = NULL
+    return 0
 
 
 FRAMINGS = {"raw": PF_FRAME_RAW, "line": PF_FRAME_LINE, "len16": PF_FRAME_LEN16,
@@ -125,11 +143,16 @@ cdef class MessageLoop:
         self.inited = True
         self.server = server
         self.handler_class = handler_class
-        self.foreign = _collections.deque()
         self.lock = _threading.Lock()
 
     def __dealloc__(self):
+        cdef int n, i
         if self.inited:
+            if not self.shut:
+                # Never shut down: release what other threads posted.
+                n = pf_msgloop_close_inbox(&self.l)
+                for i in range(n):
+                    _release_posted(&self.l.ev[i])
             pf_msgloop_destroy(&self.l)
         PyMem_Free(self.peer_ptrs)
 
@@ -205,8 +228,6 @@ cdef class MessageLoop:
                     raise_errno(n)
                 if n > 0:
                     self._dispatch(n)
-                if self.foreign:
-                    self._run_foreign()
                 if n == 0 and should_stop is not None and should_stop():
                     break  # a wake-up (shutdown) or a timeout
                 now = pf_now_ms()
@@ -225,7 +246,6 @@ cdef class MessageLoop:
                 if self.inited:
                     self.inited = False
                     pf_msgloop_destroy(&self.l)
-            self.foreign.clear()
 
     def shutdown(self):
         """Stop accepting and close every connection (finish() runs for
@@ -237,17 +257,17 @@ cdef class MessageLoop:
         if not self.inited or self.shut:
             return
         self.shut = True
+        drain_ms = timeout_ms(getattr(self.server, "drain_timeout", 1.0))
+        if drain_ms < 0:
+            drain_ms = 0x7fffffff
         try:
-            if self.foreign:
-                self._run_foreign()
-            drain_ms = timeout_ms(getattr(self.server, "drain_timeout", 1.0))
-            if drain_ms < 0:
-                drain_ms = 0x7fffffff
+            # What other threads posted so far runs first (their replies
+            # are queued, then drained); later posts are refused.
+            self._dispatch(pf_msgloop_close_inbox(&self.l))
+        finally:
             with nogil:
                 n = pf_msgloop_shutdown(&self.l, drain_ms)
             self._dispatch(n)
-        finally:
-            self.foreign.clear()
 
     cdef int _dispatch(self, int n) except -1:
         cdef int i = 0
@@ -266,6 +286,8 @@ cdef class MessageLoop:
                         self._closed(self.l.ev[i].conn, self.l.ev[i].err)
                     except BaseException:
                         self._detach(self.l.ev[i].conn)
+                else:
+                    _release_posted(&self.l.ev[i])
                 i += 1
             raise
         return 0
@@ -297,6 +319,10 @@ cdef class MessageLoop:
                 self._failed(h)
         elif ev.type == PF_MEV_OPEN:
             self._open(ev.conn, decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len))
+        elif ev.type == PF_MEV_INBOX:
+            item = _steal(ev.msg.ptr)
+            ev.msg.ptr = NULL
+            self._run_posted(ev.msg.op, item)
         else:
             self._closed(ev.conn, ev.err)
         return 0
@@ -350,26 +376,27 @@ cdef class MessageLoop:
                 pf_msgloop_close(&self.l, h._conn, 0)
         return 0
 
-    cdef int _run_foreign(self) except -1:
-        """Sends and closes that other threads asked for."""
+    cdef int _run_posted(self, int op, object item) except -1:
+        """A send or close that another thread asked for (_post)."""
         cdef MessageHandler h
-        q = self.foreign
-        while q:
+        cdef bytes data = None
+        if op == _CLOSE:
+            h = item
+        else:
+            h, data = item
             with self.lock:
-                h, data, op = q.popleft()
-                if op != _CLOSE:
-                    h._foreign_out -= <size_t>PyBytes_GET_SIZE(data)
-            if h._conn == NULL:
-                continue
-            try:
-                if op == _CLOSE:
-                    pf_msgloop_close(&self.l, h._conn, 0)
-                else:
-                    self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
-                               <size_t>PyBytes_GET_SIZE(data), op == _SEND_FRAMED)
-            except Exception:
-                # e.g. MemoryError: that connection only, as a handler's error.
-                self._failed(h)
+                h._foreign_out -= <size_t>PyBytes_GET_SIZE(data)
+        if h._conn == NULL:
+            return 0
+        try:
+            if op == _CLOSE:
+                pf_msgloop_close(&self.l, h._conn, 0)
+            else:
+                self._send(h._conn, <const unsigned char *>PyBytes_AS_STRING(data),
+                           <size_t>PyBytes_GET_SIZE(data), op == _SEND_FRAMED)
+        except Exception:
+            # e.g. MemoryError: that connection only, as a handler's error.
+            self._failed(h)
         return 0
 
     cdef int _check_framed_size(self, size_t n) except -1:
@@ -404,15 +431,28 @@ cdef class MessageLoop:
             raise MemoryError()
         return 0
 
-    cdef bint _foreign_op(self, MessageHandler h, object data, int op) except -1:
-        """Queue an operation from another thread; False if the loop is gone."""
+    cdef bint _post(self, MessageHandler h, bytes data, int op) except -1:
+        """Hand op on h's connection to the loop's thread through the
+        loop's inbox (pf_loop_post; the item's reference goes with it);
+        False if the loop is shut down or gone."""
+        cdef pf_loop_msg m
+        cdef int rc
+        item = h if op == _CLOSE else (h, data)
         with self.lock:
             if not self.inited or self.shut:
                 return False
-            self.foreign.append((h, data, op))
+            m.op = op
+            m.ptr = <void *>item
+            m.arg = 0
+            Py_INCREF(item)
+            rc = pf_loop_post(pf_msgloop_loop(&self.l), &m)
+            if rc < 0:
+                Py_DECREF(item)
+                if rc == -_errno.ESHUTDOWN:
+                    return False
+                raise_errno(rc)
             if op != _CLOSE:  # counted against high_water until the loop queues it
                 h._foreign_out += <size_t>PyBytes_GET_SIZE(data)
-            pf_msgloop_wake(&self.l)
         return True
 
 
@@ -491,7 +531,7 @@ cdef class MessageHandler:
             data = bytes(data)
             if framed:  # raise here, in the caller's thread, as on the loop thread
                 self._loop._check_framed_size(<size_t>PyBytes_GET_SIZE(data))
-            self._loop._foreign_op(self, data, _SEND_FRAMED if framed else _SEND)
+            self._loop._post(self, data, _SEND_FRAMED if framed else _SEND)
             return 0
         if self._conn == NULL:
             return 0
@@ -524,7 +564,7 @@ cdef class MessageHandler:
         if self._loop is None:
             return
         if PyThread_get_thread_ident() != self._loop.thread_id:
-            self._loop._foreign_op(self, None, _CLOSE)
+            self._loop._post(self, None, _CLOSE)
         elif self._conn != NULL:
             pf_msgloop_close(&self._loop.l, self._conn, 0)
 

@@ -331,6 +331,40 @@ def test_close_after_queued_data_is_written():
         assert data == b"x" * 1_000_000 + b"bye\n"
 
 
+def test_replies_other_threads_sent_before_shutdown_are_written():
+    """A reply another thread sent is still in the loop's inbox when the
+    loop shuts down: it is queued before the drain, written, then FIN."""
+    from pyfast import _message
+    posted = threading.Event()
+    loops = []
+
+    class Late(pyfast.MessageHandler):
+        def handle_message(self, message):
+            def work():
+                self.send_message(b"late " + message)
+                posted.set()
+            threading.Thread(target=work).start()
+            assert posted.wait(5)
+            loops[0].stop()   # leaves after this batch, the reply still posted
+
+    server = pyfast.TCPServer(("127.0.0.1", 0), Late)
+    loop = _message.MessageLoop(server, Late)
+    loops.append(loop)
+    t = threading.Thread(target=loop.run, args=(0.05,), daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(server.server_address, timeout=5) as c:
+            c.sendall(b"go\n")
+            assert recv_until_eof(c) == b"late go\n"
+        t.join(5)
+        assert not t.is_alive()
+    finally:
+        loop.stop()
+        t.join(5)
+        loop.close()
+        server.server_close()
+
+
 def test_close_from_another_thread():
     class Closer(pyfast.MessageHandler):
         def handle_message(self, message):

@@ -2,12 +2,16 @@
 from libc.stdint cimport uint64_t
 from pyfast.includes.system cimport iovec
 from pyfast.includes.pf_frame cimport pf_frame_opts
+from pyfast.includes.pf_loop cimport pf_loop, pf_loop_msg
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:
         PF_MEV_OPEN
         PF_MEV_MSG
         PF_MEV_CLOSE
+        PF_MEV_INBOX
+        PF_MOP_CONN
+        PF_MOP_USER
         PF_MCLOSE_FRAMING
         PF_MCLOSE_IDLE
         PF_MCLOSE_MESSAGE
@@ -23,6 +27,7 @@ cdef extern from "pf_msgloop.h" nogil:
         pf_mconn *conn
         const unsigned char *data
         size_t len
+        pf_loop_msg msg
     ctypedef struct pf_msgloop_opts:
         pf_frame_opts frame
         size_t high_water
@@ -46,6 +51,8 @@ cdef extern from "pf_msgloop.h" nogil:
     void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
     void pf_msgloop_destroy(pf_msgloop *l)
     int pf_msgloop_wake(pf_msgloop *l)
+    pf_loop *pf_msgloop_loop(pf_msgloop *l)
+    int pf_msgloop_close_inbox(pf_msgloop *l)
     int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
     int pf_msgloop_take(pf_msgloop *l, const pf_mevent *e, size_t extra)
     int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const iovec *iov, int iovcnt)
