@@ -39,8 +39,8 @@ from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromS
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject, Py_TYPE, descrgetfunc
 from cpython.pythread cimport PyThread_get_thread_ident
-from cpython.ref cimport Py_INCREF, Py_DECREF
-from libc.errno cimport EAGAIN, EINTR, ESHUTDOWN
+from cpython.ref cimport Py_DECREF
+from libc.errno cimport EAGAIN, EINTR
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from pyfast.includes.system cimport *
@@ -48,7 +48,8 @@ from pyfast.includes.pf_loop cimport *
 from pyfast.includes.pf_buf cimport *
 from pyfast.includes.pf_stream cimport *
 from pyfast.includes.greenlet cimport *
-from pyfast._core cimport SocketReader, SocketWriter, _SocketStream, raise_errno, wait_fd
+from pyfast._core cimport (SocketReader, SocketWriter, _SocketStream, raise_errno, wait_fd,
+                           post_object, steal_posted, release_posted)
 
 import collections as _collections
 import errno as _errno
@@ -101,8 +102,8 @@ cdef tuple _ENDED_ARGS = (_ENDED,)
 
 
 # What other threads ask a hub to do: the op of a pf_loop_msg posted to
-# the hub's loop (Hub._post).  Its ptr is a Python object (or NULL) whose
-# reference the poster gave away; its arg a number.
+# the hub's loop (_core.post_object: its ptr is a Python object, or NULL,
+# whose reference the poster gave away; its arg a number).
 cdef enum:
     _SPAWN = 0          # ptr (fn, args)
     _RESUME = 1         # ptr (greenlet, value)
@@ -111,25 +112,6 @@ cdef enum:
     _WAKE_CLOSED = 4    # ptr (conn, greenlet), arg the wait number
     _END_IDLE = 5       # -
 
-
-cdef inline object _steal(void *ptr):
-    """The object whose reference a pf_loop_msg's ptr carries (None for
-    NULL); the reference is now the caller's."""
-    if ptr == NULL:
-        return None
-    obj = <object>ptr
-    Py_DECREF(obj)
-    return obj
-
-
-cdef int _release_msgs(pf_loop_msg *msgs, size_t n) noexcept:
-    """Drop the references msgs[0, n) carry (items never run)."""
-    cdef size_t i
-    for i in range(n):
-        if msgs[i].ptr != NULL:
-            Py_DECREF(<object>msgs[i].ptr)
-            msgs[i].ptr = NULL
-    return 0
 
 # thread ident -> the Hub whose loop runs on that thread.
 _hubs = {}
@@ -231,7 +213,7 @@ cdef class Hub:
         """Close the C loop, dropping the references that items still in
         its inbox carry.  With the GIL (no post can come in between)."""
         cdef pf_loop_msg msgs[_INBOX_BATCH]
-        cdef size_t n
+        cdef size_t n, i
         if not self.is_open:
             return
         self.is_open = False
@@ -240,34 +222,20 @@ cdef class Hub:
             n = pf_loop_take(&self.h, msgs, _INBOX_BATCH)
             if n == 0:
                 break
-            _release_msgs(msgs, n)
+            for i in range(n):
+                release_posted(msgs[i].ptr)
         pf_loop_close(&self.h)
 
     # ---- from any thread ----
 
-    cdef int _post(self, int op, object obj, uint64_t arg) except -1:
+    cdef int _post(self, int op, object obj, uint64_t arg) except -2:
         """Hand op to the hub's thread through its loop's inbox (any
-        thread, with the GIL: the loop cannot close meanwhile).  obj's
-        reference goes with it.  Once the hub has closed, nothing is
-        posted: returns 0 when posted, -2 when the hub is closed."""
-        cdef pf_loop_msg m
-        cdef int rc
+        thread, with the GIL: the loop cannot close meanwhile); obj's
+        reference goes with it.  0 when posted; -1, nothing posted, once
+        the hub has closed."""
         if not self.is_open:
-            return -2
-        m.op = op
-        m.arg = arg
-        m.ptr = NULL
-        if obj is not None:
-            Py_INCREF(obj)
-            m.ptr = <void *>obj
-        rc = pf_loop_post(&self.h, &m)
-        if rc < 0:
-            if obj is not None:
-                Py_DECREF(obj)
-            if rc == -ESHUTDOWN:
-                return -2
-            raise_errno(rc)
-        return 0
+            return -1
+        return post_object(&self.h, op, obj, arg)
 
     def spawn(self, fn, *args):
         """Run fn(*args) in a new greenlet on this hub.  Thread-safe.
@@ -351,9 +319,12 @@ cdef class Hub:
             try:
                 while i < n:
                     i += 1
-                    self._run_msg(msgs[i - 1].op, _steal(msgs[i - 1].ptr), msgs[i - 1].arg)
+                    self._run_msg(msgs[i - 1].op, steal_posted(msgs[i - 1].ptr),
+                                  msgs[i - 1].arg)
             finally:
-                _release_msgs(msgs + i, n - i)
+                while i < n:        # not run (an exception): release them
+                    release_posted(msgs[i].ptr)
+                    i += 1
 
     cdef int _run_msg(self, int op, object item, uint64_t arg) except -1:
         cdef tuple args

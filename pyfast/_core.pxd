@@ -2,7 +2,8 @@
 # (pyfast._coop subclasses the C-buffered files; pyfast._message raises
 # errors the same way).
 from cpython.pythread cimport PyThread_type_lock
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
+from pyfast.includes.pf_loop cimport pf_loop
 from pyfast.includes.system cimport sockaddr, socklen_t
 from pyfast.includes.pf_buf cimport pf_buf
 
@@ -12,6 +13,11 @@ cdef int raise_errno(long neg) except -1
 cdef object decode_address(const sockaddr *sa, socklen_t salen)
 cdef int timeout_ms(object seconds) except -2
 cdef int wait_fd(int fd, short events, int64_t deadline_ms) except -1
+# Cross-thread work into a pf_loop's inbox: a Python object whose reference
+# the poster gives away (see pyfast/_core/loop.pxi).
+cdef int post_object(pf_loop *loop, int op, object obj, uint64_t arg) except -2
+cdef object steal_posted(void *ptr)
+cdef void release_posted(void *ptr) noexcept
 
 
 cdef class _SocketStream:

@@ -25,9 +25,9 @@ from libc.string cimport memcpy
 from pyfast.includes.system cimport *
 from pyfast.includes.pf_common cimport *
 from pyfast.includes.pf_frame cimport *
-from pyfast.includes.pf_loop cimport pf_loop_msg, pf_loop_post
 from pyfast.includes.pf_msgloop cimport *
-from pyfast._core cimport decode_address, raise_errno, timeout_ms
+from pyfast._core cimport (decode_address, raise_errno, timeout_ms, post_object, steal_posted,
+                           release_posted)
 
 import errno as _errno
 import logging as _logging
@@ -38,27 +38,19 @@ import threading as _threading
 log = _logging.getLogger("pyfast.message")
 
 # What another thread asks the loop to do with a connection: the op of a
-# pf_loop_msg posted into the loop's inbox (MessageLoop._post), handed back
-# as a PF_MEV_INBOX event.  Its ptr is a Python object whose reference the
-# poster gave away.
+# pf_loop_msg posted into the loop's inbox (MessageLoop._post, with
+# _core.post_object: its ptr is a Python object whose reference the poster
+# gave away), handed back as a PF_MEV_INBOX event.
 cdef enum:
     _SEND = PF_MOP_USER     # ptr (handler, bytes): queue the bytes as is (send())
     _SEND_FRAMED            # ptr (handler, bytes): queue them framed (send_message())
     _CLOSE                  # ptr handler: close once the output queued so far is written
 
 
-cdef inline object _steal(void *ptr):
-    """The object whose reference a pf_loop_msg's ptr carries; the
-    reference is now the caller's."""
-    obj = <object>ptr
-    Py_DECREF(obj)
-    return obj
-
-
 cdef int _release_posted(pf_mevent *ev) noexcept:
     """An INBOX event that will not run: drop the reference it carries."""
-    if ev.type == PF_MEV_INBOX and ev.msg.ptr != NULL:
-        Py_DECREF(<object>ev.msg.ptr)
+    if ev.type == PF_MEV_INBOX:
+        release_posted(ev.msg.ptr)
         ev.msg.ptr = NULL
     return 0
 
@@ -320,7 +312,7 @@ cdef class MessageLoop:
         elif ev.type == PF_MEV_OPEN:
             self._open(ev.conn, decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len))
         elif ev.type == PF_MEV_INBOX:
-            item = _steal(ev.msg.ptr)
+            item = steal_posted(ev.msg.ptr)
             ev.msg.ptr = NULL
             self._run_posted(ev.msg.op, item)
         else:
@@ -435,22 +427,11 @@ cdef class MessageLoop:
         """Hand op on h's connection to the loop's thread through the
         loop's inbox (pf_loop_post; the item's reference goes with it);
         False if the loop is shut down or gone."""
-        cdef pf_loop_msg m
-        cdef int rc
         item = h if op == _CLOSE else (h, data)
         with self.lock:
-            if not self.inited or self.shut:
+            if (not self.inited or self.shut
+                    or post_object(pf_msgloop_loop(&self.l), op, item, 0) < 0):
                 return False
-            m.op = op
-            m.ptr = <void *>item
-            m.arg = 0
-            Py_INCREF(item)
-            rc = pf_loop_post(pf_msgloop_loop(&self.l), &m)
-            if rc < 0:
-                Py_DECREF(item)
-                if rc == -_errno.ESHUTDOWN:
-                    return False
-                raise_errno(rc)
             if op != _CLOSE:  # counted against high_water until the loop queues it
                 h._foreign_out += <size_t>PyBytes_GET_SIZE(data)
         return True

@@ -81,3 +81,52 @@ cdef class Waiter:
     @property
     def closed(self):
         return not self.is_open
+
+
+# Cross-thread work as every pyfast loop takes it (the hubs of _coop, the
+# message loops of _message): a pf_loop_msg posted into a pf_loop's inbox
+# whose op is the receiver's cdef enum and whose ptr is a Python object (or
+# NULL) whose reference the poster gives away.  The loop's thread takes it
+# back with steal_posted(); items never run are dropped with
+# release_posted().
+
+cdef int post_object(pf_loop *loop, int op, object obj, uint64_t arg) except -2:
+    """Post op with obj (None: ptr NULL) and arg into loop's inbox, any
+    thread, with the GIL; obj's reference goes with it.  0 when posted, -1
+    when the inbox is closed (-ESHUTDOWN: nothing was posted); OSError
+    (MemoryError for -ENOMEM) otherwise."""
+    cdef pf_loop_msg m
+    cdef int rc
+    m.op = op
+    m.arg = arg
+    m.ptr = NULL
+    if obj is not None:
+        Py_INCREF(obj)
+        m.ptr = <void *>obj
+    rc = pf_loop_post(loop, &m)
+    if rc == 0:
+        return 0
+    if obj is not None:
+        Py_DECREF(obj)
+    if rc == -_errno.ESHUTDOWN:
+        return -1
+    if rc == -_errno.ENOMEM:
+        raise MemoryError()
+    raise_errno(rc)
+
+
+cdef object steal_posted(void *ptr):
+    """The object a taken pf_loop_msg's ptr carries (None for NULL); its
+    reference is now the caller's."""
+    if ptr == NULL:
+        return None
+    obj = <object>ptr
+    Py_DECREF(obj)
+    return obj
+
+
+cdef void release_posted(void *ptr) noexcept:
+    """Drop the reference a pf_loop_msg's ptr carries (an item that will
+    not run); NULL is ignored."""
+    if ptr != NULL:
+        Py_DECREF(<object>ptr)
