@@ -11,4 +11,5 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_loop_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
-    run_c_tests(toolchain, tmp_path, "test_loop", ["pf_loop.c", "pf_common.c"], time_scale=2)
+    run_c_tests(toolchain, tmp_path, "test_loop", ["pf_loop.c", "pf_msgq.c", "pf_common.c"],
+                time_scale=2)
