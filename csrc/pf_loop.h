@@ -92,7 +92,10 @@ int64_t pf_loop_now_ms(void);
  * this loop among those pf_loop_yield() shares a core between. */
 int pf_loop_open(pf_loop *l, int count_for_yield);
 /* Close the descriptors, free timers and inbox (items left in the inbox are
- * dropped: drain with pf_loop_take() first if they own resources). */
+ * dropped: drain with pf_loop_take() first if they own resources).  For a
+ * loop pf_loop_open() was called on: after a failed open, and a second
+ * time, it does nothing (a zeroed, never opened pf_loop has epfd 0: do not
+ * close that). */
 void pf_loop_close(pf_loop *l);
 
 /* Register / change / remove fd (events: EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET
