@@ -10,7 +10,6 @@
 
 #define LOOP_MAX_EPOLL 256       /* most fd events one epoll_wait returns */
 #define LOOP_MAX_TIMEOUT_MS 86400000 /* a timer further away waits again */
-#define INBOX_MIN_CAP 16
 
 /* Counted loops open in this process (see pf_loop_yield). */
 static int loops_open;
@@ -86,9 +85,7 @@ static void loop_release(pf_loop *l)
     l->heap = NULL;
     l->free_ids = NULL;
     l->ntimers_cap = l->heap_len = l->nfree = 0;
-    free(l->inbox);
-    l->inbox = NULL;
-    l->inbox_head = l->inbox_len = l->inbox_cap = 0;
+    pf_msgq_free(&l->inbox);
     pthread_mutex_destroy(&l->inbox_mu);
 }
 
@@ -258,34 +255,11 @@ int pf_loop_wake(pf_loop *l)
     return 0;
 }
 
-/* Double the ring, unrolling it so that the oldest item is at 0. */
-static int inbox_grow(pf_loop *l)
-{
-    size_t cap = l->inbox_cap ? l->inbox_cap * 2 : INBOX_MIN_CAP;
-    pf_loop_msg *q = malloc(cap * sizeof(*q));
-    if (!q)
-        return -ENOMEM;
-    for (size_t i = 0; i < l->inbox_len; i++)
-        q[i] = l->inbox[(l->inbox_head + i) % l->inbox_cap];
-    free(l->inbox);
-    l->inbox = q;
-    l->inbox_cap = cap;
-    l->inbox_head = 0;
-    return 0;
-}
-
 int pf_loop_post(pf_loop *l, const pf_loop_msg *m)
 {
     int rc = 0;
     pthread_mutex_lock(&l->inbox_mu);
-    if (l->inbox_closed)
-        rc = -ESHUTDOWN;
-    else if (l->inbox_len == l->inbox_cap)
-        rc = inbox_grow(l);
-    if (rc == 0) {
-        l->inbox[(l->inbox_head + l->inbox_len) % l->inbox_cap] = *m;
-        l->inbox_len++;
-    }
+    rc = l->inbox_closed ? -ESHUTDOWN : pf_msgq_push(&l->inbox, m);
     pthread_mutex_unlock(&l->inbox_mu);
     if (rc == 0)
         pf_loop_wake(l); /* m is queued: report that, the wake cannot fail but on EBADF */
@@ -294,15 +268,8 @@ int pf_loop_post(pf_loop *l, const pf_loop_msg *m)
 
 size_t pf_loop_take(pf_loop *l, pf_loop_msg *out, size_t max)
 {
-    size_t n = 0;
     pthread_mutex_lock(&l->inbox_mu);
-    while (n < max && l->inbox_len > 0) {
-        out[n++] = l->inbox[l->inbox_head];
-        l->inbox_head = (l->inbox_head + 1) % l->inbox_cap;
-        l->inbox_len--;
-    }
-    if (l->inbox_len == 0)
-        l->inbox_head = 0;
+    size_t n = pf_msgq_take(&l->inbox, out, max);
     pthread_mutex_unlock(&l->inbox_mu);
     return n;
 }
@@ -310,7 +277,7 @@ size_t pf_loop_take(pf_loop *l, pf_loop_msg *out, size_t max)
 size_t pf_loop_inbox_len(pf_loop *l)
 {
     pthread_mutex_lock(&l->inbox_mu);
-    size_t n = l->inbox_len;
+    size_t n = pf_msgq_len(&l->inbox);
     pthread_mutex_unlock(&l->inbox_mu);
     return n;
 }
@@ -319,7 +286,7 @@ size_t pf_loop_inbox_close(pf_loop *l)
 {
     pthread_mutex_lock(&l->inbox_mu);
     l->inbox_closed = 1;
-    size_t n = l->inbox_len;
+    size_t n = pf_msgq_len(&l->inbox);
     pthread_mutex_unlock(&l->inbox_mu);
     return n;
 }

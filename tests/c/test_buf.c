@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -180,23 +178,13 @@ static void test_recv_reads_into_free_space_then_eof(void)
 /* A TCP loopback connection: *srv accepted, *cli connected. */
 static void tcp_pair(int *srv, int *cli)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1) < 0 ||
-        getsockname(lfd, (struct sockaddr *)&a, &len) < 0) {
-        perror("listen");
+    int port, lfd = pf_test_listen(&port);
+    *cli = pf_test_client(port, 0);
+    *srv = accept(lfd, NULL, NULL); /* connect() returned: it is queued */
+    if (*srv < 0) {
+        perror("accept");
         exit(2);
     }
-    *cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (*cli < 0 || connect(*cli, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("connect");
-        exit(2);
-    }
-    *srv = accept(lfd, NULL, NULL);
     close(lfd);
 }
 

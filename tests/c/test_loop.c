@@ -411,20 +411,22 @@ static void test_inbox_wraps_and_grows_in_order(void)
     pf_loop_event ev[4];
     open_loop(&l);
     uint64_t sent = 0, taken = 0;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 50; i++) {
         m.arg = sent++;
         EXPECT_EQ(pf_loop_post(&l, &m), 0);
     }
-    EXPECT_EQ(pf_loop_take(&l, out, 6), 6); /* head moves to 6 of 16 */
-    for (int i = 0; i < 6; i++)
-        EXPECT_EQ(out[i].arg, taken++);
-    for (int i = 0; i < 40; i++) { /* wraps, then grows while wrapped */
+    for (int k = 0; k < 30; k += 6) { /* head moves to 30 of 64 */
+        EXPECT_EQ(pf_loop_take(&l, out, 6), 6);
+        for (int i = 0; i < 6; i++)
+            EXPECT_EQ(out[i].arg, taken++);
+    }
+    for (int i = 0; i < 60; i++) { /* wraps, then grows while wrapped */
         m.arg = sent++;
         EXPECT_EQ(pf_loop_post(&l, &m), 0);
     }
-    EXPECT_EQ(pf_loop_inbox_len(&l), 44);
+    EXPECT_EQ(pf_loop_inbox_len(&l), 80);
     int n = pf_loop_wait(&l, 0, ev, 4);
-    EXPECT_EQ(n, 1); /* 50 posts, one wake-up */
+    EXPECT_EQ(n, 1); /* 110 posts, one wake-up */
     EXPECT_EQ(ev[0].events, PF_LOOP_WAKE);
     size_t k;
     while ((k = pf_loop_take(&l, out, 64)) > 0)

@@ -23,42 +23,6 @@
 
 static int64_t scaled(int64_t ms) { return (int64_t)(ms * time_scale()); }
 
-/* A listening loopback socket (non-blocking) and its port. */
-static int listen_socket(int *port)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        perror("listen socket");
-        exit(2);
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-/* A client connected to port; rcvbuf > 0 sets SO_RCVBUF first. */
-static int client(int port, int rcvbuf)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("client");
-        exit(2);
-    }
-    return fd;
-}
-
 static void write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -146,7 +110,7 @@ static void pipelined_requests_with_a_non_reader(int split)
     seen s;
     char req[NMSG * 4];
     size_t len = 0, got = 0;
-    int port, lfd = listen_socket(&port), sndbuf = 4096;
+    int port, lfd = pf_test_listen(&port), sndbuf = 4096;
 
     /* small socket buffers (accepted sockets inherit the listener's), so
      * that the kernel takes only a few replies */
@@ -156,7 +120,7 @@ static void pipelined_requests_with_a_non_reader(int split)
     o.high_water = HIGH;
     o.low_water = HIGH / 4;
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int c = client(port, 4096);
+    int c = pf_test_client(port, 4096);
     for (int i = 0; i < NMSG; i++)
         len += (size_t)sprintf(req + len, "%d\n", i);
     int64_t end = pf_now_ms() + scaled(5000);
@@ -208,14 +172,14 @@ static void test_message_deadline_closes_a_trickler_not_a_slow_sender(void)
     pf_msgloop l;
     pf_msgloop_opts o;
     seen s;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
     const int64_t ms = scaled(150);
 
     memset(&s, 0, sizeof s);
     pf_msgloop_opts_init(&o);
     o.message_ms = (int)ms;
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int trickler = client(port, 0), slow = client(port, 0);
+    int trickler = pf_test_client(port, 0), slow = pf_test_client(port, 0);
     int64_t end = pf_now_ms() + scaled(5000);
     while (s.nconns < 2 && pf_now_ms() < end)
         cycle(&l, &s, 10);
@@ -253,14 +217,14 @@ static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
     pf_msgloop l;
     pf_msgloop_opts o;
     seen s;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
 
     memset(&s, 0, sizeof s);
     pf_msgloop_opts_init(&o);
     EXPECT_EQ(o.message_ms, 0);
     o.message_ms = (int)scaled(50);
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int c = client(port, 0);
+    int c = pf_test_client(port, 0);
     write_all(c, "1\n", 2);          /* complete: no message in progress */
     int64_t end = pf_now_ms() + scaled(300);
     while (pf_now_ms() < end)
@@ -356,7 +320,7 @@ static void test_shutdown_reports_queued_items_and_refuses_posts(void)
 {
     pf_msgloop l;
     pf_msgloop_opts o;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
 
     pf_msgloop_opts_init(&o);
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
@@ -407,7 +371,7 @@ static void test_acceptor_hands_connections_to_a_peer_loop(void)
     pf_msgloop *peers[1] = {&p};
     pf_msgloop_opts o;
     static seen sa, sp;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
 
     memset(&sa, 0, sizeof sa);
     memset(&sp, 0, sizeof sp);
@@ -415,7 +379,7 @@ static void test_acceptor_hands_connections_to_a_peer_loop(void)
     EXPECT_EQ(pf_msgloop_init(&a, lfd, &o), 0);
     EXPECT_EQ(pf_msgloop_init(&p, -1, &o), 0);
     pf_msgloop_set_peers(&a, peers, 1);
-    int c1 = client(port, 0), c2 = client(port, 0);
+    int c1 = pf_test_client(port, 0), c2 = pf_test_client(port, 0);
     int64_t end = pf_now_ms() + scaled(5000);
     while ((sa.nconns < 1 || sp.nconns < 1) && pf_now_ms() < end) {
         cycle(&a, &sa, 10);
@@ -441,7 +405,7 @@ static void test_acceptor_hands_connections_to_a_peer_loop(void)
     EXPECT_EQ(n, 1); /* its connection's CLOSE */
     EXPECT_EQ(p.ev[0].type, PF_MEV_CLOSE);
     EXPECT_EQ(p.ev[0].err, PF_MCLOSE_SHUTDOWN);
-    int c3 = client(port, 0);
+    int c3 = pf_test_client(port, 0);
     end = pf_now_ms() + scaled(5000);
     while (sa.nconns < 2 && pf_now_ms() < end)
         cycle(&a, &sa, 10);
