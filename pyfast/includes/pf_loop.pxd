@@ -1,5 +1,6 @@
 # csrc/pf_loop.h: the one event-loop core (epoll, wake-up, timers, inbox).
 from libc.stdint cimport uint32_t, uint64_t, int64_t
+from pyfast.includes.pf_msgq cimport pf_loop_msg
 
 cdef extern from "pf_loop.h" nogil:
     enum:
@@ -9,10 +10,6 @@ cdef extern from "pf_loop.h" nogil:
     ctypedef struct pf_loop_event:
         uint64_t tag
         uint32_t events
-    ctypedef struct pf_loop_msg:
-        int op
-        void *ptr
-        uint64_t arg
     ctypedef struct pf_loop:
         int epfd
         int wakefd

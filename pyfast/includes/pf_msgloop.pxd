@@ -2,7 +2,8 @@
 from libc.stdint cimport uint64_t
 from pyfast.includes.system cimport iovec
 from pyfast.includes.pf_frame cimport pf_frame_opts
-from pyfast.includes.pf_loop cimport pf_loop, pf_loop_msg
+from pyfast.includes.pf_loop cimport pf_loop
+from pyfast.includes.pf_msgq cimport pf_loop_msg
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:
