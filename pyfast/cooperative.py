@@ -50,7 +50,7 @@ from typing import Any, Callable, TypeVar
 from greenlet import getcurrent, GreenletExit
 
 from pyfast import _coop, _core
-from pyfast.socketserver import TCPServer
+from pyfast.socketserver import RequestSocket, TCPServer
 
 __all__ = ["CooperativeMixIn", "CooperativeTCPServer", "CooperativeHTTPServer",
            "CooperativeSocket", "run_in_thread", "sleep", "current_hub"]
@@ -62,13 +62,13 @@ log = logging.getLogger("pyfast")
 current_hub = _coop.current_hub
 
 
-class CooperativeSocket(socket.socket):
+class CooperativeSocket(RequestSocket):
     """The socket a cooperative handler gets as ``self.request``.
 
-    A socket.socket whose descriptor is non-blocking at the OS level; the
-    blocking calls (recv, recv_into, recvfrom, send, sendall, sendto,
-    sendmsg, recvmsg, sendfile, and the files of makefile()) switch to the
-    hub until the descriptor is ready.  settimeout()/gettimeout()/
+    A RequestSocket (a socket.socket) whose descriptor is non-blocking at
+    the OS level; the blocking calls (recv, recv_into, recvfrom, send,
+    sendall, sendto, sendmsg, recvmsg, sendfile, and the files of
+    makefile()) switch to the hub until the descriptor is ready.  settimeout()/gettimeout()/
     setblocking() keep socket semantics: a call that waits longer than the
     timeout raises TimeoutError (a hub timer), timeout 0 raises
     BlockingIOError.  makefile('rb') and makefile('wb') are buffered in C.
@@ -79,6 +79,11 @@ class CooperativeSocket(socket.socket):
 
     # TCPServer.get_request() accepts this socket with SOCK_NONBLOCK.
     accept_nonblocking = True
+
+    # makefile('rb') and makefile('wb') (RequestSocket's): C files that
+    # wait on the hub.
+    _pf_reader_class = _coop.Reader
+    _pf_writer_class = _coop.Writer
 
     # StreamRequestHandler.setup() takes wfile from makefile('wb', wbufsize)
     # even for wbufsize 0 (a C Writer that writes through, waiting on the hub).
@@ -146,18 +151,6 @@ class CooperativeSocket(socket.socket):
 
     def getblocking(self) -> bool:
         return self._pf_conn.timeout != 0.0
-
-    def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
-                 encoding: str | None = None, errors: str | None = None,
-                 newline: str | None = None) -> Any:
-        """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files
-        that wait on the hub."""
-        if mode == "rb" and buffering != 0:
-            return _coop.Reader(self, -1 if buffering is None else buffering)
-        if mode == "wb":
-            return _coop.Writer(self, -1 if buffering is None else buffering)
-        return super().makefile(mode, buffering, encoding=encoding,
-                                errors=errors, newline=newline)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """socket.sendfile with os.sendfile(), waiting on the hub when the
@@ -505,14 +498,17 @@ class CooperativeMixIn:
         return self._hub_list
 
 
-_HUB_BLOCKED_SIGNALS = _core._WORKER_BLOCKED_SIGNALS
+def _block_signals():
+    """In a hub thread: signals go to serve_forever()'s thread, whose wait
+    they interrupt."""
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _core._WORKER_BLOCKED_SIGNALS)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def _hub_main(hub, started):
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _HUB_BLOCKED_SIGNALS)
-    except (AttributeError, OSError, ValueError):
-        pass
+    _block_signals()
     hub.call_soon(started.set)
     hub.run()
 

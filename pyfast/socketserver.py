@@ -185,6 +185,12 @@ class RequestSocket(socket.socket):
     # whose calls wait in an event loop rather than in the kernel.
     accept_nonblocking = False
 
+    # The C files of makefile('rb') and makefile('wb'), called as
+    # cls(sock, buffering); a subclass whose calls wait elsewhere (e.g.
+    # pyfast.cooperative.CooperativeSocket, on its hub) brings its own.
+    _pf_reader_class: Callable[[Any, int], Any] = _core.SocketReader
+    _pf_writer_class: Callable[[Any, int], Any] = _core.SocketWriter
+
     def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
                  encoding: str | None = None, errors: str | None = None,
                  newline: str | None = None) -> Any:
@@ -195,9 +201,9 @@ class RequestSocket(socket.socket):
         buffers io.DEFAULT_BUFFER_SIZE.
         """
         if mode == "rb" and buffering != 0:
-            return _core.SocketReader(self, -1 if buffering is None else buffering)
+            return self._pf_reader_class(self, -1 if buffering is None else buffering)
         if mode == "wb":
-            return _core.SocketWriter(self, -1 if buffering is None else buffering)
+            return self._pf_writer_class(self, -1 if buffering is None else buffering)
         return super().makefile(mode, buffering, encoding=encoding,
                                 errors=errors, newline=newline)
 
