@@ -19,7 +19,7 @@ Classes::
     CooperativeTCPServer(CooperativeMixIn, TCPServer)
     CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer)
     CooperativeHTTPServer(CooperativeTCPServer, pyfast.http.server.HTTPServer)
-    CooperativeSocket(socket.socket)        self.request
+    CooperativeSocket(RequestSocket)        self.request
 
 Functions: run_in_thread(fn, *args) (blocking work on a thread, the
 greenlet waits), sleep(seconds) (cooperative), current_hub().
