@@ -293,8 +293,8 @@ class BaseServer:
         try:
             server_loop = getattr(self.RequestHandlerClass, "pyfast_server_loop", None)
             if server_loop is not None:
-                # The handler class serves the socket itself (see the
-                # module docstring, "Serving loops").
+                # The handler class serves the socket itself (module
+                # docstring, "Handler models", 2).
                 self.__run_loop(server_loop(self), poll_interval)
                 return
             fd = self.fileno()
