@@ -103,16 +103,14 @@ class Reverse:
         return line[::-1]
 
 
-class RecordingTCPServer(pyfast.TCPServer):
-    """Records what of its own accept path runs (none should, under a
-    handler's serving loop)."""
+class RecordsOwnPath:
+    """Server mix-in: records what of the server's own accept path runs
+    (none should, under a handler's serving loop)."""
 
     allow_reuse_address = True
 
     def __init__(self, *args, **kwargs):
         self.own_path = []
-        self.errors = []
-        self.service_actions_ran = threading.Event()
         super().__init__(*args, **kwargs)
 
     def get_request(self):
@@ -122,6 +120,15 @@ class RecordingTCPServer(pyfast.TCPServer):
     def process_request(self, request, client_address):
         self.own_path.append("process_request")
         return super().process_request(request, client_address)
+
+
+class RecordingTCPServer(RecordsOwnPath, pyfast.TCPServer):
+    """Also records handle_error()'s exceptions and service_actions()."""
+
+    def __init__(self, *args, **kwargs):
+        self.errors = []
+        self.service_actions_ran = threading.Event()
+        super().__init__(*args, **kwargs)
 
     def service_actions(self):
         self.service_actions_ran.set()
@@ -155,19 +162,22 @@ def test_a_handler_class_brings_its_own_serving_loop(serve, client):
     assert support.is_closed_by_peer(c)     # the loop closed what it held
 
 
-def test_shutdown_that_comes_before_the_loop_runs_still_ends_it():
+@pytest.mark.parametrize("handler_base", [Reverse, pyfast.MessageHandler],
+                         ids=["third-party", "message"])
+def test_shutdown_that_comes_before_the_loop_runs_still_ends_it(handler_base):
     """shutdown() called while serve_forever() is getting the loop (before
-    run()) still stops it: run() returns at once."""
+    run()) still stops it: run() returns at once, as socketserver's
+    serve_forever() returns at once when shutdown() came first."""
     making, go = threading.Event(), threading.Event()
 
-    class Slow(Reverse):
+    class Gated(handler_base):
         @classmethod
         def pyfast_server_loop(cls, server):
             making.set()
             go.wait(support.IO_TIMEOUT)
-            return ReverseLoop(server, cls)
+            return super().pyfast_server_loop(server)
 
-    with RecordingTCPServer((HOST, 0), Slow) as server:
+    with RecordingTCPServer((HOST, 0), Gated) as server:
         running = support.Running(server, 0.05)
         assert making.wait(support.IO_TIMEOUT)
         stopper = threading.Thread(target=server.shutdown, daemon=True)
@@ -227,17 +237,8 @@ def test_message_handler_on_a_plain_server_runs_on_the_message_loop(server_class
             seen.append(threading.get_ident())
             self.send_message(message.upper())
 
-    class Server(server_class):
-        allow_reuse_address = True
-        own_path = []
-
-        def get_request(self):
-            self.own_path.append("get_request")
-            return super().get_request()
-
-        def process_request(self, request, client_address):
-            self.own_path.append("process_request")
-            return super().process_request(request, client_address)
+    class Server(RecordsOwnPath, server_class):
+        pass
 
     with Server((HOST, 0), Echo) as server:
         running = support.Running(server, 0.05)
@@ -245,39 +246,10 @@ def test_message_handler_on_a_plain_server_runs_on_the_message_loop(server_class
         c.sendall(b"one\ntwo\n")
         assert support.recv_exact(c, 8) == b"ONE\nTWO\n"
         assert seen == [running.thread.ident] * 2
-        assert Server.own_path == []
+        assert server.own_path == []
         assert running.shutdown()
         assert running.serve_error is None
         assert support.is_closed_by_peer(c)
-
-
-def test_message_server_shutdown_before_serving_ends_serve_forever_at_once():
-    """shutdown() in flight when serve_forever() starts (socketserver:
-    serve_forever() then returns at once) also holds for the message loop."""
-
-    class Echo(pyfast.MessageHandler):
-        pass
-
-    making, go = threading.Event(), threading.Event()
-
-    class Gated(Echo):
-        @classmethod
-        def pyfast_server_loop(cls, server):
-            making.set()
-            go.wait(support.IO_TIMEOUT)
-            return super().pyfast_server_loop(server)
-
-    with pyfast.TCPServer((HOST, 0), Gated) as server:
-        running = support.Running(server, 0.05)
-        assert making.wait(support.IO_TIMEOUT)
-        stopper = threading.Thread(target=server.shutdown, daemon=True)
-        stopper.start()
-        stopper.join(0.2)
-        go.set()
-        stopper.join(support.IO_TIMEOUT)
-        assert not stopper.is_alive(), "shutdown() did not return"
-        assert running.returned.wait(support.IO_TIMEOUT)
-        assert running.serve_error is None
 
 
 # ---- HTTP coalescing whatever the concurrency model ---------------------------------
