@@ -478,6 +478,13 @@ cdef class MessageHandler:
         self.client_address = client_address
         self.server = server
 
+    @classmethod
+    def pyfast_server_loop(cls, server):
+        """The loop serve_forever() runs for this handler class
+        (pyfast.socketserver's seam): a pyfast.message.MessageServerLoop."""
+        from pyfast.message import MessageServerLoop
+        return MessageServerLoop(server, cls)
+
     def setup(self):
         """Called once the connection is open, before its first message."""
         pass

@@ -19,7 +19,7 @@ Classes::
     CooperativeTCPServer(CooperativeMixIn, TCPServer)
     CooperativeUnixStreamServer(CooperativeMixIn, UnixStreamServer)
     CooperativeHTTPServer(CooperativeTCPServer, pyfast.http.server.HTTPServer)
-    CooperativeSocket(socket.socket)        self.request
+    CooperativeSocket(RequestSocket)        self.request
 
 Functions: run_in_thread(fn, *args) (blocking work on a thread, the
 greenlet waits), sleep(seconds) (cooperative), current_hub().
@@ -40,7 +40,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
@@ -50,7 +49,7 @@ from typing import Any, Callable, TypeVar
 from greenlet import getcurrent, GreenletExit
 
 from pyfast import _coop, _core
-from pyfast.socketserver import TCPServer
+from pyfast.socketserver import RequestSocket, TCPServer
 
 __all__ = ["CooperativeMixIn", "CooperativeTCPServer", "CooperativeHTTPServer",
            "CooperativeSocket", "run_in_thread", "sleep", "current_hub"]
@@ -62,13 +61,13 @@ log = logging.getLogger("pyfast")
 current_hub = _coop.current_hub
 
 
-class CooperativeSocket(socket.socket):
+class CooperativeSocket(RequestSocket):
     """The socket a cooperative handler gets as ``self.request``.
 
-    A socket.socket whose descriptor is non-blocking at the OS level; the
-    blocking calls (recv, recv_into, recvfrom, send, sendall, sendto,
-    sendmsg, recvmsg, sendfile, and the files of makefile()) switch to the
-    hub until the descriptor is ready.  settimeout()/gettimeout()/
+    A RequestSocket (a socket.socket) whose descriptor is non-blocking at
+    the OS level; the blocking calls (recv, recv_into, recvfrom, send,
+    sendall, sendto, sendmsg, recvmsg, sendfile, and the files of
+    makefile()) switch to the hub until the descriptor is ready.  settimeout()/gettimeout()/
     setblocking() keep socket semantics: a call that waits longer than the
     timeout raises TimeoutError (a hub timer), timeout 0 raises
     BlockingIOError.  makefile('rb') and makefile('wb') are buffered in C.
@@ -79,6 +78,11 @@ class CooperativeSocket(socket.socket):
 
     # TCPServer.get_request() accepts this socket with SOCK_NONBLOCK.
     accept_nonblocking = True
+
+    # makefile('rb') and makefile('wb') (RequestSocket's): C files that
+    # wait on the hub.
+    _pf_reader_class = _coop.Reader
+    _pf_writer_class = _coop.Writer
 
     # StreamRequestHandler.setup() takes wfile from makefile('wb', wbufsize)
     # even for wbufsize 0 (a C Writer that writes through, waiting on the hub).
@@ -146,18 +150,6 @@ class CooperativeSocket(socket.socket):
 
     def getblocking(self) -> bool:
         return self._pf_conn.timeout != 0.0
-
-    def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
-                 encoding: str | None = None, errors: str | None = None,
-                 newline: str | None = None) -> Any:
-        """As socket.socket.makefile; 'rb' (buffered) and 'wb' are C files
-        that wait on the hub."""
-        if mode == "rb" and buffering != 0:
-            return _coop.Reader(self, -1 if buffering is None else buffering)
-        if mode == "wb":
-            return _coop.Writer(self, -1 if buffering is None else buffering)
-        return super().makefile(mode, buffering, encoding=encoding,
-                                errors=errors, newline=newline)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """socket.sendfile with os.sendfile(), waiting on the hub when the
@@ -388,14 +380,16 @@ class CooperativeMixIn:
             started = threading.Event()
             t = threading.Thread(target=_hub_main, args=(hub, started),
                                  name=hub.name, daemon=True)
-            t.start()
+            with _core.block_signals():   # signals go to serve_forever()'s thread
+                t.start()
             started.wait()
             threads.append(t)
         self._connections = _Connections(self)
         self._hub_list, self._hub_threads = hubs, threads
         if self.watchdog_threshold is not None:
             self._watchdog = _Watchdog(hubs, float(self.watchdog_threshold))
-            self._watchdog.start()
+            with _core.block_signals():
+                self._watchdog.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Hand the connection to a hub, as a new greenlet."""
@@ -505,14 +499,7 @@ class CooperativeMixIn:
         return self._hub_list
 
 
-_HUB_BLOCKED_SIGNALS = _core._WORKER_BLOCKED_SIGNALS
-
-
 def _hub_main(hub, started):
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _HUB_BLOCKED_SIGNALS)
-    except (AttributeError, OSError, ValueError):
-        pass
     hub.call_soon(started.set)
     hub.run()
 

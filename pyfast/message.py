@@ -112,17 +112,16 @@ its own thread with its own epoll: the first accepts and hands each new
 connection to the loop with the fewest (a connection then stays on its
 loop, so its messages keep their order), and ``max_connections`` is shared
 out among them.  The C work (epoll, recv, framing, send) then runs in
-parallel; the handlers still take turns on the GIL.  On this project's
-2-core machines one loop wins, so it is the default.  ``python -m
-pyfast.bench --scenarios echo-1k,http,message,message-stalled`` (server
-pinned to one core) measured 164k req/s at 6.0 us of server CPU per
-request for one loop against 150k at 6.5 us for two, and
-``--no-pin --scenarios message --servers pyfast,pyfast-2loops,uvloop``
-(2 rounds of 3 s, a busier machine) 139k against 114k; two loops contend
-for the GIL, which shows in their
-p99 (4.3 ms against 0.6 ms: the GIL's 5 ms switch interval).  A hand-off
-of each batch to a worker pool would pay the same contention plus a
-context switch per batch, so it is not offered.
+parallel; the handlers still take turns on the GIL, so more loops help
+only when the C work, not the handlers, fills a core, and they add GIL
+contention (a handler may wait up to the interpreter's switch interval,
+5 ms by default, for another loop's batch).  Handing each batch to a
+worker pool instead would pay the same contention plus a context switch
+per batch, so it is not offered.
+
+How the server runs this loop: MessageHandler.pyfast_server_loop(server)
+gives serve_forever() a MessageServerLoop (see "Handler models" in
+pyfast.socketserver); shutdown() stops it.
 
 A Cython subclass (``cimport pyfast._message``) may override
 ``handle_message`` as a ``cpdef`` method and call the C-level
@@ -130,22 +129,25 @@ A Cython subclass (``cimport pyfast._message``) may override
 message.  EchoMessageHandler is one (it echoes each message, framed).
 """
 
-import signal
+from __future__ import annotations
+
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from pyfast import _core
 from pyfast._message import (EchoMessageHandler, FramingError,
                              MessageHandler, MessageLoop)
 
-__all__ = ["MessageHandler", "EchoMessageHandler", "FramingError"]
+__all__ = ["MessageHandler", "EchoMessageHandler", "FramingError", "MessageServerLoop"]
 
 
-def is_message_handler(cls):
+def is_message_handler(cls: object) -> bool:
     """True if cls (a RequestHandlerClass) is a MessageHandler subclass."""
     return isinstance(cls, type) and issubclass(cls, MessageHandler)
 
 
-def _loop_limits(server):
+def _loop_limits(server: Any) -> list[int | None]:
     """max_connections of each loop: server.max_connections shared out
     among server.loop_threads loops (fewer loops if there are fewer
     connections than loops)."""
@@ -159,49 +161,78 @@ def _loop_limits(server):
     return [total // threads + (1 if i < total % threads else 0) for i in range(threads)]
 
 
-def serve_forever(server, poll_interval=0.5, should_stop=None):
-    """Serve server's listening socket with its MessageHandler class until
-    server.shutdown(): on server.loop_threads MessageLoops (default 1),
-    the first on the calling thread, the others on threads of their own.
-    Called by BaseServer.serve_forever().
+class MessageServerLoop:
+    """The serving loop of a server whose RequestHandlerClass is a
+    MessageHandler subclass: MessageHandler.pyfast_server_loop(server)
+    makes one for each serve_forever() call (the seam is described in
+    pyfast.socketserver's module docstring).
 
-    Raises what a loop raised (KeyboardInterrupt in the calling thread, or
-    an OSError from a loop's epoll); every loop is stopped and has closed
-    its connections (finish() ran for each) by then."""
-    limits = _loop_limits(server)
-    loops = [MessageLoop(server, server.RequestHandlerClass, limit, i == 0)
-             for i, limit in enumerate(limits)]
-    if len(loops) > 1:
-        loops[0].share_with(loops[1:])
-    server._message_loops = loops
-    server._message_loop = loops[0]
-    failed = []
+    run(poll_interval) serves server.socket on server.loop_threads
+    MessageLoops (default 1): the first on the calling thread, the others
+    on threads of their own.  It raises ValueError for a bad loop_threads,
+    or what a loop raised (KeyboardInterrupt in the calling thread, an
+    OSError from a loop's epoll); every loop is stopped and has closed its
+    connections (finish() ran for each) when it returns or raises.
+    stop() ends run(); thread-safe, idempotent, may come before run().
 
-    def run_other(loop):
-        try:
-            # Signals go to the calling thread, whose wait they interrupt.
-            signal.pthread_sigmask(signal.SIG_BLOCK, _core._WORKER_BLOCKED_SIGNALS)
-            loop.run(poll_interval, should_stop, service_actions=False)
-        except BaseException as exc:
-            failed.append(exc)
-            for other in loops:
-                other.stop()
+    While run() runs, server._message_loops holds its MessageLoops and
+    server._message_loop the first (their stats).
+    """
 
-    threads = [threading.Thread(target=run_other, args=(loop,), daemon=True,
-                                name=f"pyfast-message-loop-{i}")
-               for i, loop in enumerate(loops[1:], 1)]
-    try:
-        for t in threads:
-            t.start()
-        loops[0].run(poll_interval, should_stop)
-    finally:
-        for loop in loops[1:]:
+    def __init__(self, server: Any, handler_class: type[MessageHandler]) -> None:
+        self.server = server
+        self.handler_class = handler_class
+        self._stopping = False
+        self._loops: Sequence[MessageLoop] = ()
+
+    def stop(self) -> None:
+        self._stopping = True
+        for loop in self._loops:
             loop.stop()
-        for t in threads:
-            t.join()
-        server._message_loop = None
-        server._message_loops = ()
-        for loop in loops:
-            loop.close()
-    if failed:
-        raise failed[0]
+
+    def _should_stop(self) -> bool:
+        return self._stopping
+
+    def run(self, poll_interval: float | None = 0.5) -> None:
+        server = self.server
+        limits = _loop_limits(server)
+        loops = [MessageLoop(server, self.handler_class, limit, i == 0)
+                 for i, limit in enumerate(limits)]
+        if len(loops) > 1:
+            loops[0].share_with(loops[1:])
+        # stop() from now on stops the loops; before, they see _stopping
+        # when they start.
+        self._loops = loops
+        server._message_loops = loops
+        server._message_loop = loops[0]
+        failed: list[BaseException] = []
+
+        def run_other(loop: MessageLoop) -> None:
+            try:
+                loop.run(poll_interval, self._should_stop, service_actions=False)
+            except BaseException as exc:
+                failed.append(exc)
+                for other in loops:
+                    other.stop()
+
+        threads = [threading.Thread(target=run_other, args=(loop,), daemon=True,
+                                    name=f"pyfast-message-loop-{i}")
+                   for i, loop in enumerate(loops[1:], 1)]
+        try:
+            with _core.block_signals():   # signals go to serve_forever()'s thread
+                for t in threads:
+                    t.start()
+            loops[0].run(poll_interval, self._should_stop)
+        finally:
+            for loop in loops[1:]:
+                loop.stop()
+            for t in threads:
+                t.join()
+            server._message_loop = None
+            server._message_loops = ()
+            for loop in loops:
+                loop.close()
+        if failed:
+            raise failed[0]
+
+

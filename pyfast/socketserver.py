@@ -38,6 +38,42 @@ ForkingMixIn and ThreadingMixIn make asynchronous variants, e.g.
 
 Request handlers: BaseRequestHandler (override handle()),
 StreamRequestHandler (self.rfile / self.wfile), DatagramRequestHandler.
+
+Handler models
+--------------
+How requests are run is chosen in one of two ways, both socketserver's
+own shapes; BaseServer names no model.
+
+1. A mix-in over process_request() (and, if it must, serve_forever()
+   and shutdown()), in front of the server class, as ForkingMixIn and
+   ThreadingMixIn: serve_forever() accepts, and the mix-in's
+   process_request(request, client_address), called on the serving
+   thread for each accepted request, hands it to a process, a thread
+   (ThreadingMixIn) or a greenlet (pyfast.cooperative.CooperativeMixIn).
+   Admission control (pyfast): serve_forever() stops watching the
+   listening socket while ``_accepting()`` returns False (new clients
+   wait in the listen backlog) and asks again after each wake-up;
+   ``_wake()``, thread-safe, ends its current wait once the mix-in may
+   accept again.
+
+2. A serving loop the request handler class brings (pyfast), for models
+   that do their own accepting and reading, so that
+   ``TCPServer(address, Handler)`` is all a user writes
+   (pyfast.message.MessageHandler's C message loop).  If
+   RequestHandlerClass has an attribute ``pyfast_server_loop``,
+   serve_forever() calls ``RequestHandlerClass.pyfast_server_loop(server)``
+   on its own thread to get a loop object and, instead of its own accept
+   loop, calls ``loop.run(poll_interval)`` there; the loop serves
+   ``server.socket`` until it is stopped, then closes the connections it
+   holds and returns.  shutdown(), from another thread, calls
+   ``loop.stop()`` and waits for run() (and so serve_forever()) to
+   return.  stop() must be thread-safe and idempotent and may come
+   before run() has started (run() then returns at once).  run() calls
+   server.service_actions() about every poll_interval seconds and sends
+   handler exceptions to server.handle_error(), as serve_forever() does;
+   what it raises (KeyboardInterrupt...) serve_forever() raises.
+   handle_request(), server_close() and the context manager stay
+   BaseServer's.
 """
 
 from __future__ import annotations
@@ -65,12 +101,6 @@ if hasattr(socket, "AF_UNIX"):
                     "ThreadingUnixDatagramServer"])
     if hasattr(os, "fork") and sys.version_info >= (3, 12):
         __all__.extend(["ForkingUnixStreamServer", "ForkingUnixDatagramServer"])
-
-def _message_handler(cls):
-    """pyfast.message: is cls a MessageHandler subclass?"""
-    mh = sys.modules.get("pyfast._message")
-    return mh is not None and isinstance(cls, type) and issubclass(cls, mh.MessageHandler)
-
 
 # Connections accepted per wake-up of serve_forever() before it checks for
 # shutdown and runs service_actions() again.
@@ -155,6 +185,12 @@ class RequestSocket(socket.socket):
     # whose calls wait in an event loop rather than in the kernel.
     accept_nonblocking = False
 
+    # The C files of makefile('rb') and makefile('wb'), called as
+    # cls(sock, buffering); a subclass whose calls wait elsewhere (e.g.
+    # pyfast.cooperative.CooperativeSocket, on its hub) brings its own.
+    _pf_reader_class: Callable[[Any, int], Any] = _core.SocketReader
+    _pf_writer_class: Callable[[Any, int], Any] = _core.SocketWriter
+
     def makefile(self, mode: str = "r", buffering: int | None = None, *,  # type: ignore[override]
                  encoding: str | None = None, errors: str | None = None,
                  newline: str | None = None) -> Any:
@@ -165,9 +201,9 @@ class RequestSocket(socket.socket):
         buffers io.DEFAULT_BUFFER_SIZE.
         """
         if mode == "rb" and buffering != 0:
-            return _core.SocketReader(self, -1 if buffering is None else buffering)
+            return self._pf_reader_class(self, -1 if buffering is None else buffering)
         if mode == "wb":
-            return _core.SocketWriter(self, -1 if buffering is None else buffering)
+            return self._pf_writer_class(self, -1 if buffering is None else buffering)
         return super().makefile(mode, buffering, encoding=encoding,
                                 errors=errors, newline=newline)
 
@@ -223,10 +259,6 @@ class BaseServer:
 
     timeout: float | None = None
 
-    # pyfast.message: the MessageLoop while serve_forever() runs one.
-    _message_loop = None
-    _message_loops = ()
-
     def __init__(self, server_address: Any,
                  RequestHandlerClass: Callable[..., object]) -> None:
         """Constructor.  May be extended, do not override."""
@@ -238,6 +270,8 @@ class BaseServer:
         self.__waiter = _core.Waiter()
         self.__waiting = 0          # serve_forever()/handle_request() running
         self.__close_waiter = False  # server_close() came while they ran
+        # The handler classes' serving loops that serve_forever() runs now.
+        self.__loops = []
 
     def server_activate(self) -> None:
         """Called by constructor to activate the server.
@@ -257,13 +291,12 @@ class BaseServer:
         """
         self.__is_shut_down.clear()
         try:
-            # --- pyfast.message: a MessageHandler is served by the C message loop.
-            if _message_handler(self.RequestHandlerClass):
-                from pyfast import message
-                message.serve_forever(self, poll_interval,
-                                      lambda: self.__shutdown_request)
+            server_loop = getattr(self.RequestHandlerClass, "pyfast_server_loop", None)
+            if server_loop is not None:
+                # The handler class serves the socket itself (module
+                # docstring, "Handler models", 2).
+                self.__run_loop(server_loop(self), poll_interval)
                 return
-            # --- end pyfast.message
             fd = self.fileno()
             waiter = self.__start_waiting(fd)
             listening = True
@@ -285,6 +318,19 @@ class BaseServer:
         finally:
             self.__shutdown_request = False
             self.__is_shut_down.set()
+
+    def __run_loop(self, loop, poll_interval):
+        """Run a handler class's serving loop until shutdown()."""
+        loops = self.__loops
+        loops.append(loop)
+        try:
+            # shutdown() may have come first: it set the flag before it
+            # looked for loops to stop, and this loop was not there yet.
+            if self.__shutdown_request:
+                loop.stop()
+            loop.run(poll_interval)
+        finally:
+            loops.remove(loop)
 
     def __start_waiting(self, fd):
         """The waiter, watching fd, for serve_forever()/handle_request().
@@ -317,6 +363,12 @@ class BaseServer:
         backlog), and calls _wake() once it may accept again."""
         return True
 
+    def _shutdown_requested(self):
+        """pyfast: True from shutdown() until serve_forever() has returned;
+        a batch of requests run within one wake-up stops between two of
+        them once it is (UDPServer's C batch, pyfast._core.DatagramReceiver)."""
+        return self.__shutdown_request
+
     def _wake(self):
         """pyfast: end serve_forever()'s current (or next) wait at once.
         Thread-safe."""
@@ -326,13 +378,14 @@ class BaseServer:
         """Stops the serve_forever loop.
 
         Blocks until the loop has finished: within milliseconds, the wait
-        is woken through an eventfd.  This must be called while
+        is woken through an eventfd (or the handler class's serving loop
+        is stopped, see the module docstring).  This must be called while
         serve_forever() is running in another thread, or it will
         deadlock (as socketserver.BaseServer.shutdown).
         """
         self.__shutdown_request = True
         self.__waiter.wake()
-        for loop in self._message_loops:  # pyfast.message
+        for loop in tuple(self.__loops):
             loop.stop()
         self.__is_shut_down.wait()
 
@@ -744,7 +797,8 @@ class UDPServer(TCPServer):
         try:
             self._datagram_receiver().dispatch(
                 self, self.socket, self.RequestHandlerClass,
-                self.batch_replies and type(self.socket) is DatagramSocket)
+                self.batch_replies and type(self.socket) is DatagramSocket,
+                self._shutdown_requested)
         except OSError:
             pass  # as get_request() raising OSError in _handle_request_noblock
 

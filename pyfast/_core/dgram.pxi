@@ -104,14 +104,16 @@ cdef class DatagramReceiver:
             raise_errno(-EAGAIN)
         return self._take()
 
-    def dispatch(self, server, sock, handler_class, bint batch_replies=False):
+    def dispatch(self, server, sock, handler_class, bint batch_replies=False,
+                 should_stop=None):
         """Handle the pending datagrams (reading a batch first if none is)
         as socketserver.BaseServer._handle_request_noblock does for a server
         whose verify_request, process_request, finish_request and
         shutdown_request are socketserver's own: handler_class((data, sock),
         address, server) for each, an Exception going to
         server.handle_error(request, address).  Stops early once
-        server.shutdown() was called; the rest stay pending.  Returns how
+        should_stop() returns true after a handler (server.shutdown() was
+        called); the rest stay pending.  Returns how
         many were handled (0 when none was queued); OSError when reading
         fails.
 
@@ -137,7 +139,7 @@ cdef class DatagramReceiver:
                 if (batching and self.q.n > self.q.sent
                         and pf_now_ns() - self.q_first_ns >= _REPLY_DELAY_NS):
                     self.flush_replies()
-                if server._BaseServer__shutdown_request:
+                if should_stop is not None and should_stop():
                     break
         finally:
             if batching:

@@ -7,8 +7,6 @@
 BLOCKED_SIGNALS = frozenset(getattr(_signal, name) for name in (
     "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2",
     "SIGCHLD", "SIGWINCH", "SIGPIPE") if hasattr(_signal, name))
-# The name message.py and cooperative.py read until they use block_signals().
-_WORKER_BLOCKED_SIGNALS = BLOCKED_SIGNALS
 
 cdef sigset_t _blocked_set
 sigemptyset(&_blocked_set)

@@ -258,11 +258,8 @@ class SimpleHTTPRequestHandler(_http_server.SimpleHTTPRequestHandler):
         super().copyfile(source, outputfile)
 
 
-def _get_best_family(*address):
-    infos = socket.getaddrinfo(*address, type=socket.SOCK_STREAM,
-                               flags=socket.AI_PASSIVE)
-    family, type, proto, canonname, sockaddr = next(iter(infos))
-    return family, sockaddr
+# (family, sockaddr) for bind and port, as http.server.test picks them.
+_get_best_family = _http_server._get_best_family
 
 
 def test(HandlerClass: Any = BaseHTTPRequestHandler,
