@@ -4,7 +4,7 @@
  * - Functions return 0 (or a count / a file descriptor) on success and a
  *   negative errno on failure; errno itself is never the error channel.
  * - EINTR: internal loops retry it.  The few calls that block on behalf of
- *   Python (pf_waiter_wait, pf_wait_fd, blocking pf_sock_recv/pf_sock_send)
+ *   Python (pf_loop_wait, pf_wait_fd, blocking pf_sock_recv/pf_sock_send)
  *   return -EINTR instead, so that the Cython layer can run Python's signal
  *   handlers and retry, as CPython does (PEP 475): that is how Ctrl-C reaches
  *   a thread blocked in C.

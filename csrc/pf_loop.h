@@ -131,9 +131,11 @@ size_t pf_loop_inbox_close(pf_loop *l);
  * -EINTR when a signal interrupted the wait. */
 int pf_loop_wait(pf_loop *l, int timeout_ms, pf_loop_event *out, int max);
 
-/* Fairness between loops on one core: yields the CPU (sched_yield) when more
- * than one counted loop is open (see pf_hub_yield's history in
- * docs/design.md). */
+/* Fairness between loops on one core: called after each wait, it yields
+ * the CPU (sched_yield) when more than one counted loop is open.  Without
+ * it, a busy loop whose epoll_wait always returns at once keeps the core
+ * for a whole scheduler time slice (~4 ms) while another loop's ready
+ * connections wait (what pf_hub_yield was added for). */
 void pf_loop_yield(void);
 
 #endif
