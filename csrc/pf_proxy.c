@@ -312,3 +312,40 @@ size_t pf_proxy_need(const pf_proxy *p)
         return V1_MIN;
     }
 }
+
+/* ---- trusted peers --------------------------------------------------- */
+
+static int in_net(const pf_proxy_net *net, const unsigned char *a, int bits)
+{
+    int k = net->prefix;
+    if (k < 0 || k > bits)
+        return 0;
+    if (memcmp(net->addr, a, (size_t)(k / 8)) != 0)
+        return 0;
+    if (k % 8 == 0)
+        return 1;
+    unsigned char mask = (unsigned char)(0xFF << (8 - k % 8));
+    return (net->addr[k / 8] & mask) == (a[k / 8] & mask);
+}
+
+int pf_proxy_trusted(const pf_proxy_net *nets, int n, const struct sockaddr *sa)
+{
+    static const unsigned char V4_MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    const unsigned char *a4 = NULL, *a6 = NULL;
+
+    if (n < 0 || sa->sa_family == AF_UNIX)
+        return 1;
+    if (sa->sa_family == AF_INET) {
+        a4 = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        a6 = (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (memcmp(a6, V4_MAPPED, 12) == 0)
+            a4 = a6 + 12;
+    }
+    for (int i = 0; i < n; i++) {
+        if ((nets[i].family == AF_INET && a4 && in_net(&nets[i], a4, 32))
+            || (nets[i].family == AF_INET6 && a6 && in_net(&nets[i], a6, 128)))
+            return 1;
+    }
+    return 0;
+}

@@ -96,4 +96,16 @@ int pf_proxy_feed(pf_proxy *p, const unsigned char *data, size_t len, size_t *us
  * header's exact remainder once its length field is in. */
 size_t pf_proxy_need(const pf_proxy *p);
 
+/* A network a PROXY header may come from (the server's proxy_trusted). */
+typedef struct {
+    int family;                /* AF_INET or AF_INET6 */
+    int prefix;                /* 0..32 / 0..128 */
+    unsigned char addr[16];    /* network address (4 or 16 bytes used) */
+} pf_proxy_net;
+
+/* 1 if the peer sa may send a PROXY header: n < 0 (no list), an AF_UNIX
+ * peer (the socket file's permissions decide), or its address inside one
+ * of nets[0..n) (an IPv4-mapped IPv6 peer matches its IPv4 form); else 0. */
+int pf_proxy_trusted(const pf_proxy_net *nets, int n, const struct sockaddr *sa);
+
 #endif

@@ -70,7 +70,7 @@ from typing import Any
 from pyfast._proxy import HeaderParser, ProxyProtocolError
 
 __all__ = ["ProxyProtocolError", "HeaderParser", "setup_connection",
-           "trusted_peer"]
+           "trusted_peer", "trusted_networks", "log_refused"]
 
 log = logging.getLogger("pyfast.proxy")
 
@@ -79,14 +79,22 @@ log = logging.getLogger("pyfast.proxy")
 _PEEK = 512
 
 
-def _networks(trusted):
-    nets = []
-    for item in trusted:
-        if isinstance(item, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-            nets.append(item)
-        else:
-            nets.append(ipaddress.ip_network(item, strict=False))
-    return tuple(nets)
+def trusted_networks(trusted: Any) -> tuple[Any, ...] | None:
+    """proxy_trusted (see the module docstring) as a tuple of
+    ipaddress networks, or None (any peer).  ValueError for an entry that
+    is not an address or network."""
+    if trusted is None:
+        return None
+    if isinstance(trusted, (str, ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        trusted = [trusted]
+    return tuple(item if isinstance(item, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+                 else ipaddress.ip_network(item, strict=False) for item in trusted)
+
+
+def log_refused(peer: Any, reason: str) -> None:
+    """Log (warning, "pyfast.proxy") that the connection from peer was
+    closed for its PROXY header, and why."""
+    log.warning("pyfast.proxy: connection from %s closed: %s", peer, reason)
 
 
 def trusted_peer(server: Any, peer: Any) -> bool:
@@ -99,7 +107,7 @@ def trusted_peer(server: Any, peer: Any) -> bool:
         return True             # no list, or an AF_UNIX peer
     cached = server.__dict__.get("_pf_proxy_nets")
     if cached is None or cached[0] is not trusted:
-        cached = (trusted, _networks(trusted))
+        cached = (trusted, trusted_networks(trusted))
         server._pf_proxy_nets = cached
     host = peer[0].split("%", 1)[0]
     addr = ipaddress.ip_address(host)
@@ -165,8 +173,8 @@ def setup_connection(server: Any, request: Any, client_address: Any) -> Any:
             if timeout is not None:
                 request.settimeout(saved)
     except (_Rejected, ProxyProtocolError, OSError) as exc:
-        log.warning("pyfast.proxy: connection from %s closed: %s", client_address,
-                    exc if isinstance(exc, _Rejected) else f"{type(exc).__name__}: {exc}")
+        log_refused(client_address, str(exc) if isinstance(exc, (_Rejected, ProxyProtocolError))
+                    else f"{type(exc).__name__}: {exc}")
         return None
     if parser.local:
         return client_address

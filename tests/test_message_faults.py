@@ -415,7 +415,8 @@ def test_msgloop_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     """tests/c/test_msgloop.c: pf_msgloop_take and the message clock, built
     with the sanitizers where they work (see test_frame_c.toolchain)."""
     exe = tmp_path / "test_msgloop"
-    sources = [CSRC / f for f in ("pf_msgloop.c", "pf_frame.c", "pf_listen.c", "pf_common.c")]
+    sources = [CSRC / f for f in ("pf_msgloop.c", "pf_frame.c", "pf_listen.c", "pf_common.c",
+                                  "pf_proxy.c")]
     proc, cmd = compile_c(toolchain["cc"], [*sources, ROOT / "tests/c/test_msgloop.c"],
                           exe, [*toolchain["flags"], "-pthread"], ROOT)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"

@@ -31,6 +31,22 @@ def test_proxy_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     assert " passed, 0 failed" in run.stdout, out
 
 
+def test_msgloop_proxy_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
+    """tests/c/test_msgloop_proxy.c: the message loop reads the header
+    before framing (OPEN with the client's address, REFUSED for bad ones)."""
+    exe = tmp_path / "test_msgloop_proxy"
+    sources = [CSRC / f for f in ("pf_msgloop.c", "pf_frame.c", "pf_listen.c", "pf_common.c",
+                                  "pf_proxy.c")]
+    proc, cmd = compile_c(toolchain["cc"], [*sources, ROOT / "tests/c/test_msgloop_proxy.c"],
+                          exe, [*toolchain["flags"], "-pthread"], ROOT)
+    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
+    run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True,
+                         env={**toolchain["env"], "PF_TEST_TIME_SCALE": "2"}, timeout=60)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert " passed, 0 failed" in run.stdout, out
+
+
 def test_proxy_fuzz_target_short_standalone_run_finds_nothing(toolchain, tmp_path):  # noqa: F811
     exe = _build(toolchain, tmp_path, "fuzz_proxy", ROOT / "fuzz/fuzz_proxy.c")
     seeds = sorted(str(p) for p in (ROOT / "fuzz/corpus_proxy").iterdir())

@@ -3,6 +3,7 @@ from libc.stdint cimport uint64_t, int64_t
 
 
 from pyfast.includes.core cimport socklen_t, sockaddr
+from pyfast.includes.proxy cimport pf_proxy_net
 
 
 cdef extern from "<sys/uio.h>" nogil:
@@ -43,6 +44,7 @@ cdef extern from "pf_msgloop.h" nogil:
         PF_MEV_OPEN
         PF_MEV_MSG
         PF_MEV_CLOSE
+        PF_MEV_REFUSED
         PF_MCLOSE_FRAMING
         PF_MCLOSE_IDLE
         PF_MCLOSE_MESSAGE
@@ -58,6 +60,7 @@ cdef extern from "pf_msgloop.h" nogil:
         pf_mconn *conn
         const unsigned char *data
         size_t len
+        const char *reason
     ctypedef struct pf_msgloop_opts:
         pf_frame_opts frame
         size_t high_water
@@ -66,6 +69,11 @@ cdef extern from "pf_msgloop.h" nogil:
         int message_ms
         int max_conns
         int nodelay
+        int proxy
+        int proxy_ms
+        size_t proxy_max
+        const pf_proxy_net *proxy_trusted
+        int proxy_ntrusted
     ctypedef struct pf_msgloop:
         pf_mevent *ev
         int nconns
@@ -75,6 +83,7 @@ cdef extern from "pf_msgloop.h" nogil:
         uint64_t framing_errors
         uint64_t idle_closed
         uint64_t message_timeouts
+        uint64_t proxy_refused
         uint64_t paused
     void pf_msgloop_opts_init(pf_msgloop_opts *o)
     int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)

@@ -28,6 +28,11 @@ cdef extern from "pf_proxy.h" nogil:
         const char *reason
         pf_proxy_header hdr
 
+    ctypedef struct pf_proxy_net:
+        int family
+        int prefix
+        unsigned char addr[16]
+
     int pf_proxy_init(pf_proxy *p, size_t max_len)
     int pf_proxy_feed(pf_proxy *p, const unsigned char *data, size_t len, size_t *used)
     size_t pf_proxy_need(const pf_proxy *p)

@@ -389,6 +389,35 @@ static void test_need_and_limits(void)
     EXPECT_EQ(pf_proxy_init(&p, PF_PROXY_V1_MAX), 0);
 }
 
+static void test_trusted_networks(void)
+{
+    pf_proxy_net nets[3] = {{AF_INET, 8, {10}}, {AF_INET, 27, {192, 0, 2, 32}},
+                            {AF_INET6, 32, {0x20, 0x01, 0x0d, 0xb8}}};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+    struct sockaddr_un u = {.sun_family = AF_UNIX};
+    const struct sockaddr *sa = (const struct sockaddr *)&a, *sb = (const struct sockaddr *)&b;
+    inet_pton(AF_INET, "10.200.0.1", &a.sin_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sa), 1);
+    inet_pton(AF_INET, "11.0.0.1", &a.sin_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sa), 0);
+    inet_pton(AF_INET, "192.0.2.63", &a.sin_addr); /* last of /27 */
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sa), 1);
+    inet_pton(AF_INET, "192.0.2.64", &a.sin_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sa), 0);
+    inet_pton(AF_INET6, "2001:db8:ffff::1", &b.sin6_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sb), 1);
+    inet_pton(AF_INET6, "2001:db9::1", &b.sin6_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sb), 0);
+    inet_pton(AF_INET6, "::ffff:10.1.1.1", &b.sin6_addr); /* IPv4-mapped */
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sb), 1);
+    inet_pton(AF_INET6, "::ffff:11.1.1.1", &b.sin6_addr);
+    EXPECT_EQ(pf_proxy_trusted(nets, 3, sb), 0);
+    EXPECT_EQ(pf_proxy_trusted(nets, 0, sa), 0);   /* empty list: nobody */
+    EXPECT_EQ(pf_proxy_trusted(NULL, -1, sa), 1);  /* no list: anybody */
+    EXPECT_EQ(pf_proxy_trusted(nets, 0, (const struct sockaddr *)&u), 1);
+}
+
 int main(void)
 {
     RUN(test_v1_tcp4_then_payload);
@@ -407,5 +436,6 @@ int main(void)
     RUN(test_v2_oversized_reported_at_length_field);
     RUN(test_v2_malformed);
     RUN(test_need_and_limits);
+    RUN(test_trusted_networks);
     return pf_test_report();
 }
