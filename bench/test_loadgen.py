@@ -233,3 +233,24 @@ def test_reference_once_mode_replies_then_closes_first(c_server):
 def test_reference_server_rejects_an_unknown_mode():
     with socket.create_server(("127.0.0.1", 0)) as sock, pytest.raises(ValueError, match="mode"):
         _bench.serve_echo_tcp(sock, -1, "twice")
+
+
+@pytest.mark.parametrize("mode", ["echo", "line"])
+def test_reference_server_holds_an_unread_echo_and_writes_it_all(c_server, mode):
+    # The client sends 8 MiB before reading: the server's echo fills the
+    # socket, it keeps the rest pending (reading nothing meanwhile) and
+    # writes it on EPOLLOUT; every byte comes back, in order.
+    addr = c_server(mode=mode)
+    line = (b"x" * 1023 + b"\n") if mode == "line" else bytes(range(256)) * 4
+    data = line * 8192
+    with socket.create_connection(addr, timeout=10) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(data,))
+        sender.start()
+        got = bytearray()
+        while len(got) < len(data):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        sender.join(10)
+        assert bytes(got) == data

@@ -26,7 +26,7 @@
  *
  * Input side, the caller-owned buffer contract
  * --------------------------------------------
- * The loop owns a read buffer (pf_buf below, or its own). It appends what
+ * The loop owns a read buffer (a pf_buf of pf_buf.h, or its own). It appends what
  * recv() returned, then calls pf_framer_next() (or _next_batch()) on the
  * UNCONSUMED bytes (buf, len) until it returns 0, dropping out->consumed
  * bytes from the front after each message. Offsets in pf_frame are relative
@@ -71,13 +71,11 @@
  * exactly as it was delivered). The output side never checks max_size:
  * it bounds what we accept, not what the peer accepts.
  *
- * pf_buf: a growable byte buffer with a hard cap (-ENOBUFS past it), so
- * memory per connection is bounded. The loop can read() into pf_buf_tail()
- * after pf_buf_reserve(), then pf_buf_commit().
+ * pf_buf (pf_buf.h): the growable byte buffer with a hard cap (-ENOBUFS
+ * past it) the sketch above reads into.
  *
  * Errors: -EINVAL bad options; -EMSGSIZE message over the limit (or, for
- * pf_frame_header, payload too long for the header); -ENOBUFS pf_buf cap;
- * -ENOMEM allocation failure.
+ * pf_frame_header, payload too long for the header).
  */
 #ifndef PF_FRAME_H
 #define PF_FRAME_H
@@ -184,46 +182,6 @@ int pf_frame_header(pf_frame_mode mode, size_t payload_len,
  * the delimiter (*trailer set, its length returned); otherwise 0 (*trailer
  * set to NULL). */
 size_t pf_framer_trailer(const pf_framer *f, const unsigned char **trailer);
-
-/* ---- pf_buf: growable byte buffer with a hard cap ---------------------- */
-
-typedef struct {
-    unsigned char *data;
-    size_t start; /* first unconsumed byte */
-    size_t end;   /* one past the last byte */
-    size_t cap;   /* allocated size */
-    size_t max;   /* hard cap on cap */
-} pf_buf;
-
-#define PF_BUF_MIN_ALLOC 4096
-
-/* max: hard cap in bytes (>= 1). No allocation until the first reserve. */
-void pf_buf_init(pf_buf *b, size_t max);
-void pf_buf_free(pf_buf *b);
-
-/* NULL (and len 0) before the first allocation. */
-static inline unsigned char *pf_buf_data(const pf_buf *b) { return b->data ? b->data + b->start : NULL; }
-static inline size_t pf_buf_len(const pf_buf *b) { return b->end - b->start; }
-/* Free space after the data (write here, then pf_buf_commit). */
-static inline unsigned char *pf_buf_tail(const pf_buf *b) { return b->data ? b->data + b->end : NULL; }
-static inline size_t pf_buf_avail(const pf_buf *b) { return b->cap - b->end; }
-
-/* Ensure pf_buf_avail(b) >= n, compacting first, then growing (doubling,
- * capped at max). 0, -ENOBUFS if len + n > max, -ENOMEM. */
-int pf_buf_reserve(pf_buf *b, size_t n);
-/* n bytes were written at pf_buf_tail(); n <= pf_buf_avail(). */
-void pf_buf_commit(pf_buf *b, size_t n);
-/* reserve + copy + commit. 0, -ENOBUFS, -ENOMEM. */
-int pf_buf_append(pf_buf *b, const void *p, size_t n);
-/* Insert n bytes at the front (before the unconsumed data); p must not
- * point into b.  0, -ENOBUFS, -ENOMEM. */
-int pf_buf_prepend(pf_buf *b, const void *p, size_t n);
-/* Drop n <= len bytes from the front (O(1); rewinds when empty). */
-void pf_buf_consume(pf_buf *b, size_t n);
-/* Move the data to the front of the allocation. */
-void pf_buf_compact(pf_buf *b);
-/* Free the allocation if the buffer is empty (idle connections). */
-void pf_buf_shrink(pf_buf *b);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
-/* pf_loadgen.c: see pf_loadgen.h. One thread, one level-triggered epoll. */
+/* pf_loadgen.c: see pf_loadgen.h. One thread, one level-triggered pf_loop. */
 #include "pf_loadgen.h"
+#include "pf_common.h"
+#include "pf_loop.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -10,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/un.h>
 #include <time.h>
@@ -20,7 +21,8 @@
 #define LG_RBUF (256 * 1024)
 #define LG_HBUF 4096
 #define LG_TICK_NS 5000000ull  /* timer scan period: 5 ms */
-#define LG_STOP_KEY UINT64_MAX
+/* stop_fd's pf_loop tag: connection index UINT32_MAX (never one), gen 0 */
+#define LG_STOP_KEY ((uint64_t)UINT32_MAX)
 
 enum { ST_CLOSED = 0, ST_CONNECTING, ST_OPEN, ST_WAIT };
 enum { HS_HEAD = 0, HS_BODY };
@@ -29,7 +31,7 @@ struct lg_conn {
     int fd;
     int state;
     uint32_t gen;          /* bumped on every close: stale events are ignored */
-    uint32_t events;       /* events registered with epoll */
+    uint32_t events;       /* events registered with the loop */
     int busy;              /* active mode: holds one of the `active` turns */
     int stalled;           /* sends forever, never reads, counts in nothing */
     int inflight;          /* requests started whose reply is not complete */
@@ -51,7 +53,8 @@ struct lg_conn {
 struct lg {
     const struct pf_lg_config *cfg;
     struct pf_lg_result *res;
-    int ep;
+    pf_loop loop;
+    int loop_ok;           /* loop opened */
     int n;                 /* connections in all: conns + stalled */
     int nreq;              /* the first nreq are the measured ones */
     int depth;
@@ -75,9 +78,7 @@ struct lg {
 
 static uint64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return (uint64_t)pf_now_ns();
 }
 
 static double thread_cpu_s(void)
@@ -234,8 +235,7 @@ static void set_events(struct lg *g, struct lg_conn *c, uint32_t ev)
 {
     if (c->fd < 0 || c->events == ev)
         return;
-    struct epoll_event e = { .events = ev, .data.u64 = key_of(g, c) };
-    if (epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+    if (pf_loop_mod(&g->loop, c->fd, ev, key_of(g, c)) == 0)
         c->events = ev;
 }
 
@@ -401,8 +401,7 @@ static void conn_open(struct lg *g, struct lg_conn *c)
             return;
         }
     }
-    struct epoll_event e = { .events = EPOLLOUT, .data.u64 = key_of(g, c) };
-    if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+    if (pf_loop_add(&g->loop, fd, EPOLLOUT, key_of(g, c)) < 0) {
         conn_fail(g, c);
         return;
     }
@@ -750,7 +749,6 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
     memset(res, 0, sizeof(*res));
     g.cfg = cfg;
     g.res = res;
-    g.ep = -1;
 
     if (cfg->conns <= 0 || cfg->depth <= 0 || cfg->active < 0 || cfg->stalled < 0 ||
         (cfg->stalled > 0 && (cfg->mode == PF_LG_CONNECT || cfg->mode == PF_LG_UDP)) ||
@@ -779,17 +777,14 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
         rc = -ENOMEM;
         goto out;
     }
-    g.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (g.ep < 0) {
-        rc = -errno;
+    rc = pf_loop_open(&g.loop, 0);
+    if (rc < 0)
         goto out;
-    }
+    g.loop_ok = 1;
     if (cfg->stop_fd >= 0) {
-        struct epoll_event e = { .events = EPOLLIN, .data.u64 = LG_STOP_KEY };
-        if (epoll_ctl(g.ep, EPOLL_CTL_ADD, cfg->stop_fd, &e) < 0) {
-            rc = -errno;
+        rc = pf_loop_add(&g.loop, cfg->stop_fd, EPOLLIN, LG_STOP_KEY);
+        if (rc < 0)
             goto out;
-        }
     }
 
     uint64_t t0 = now_ns();
@@ -806,7 +801,7 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
     ramp(&g);
     fill_active(&g);
 
-    struct epoll_event evs[LG_MAX_EVENTS];
+    pf_loop_event evs[LG_MAX_EVENTS];
     uint64_t next_tick = g.now + LG_TICK_NS;
     int stop = 0;
     while (!stop) {
@@ -823,15 +818,17 @@ int pf_loadgen_run(const struct pf_lg_config *cfg, struct pf_lg_result *res)
         if (!g.measuring && g.t_m0 < wake)
             wake = g.t_m0;
         int timeout_ms = wake > g.now ? (int)((wake - g.now + 999999) / 1000000) : 0;
-        int k = epoll_wait(g.ep, evs, LG_MAX_EVENTS, timeout_ms);
+        int k = pf_loop_wait(&g.loop, timeout_ms, evs, LG_MAX_EVENTS);
+        if (k == -EINTR)
+            continue;
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
+            rc = k;
             break;
         }
         for (int i = 0; i < k; i++) {
-            uint64_t key = evs[i].data.u64;
+            uint64_t key = evs[i].tag;
+            if (evs[i].events & PF_LOOP_WAKE)
+                continue;   /* nobody wakes this loop; its tag 0 is connection 0's */
             if (key == LG_STOP_KEY) {
                 stop = 1;
                 continue;
@@ -863,8 +860,8 @@ out:
             if (g.c[i].fd >= 0)
                 close(g.c[i].fd);
     }
-    if (g.ep >= 0)
-        close(g.ep);
+    if (g.loop_ok)
+        pf_loop_close(&g.loop);
     free(g.c);
     free(g.ring_mem);
     free(g.hbuf_mem);

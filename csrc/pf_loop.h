@@ -41,6 +41,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "pf_msgq.h"
+
 /* events bits of a pf_loop_event that are not an fd's (epoll never sets them) */
 #define PF_LOOP_TIMER (1u << 29)
 #define PF_LOOP_WAKE (1u << 30)
@@ -53,15 +55,8 @@ typedef struct pf_loop_event {
     uint32_t events;
 } pf_loop_event;
 
-/* One item of cross-thread work.  op is the receiver's enum (each model
- * names its operations); ptr and arg are the operation's operands.  The
- * inbox copies the item; what ptr points to is the sender's and receiver's
- * business (e.g. a Python object whose reference the sender gives away). */
-typedef struct pf_loop_msg {
-    int op;
-    void *ptr;
-    uint64_t arg;
-} pf_loop_msg;
+/* pf_loop_msg, one item of cross-thread work {op, ptr, arg}, and its
+ * queue: pf_msgq.h. */
 
 typedef struct pf_loop_timer {
     int64_t deadline_ns; /* CLOCK_MONOTONIC */
@@ -83,8 +78,7 @@ typedef struct pf_loop {
     uint64_t timer_seq;
     /* inbox */
     pthread_mutex_t inbox_mu;
-    pf_loop_msg *inbox;    /* ring buffer */
-    size_t inbox_head, inbox_len, inbox_cap;
+    pf_msgq inbox;         /* under inbox_mu */
     int inbox_closed;      /* pf_loop_post refuses with -ESHUTDOWN */
     int counted;           /* counted in the open-loop count (pf_loop_yield) */
 } pf_loop;
@@ -98,7 +92,10 @@ int64_t pf_loop_now_ms(void);
  * this loop among those pf_loop_yield() shares a core between. */
 int pf_loop_open(pf_loop *l, int count_for_yield);
 /* Close the descriptors, free timers and inbox (items left in the inbox are
- * dropped: drain with pf_loop_take() first if they own resources). */
+ * dropped: drain with pf_loop_take() first if they own resources).  For a
+ * loop pf_loop_open() was called on: after a failed open, and a second
+ * time, it does nothing (a zeroed, never opened pf_loop has epfd 0: do not
+ * close that). */
 void pf_loop_close(pf_loop *l);
 
 /* Register / change / remove fd (events: EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET

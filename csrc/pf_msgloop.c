@@ -8,8 +8,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define READ_CHUNK   (64 * 1024)   /* most one recv asks for */
@@ -43,9 +41,16 @@ struct pf_mproxy {
     const char *reason;   /* why it is refused, if known */
 };
 
-/* epoll tags for the two non-connection fds */
-#define TAG_WAKE(l) ((void *)&(l)->wakefd)
-#define TAG_LIS(l)  ((void *)&(l)->lis)
+/* pf_loop tags: the listener's, and a connection's (its pf_mconn) */
+#define TAG_LIS 0
+static inline uint64_t conn_tag(const pf_mconn *c) { return (uint64_t)(uintptr_t)c; }
+
+/* A connection handed over by the acceptor (PF_MOP_CONN's ptr). */
+typedef struct {
+    int fd;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+} conn_item;
 
 void pf_msgloop_opts_init(pf_msgloop_opts *o)
 {
@@ -153,25 +158,16 @@ static pf_mevent *ev_push(pf_msgloop *l, int type, pf_mconn *c)
     return e;
 }
 
-/* ---- epoll ------------------------------------------------------------ */
-
-static int epoll_set(pf_msgloop *l, int op, int fd, uint32_t events, void *tag)
-{
-    struct epoll_event ee;
-    memset(&ee, 0, sizeof(ee));
-    ee.events = events;
-    ee.data.ptr = tag;
-    return epoll_ctl(l->epfd, op, fd, &ee) < 0 ? PF_NEG_ERRNO() : 0;
-}
+/* ---- registration ----------------------------------------------------- */
 
 static void set_accepting(pf_msgloop *l, int on)
 {
     if (on == l->accepting || !l->lis_ok)
         return;
-    if (on && epoll_set(l, EPOLL_CTL_ADD, l->lis.fd, EPOLLIN, TAG_LIS(l)) < 0)
+    if (on && pf_loop_add(&l->loop, l->lis.fd, EPOLLIN, TAG_LIS) < 0)
         return;
     if (!on)
-        epoll_set(l, EPOLL_CTL_DEL, l->lis.fd, 0, NULL);
+        pf_loop_del(&l->loop, l->lis.fd);
     l->accepting = on;
 }
 
@@ -183,7 +179,7 @@ static int wants_read(const pf_mconn *c)
 static void update_mask(pf_msgloop *l, pf_mconn *c)
 {
     uint32_t want = (wants_read(c) ? EPOLLIN : 0) | (pf_buf_len(&c->out) ? EPOLLOUT : 0);
-    if (want != c->events && epoll_set(l, EPOLL_CTL_MOD, c->fd, want, c) == 0)
+    if (want != c->events && pf_loop_mod(&l->loop, c->fd, want, conn_tag(c)) == 0)
         c->events = want;
 }
 
@@ -235,34 +231,23 @@ static void resume_accepting(pf_msgloop *l)
         set_accepting(l, 1);
 }
 
-/* Acceptor: queue fd in t's inbox and wake t.  0, or -ENOMEM / -ESHUTDOWN
- * (the caller closes fd). */
+/* Acceptor: post fd to t's inbox (which wakes t).  0, or -ENOMEM /
+ * -ESHUTDOWN once t shut down (the caller closes fd). */
 static int hand_over(pf_msgloop *t, int fd, const struct sockaddr_storage *ss, socklen_t alen)
 {
-    int rc = 0;
-    pthread_mutex_lock(&t->inbox_mu);
-    if (t->stopped) {
-        rc = -ESHUTDOWN;
-    } else if (t->inbox_len == t->inbox_cap) {
-        size_t cap = t->inbox_cap ? t->inbox_cap * 2 : 16;
-        pf_inbox_item *q = realloc(t->inbox, cap * sizeof(*q));
-        if (q) {
-            t->inbox = q;
-            t->inbox_cap = cap;
-        } else {
-            rc = -ENOMEM;
-        }
+    conn_item *it = malloc(sizeof(*it));
+    if (!it)
+        return -ENOMEM;
+    it->fd = fd;
+    it->addrlen = alen;
+    memcpy(&it->addr, ss, sizeof(*ss));
+    __atomic_fetch_add(&t->load, 1, __ATOMIC_RELAXED);
+    pf_loop_msg m = {.op = PF_MOP_CONN, .ptr = it, .arg = 0};
+    int rc = pf_loop_post(&t->loop, &m);
+    if (rc < 0) {
+        __atomic_fetch_sub(&t->load, 1, __ATOMIC_RELAXED);
+        free(it);
     }
-    if (rc == 0) {
-        pf_inbox_item *it = &t->inbox[t->inbox_len++];
-        it->fd = fd;
-        it->addrlen = alen;
-        memcpy(&it->addr, ss, sizeof(*ss));
-        __atomic_fetch_add(&t->load, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&t->inbox_mu);
-    if (rc == 0)
-        pf_msgloop_wake(t);
     return rc;
 }
 
@@ -554,7 +539,7 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
     if (l->o.proxy) {
         /* OPEN once the header is complete (proxy_read). */
         c->proxy = malloc(sizeof(*c->proxy));
-        if (!c->proxy || epoll_set(l, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
+        if (!c->proxy || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
             free(c->proxy);
             free(c);
             goto drop;
@@ -577,7 +562,7 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
         return;
     }
     pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
-    if (!e || epoll_set(l, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
+    if (!e || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
         if (e)
             l->nev--;
         free(c);
@@ -619,42 +604,65 @@ static void accept_some(pf_msgloop *l)
     }
 }
 
-/* Take connections the acceptor handed over (as many as this cycle has
- * room for), setting them up outside the lock the acceptor waits on.
- * Returns 1 if some are left for the next cycle. */
-static int take_inbox(pf_msgloop *l)
+/* The caller's item m: an INBOX event.  Only if ev cannot grow (out of
+ * memory) is m dropped, leaking what it refers to rather than freeing it
+ * under the caller's feet. */
+static void report_item(pf_msgloop *l, const pf_loop_msg *m)
 {
-    pf_inbox_item got[ACCEPT_BATCH];
-    size_t n = ACCEPT_BATCH - l->naddrs;
-    if (!l->acceptor)
-        return 0;
-    pthread_mutex_lock(&l->inbox_mu);
-    if (n > l->inbox_len)
-        n = l->inbox_len;
-    memcpy(got, l->inbox, n * sizeof(*got));
-    memmove(l->inbox, l->inbox + n, (l->inbox_len - n) * sizeof(*l->inbox));
-    l->inbox_len -= n;
-    int left = l->inbox_len > 0;
-    pthread_mutex_unlock(&l->inbox_mu);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(&l->addrs[l->naddrs], &got[i].addr, sizeof(got[i].addr));
-        add_conn(l, got[i].fd, got[i].addrlen);
-    }
-    return left;
+    pf_mevent *e = ev_push(l, PF_MEV_INBOX, NULL);
+    if (e)
+        e->msg = *m;
 }
 
-/* Close what the inbox holds (shutdown, destroy). */
-static void drop_inbox(pf_msgloop *l)
+/* Take what other threads posted, oldest first, as much as this cycle
+ * has room for (ACCEPT_BATCH: each item may be a connection, which needs
+ * an address slot): connections from the acceptor become OPEN events, the
+ * caller's items INBOX events.  Only after a wake-up: every post wakes the
+ * loop.  Returns 1 if some are left for the next cycle. */
+static int take_inbox(pf_msgloop *l)
 {
-    if (!l->inbox_mu_ok)
-        return;
-    pthread_mutex_lock(&l->inbox_mu);
-    for (size_t i = 0; i < l->inbox_len; i++) {
-        close(l->inbox[i].fd);
-        __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
+    pf_loop_msg got[ACCEPT_BATCH];
+    size_t room = ACCEPT_BATCH - l->naddrs;
+    if (!l->inbox_check)
+        return 0;
+    size_t n = pf_loop_take(&l->loop, got, room);
+    for (size_t i = 0; i < n; i++) {
+        if (got[i].op == PF_MOP_CONN) {
+            conn_item *it = got[i].ptr;
+            memcpy(&l->addrs[l->naddrs], &it->addr, sizeof(it->addr));
+            add_conn(l, it->fd, it->addrlen);
+            free(it);
+        } else {
+            report_item(l, &got[i]);
+        }
     }
-    l->inbox_len = 0;
-    pthread_mutex_unlock(&l->inbox_mu);
+    l->inbox_check = n == room && pf_loop_inbox_len(&l->loop) > 0;
+    return l->inbox_check;
+}
+
+/* Refuse further posts and empty the inbox (shutdown, destroy): close the
+ * connections in it; the caller's items become INBOX events if report,
+ * else are dropped. */
+static void drop_inbox(pf_msgloop *l, int report)
+{
+    pf_loop_msg got[ACCEPT_BATCH];
+    size_t n;
+    if (!l->loop_ok)
+        return;
+    pf_loop_inbox_close(&l->loop);
+    while ((n = pf_loop_take(&l->loop, got, ACCEPT_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (got[i].op == PF_MOP_CONN) {
+                conn_item *it = got[i].ptr;
+                close(it->fd);
+                free(it);
+                __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
+            } else if (report) {
+                report_item(l, &got[i]);
+            }
+        }
+    }
+    l->inbox_check = 0;
 }
 
 /* ---- the cycle -------------------------------------------------------- */
@@ -811,7 +819,7 @@ static int has_runnable_pending(const pf_msgloop *l)
  * than the wake-up (0 also when it timed out). */
 static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
 {
-    struct epoll_event evs[EPOLL_BATCH];
+    pf_loop_event evs[EPOLL_BATCH];
     *io = 0;
     begin_cycle(l);
     expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
@@ -824,31 +832,27 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
         timeout_ms = 0;
     else
         timeout_ms = clock_timeout(l, timeout_ms);
-    int n = epoll_wait(l->epfd, evs, EPOLL_BATCH, timeout_ms);
-    if (n < 0) {
-        int err = PF_NEG_ERRNO();
-        return l->nev > 0 ? (int)l->nev : err;
-    }
+    int n = pf_loop_wait(&l->loop, timeout_ms, evs, EPOLL_BATCH);
+    if (n < 0)
+        return l->nev > 0 ? (int)l->nev : n;
     if (n > 0 && timeout_ms != 0)
         l->now = pf_now_ms();
     for (int i = 0; i < n; i++) {
-        void *tag = evs[i].data.ptr;
+        uint64_t tag = evs[i].tag;
         uint32_t e = evs[i].events;
-        if (tag == TAG_WAKE(l)) {
-            uint64_t v;
-            while (read(l->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
-                ;
-            *io = -1; /* woken: return, even without events */
+        if (e & PF_LOOP_WAKE) {
+            l->inbox_check = 1; /* taken at the next poll */
+            *io = -1;           /* woken: return, even without events */
             continue;
         }
         if (*io == 0)
             *io = 1;
-        if (tag == TAG_LIS(l)) {
+        if (tag == TAG_LIS) {
             if (l->accepting)
                 accept_some(l);
             continue;
         }
-        pf_mconn *c = tag;
+        pf_mconn *c = (pf_mconn *)(uintptr_t)tag;
         if (!(c->flags & MC_OPEN))
             continue;
         if ((e & EPOLLOUT) && pf_buf_len(&c->out)) {
@@ -1032,15 +1036,14 @@ out:
 
 int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
 {
-    /* under the inbox lock: the acceptor hands nothing over after this */
-    if (l->inbox_mu_ok)
-        pthread_mutex_lock(&l->inbox_mu);
+    /* The inbox refuses posts first: the acceptor hands nothing over
+     * after this (pf_loop_post fails with -ESHUTDOWN and it closes the fd). */
+    if (l->loop_ok)
+        pf_loop_inbox_close(&l->loop);
     __atomic_store_n(&l->stopped, 1, __ATOMIC_RELAXED);
-    if (l->inbox_mu_ok)
-        pthread_mutex_unlock(&l->inbox_mu);
-    drop_inbox(l);
     set_accepting(l, 0);
     begin_cycle(l);
+    drop_inbox(l, 1);
     drain_all(l, drain_ms);
     while (l->clocks[PF_CLOCK_IDLE].head) {
         pf_mconn *c = l->clocks[PF_CLOCK_IDLE].head;
@@ -1057,12 +1060,12 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
 
 int pf_msgloop_wake(pf_msgloop *l)
 {
-    uint64_t one = 1;
-    ssize_t n;
-    do {
-        n = write(l->wakefd, &one, sizeof(one));
-    } while (n < 0 && errno == EINTR);
-    return n < 0 && errno != EAGAIN ? PF_NEG_ERRNO() : 0;
+    return pf_loop_wake(&l->loop);
+}
+
+pf_loop *pf_msgloop_loop(pf_msgloop *l)
+{
+    return &l->loop;
 }
 
 int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
@@ -1070,7 +1073,6 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     pf_framer probe;
     int rc;
     memset(l, 0, sizeof(*l));
-    l->epfd = l->wakefd = -1;
     l->o = *o;
     if (l->o.low_water > l->o.high_water)
         l->o.low_water = l->o.high_water;
@@ -1091,23 +1093,10 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
         rc = -ENOMEM;
         goto fail;
     }
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (l->epfd < 0) {
-        rc = PF_NEG_ERRNO();
-        goto fail;
-    }
-    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->wakefd < 0) {
-        rc = PF_NEG_ERRNO();
-        goto fail;
-    }
-    rc = epoll_set(l, EPOLL_CTL_ADD, l->wakefd, EPOLLIN, TAG_WAKE(l));
+    rc = pf_loop_open(&l->loop, 0);
     if (rc < 0)
         goto fail;
-    rc = -pthread_mutex_init(&l->inbox_mu, NULL);
-    if (rc < 0)
-        goto fail;
-    l->inbox_mu_ok = 1;
+    l->loop_ok = 1;
     l->clocks[PF_CLOCK_IDLE].ms = o->idle_ms;
     l->clocks[PF_CLOCK_MESSAGE].ms = o->message_ms;
     l->clocks[PF_CLOCK_PROXY].ms = o->proxy ? o->proxy_ms : 0;
@@ -1144,21 +1133,13 @@ void pf_msgloop_destroy(pf_msgloop *l)
         l->dead = c->next_dead;
         free_conn(c);
     }
-    drop_inbox(l);
-    if (l->inbox_mu_ok)
-        pthread_mutex_destroy(&l->inbox_mu);
-    l->inbox_mu_ok = 0;
-    free(l->inbox);
-    l->inbox = NULL;
-    l->inbox_len = l->inbox_cap = 0;
+    drop_inbox(l, 0);
     if (l->lis_ok)
         pf_listener_close(&l->lis);
     l->lis_ok = 0;
-    if (l->wakefd >= 0)
-        close(l->wakefd);
-    if (l->epfd >= 0)
-        close(l->epfd);
-    l->wakefd = l->epfd = -1;
+    if (l->loop_ok)
+        pf_loop_close(&l->loop);
+    l->loop_ok = 0;
     free(l->ev);
     free(l->arena);
     free(l->addrs);

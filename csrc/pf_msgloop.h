@@ -1,7 +1,9 @@
 /* pf_msgloop.h: the message loop (MessageHandler's event-driven fast path).
  *
- * One thread, one epoll set: the listening socket, an eventfd wake-up and
- * every connection (non-blocking, accepted with accept4 via pf_listener).
+ * One thread, one pf_loop (pf_loop.h: its epoll set, wake-up and inbox):
+ * the listening socket (level-triggered, tag 0) and every connection
+ * (non-blocking, accepted with accept4 via pf_listener; level-triggered,
+ * tagged with its pf_mconn pointer).
  * The loop reads, frames (pf_frame.h) and hands whole messages to its
  * caller in batches; the caller (the Cython layer, holding the GIL once
  * per batch) handles them and queues replies with pf_msgloop_send(); the
@@ -63,13 +65,24 @@
  * Several loops, each on its own thread, may share one listening socket:
  * one loop (the acceptor, pf_msgloop_set_peers) accepts and hands each new
  * connection to the loop with the fewest connections, itself included
- * (through that loop's inbox: a mutex-protected queue and its eventfd).
+ * (pf_loop_post of a PF_MOP_CONN item into that loop's inbox).
  * A connection then stays on its loop.  max_conns is per loop; the
  * acceptor stops accepting while every loop is at its limit.
  *
  * Threads: everything here is for the loop's thread, except
- * pf_msgloop_wake(), safe from any thread.  Other threads hand replies to
- * the loop through the caller (a queue + wake).
+ * pf_msgloop_wake() and pf_loop_post() on pf_msgloop_loop(l), safe from
+ * any thread.
+ *
+ * Cross-thread work for the caller: another thread posts a pf_loop_msg
+ * with an op >= PF_MOP_USER (the caller's own enum) into
+ * pf_msgloop_loop(l) with pf_loop_post(); the loop hands it back, in
+ * posting order, as a PF_MEV_INBOX event (conn NULL, the item in msg)
+ * early in a later batch, on the loop's thread.  Ops below PF_MOP_USER are
+ * the loop's own (PF_MOP_CONN: a connection from the acceptor).  Items
+ * still queued at pf_msgloop_shutdown() come back as INBOX events among
+ * its CLOSE events (so that what ptr refers to can be released); posts
+ * after shutdown fail with -ESHUTDOWN; pf_msgloop_destroy() drops what
+ * is left without events.
  *
  * Returns: 0 / a count, or a negative errno.  EINTR from epoll_wait is
  * returned (-EINTR) so that the caller can run signal handlers.
@@ -83,11 +96,20 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "pf_buf.h"
 #include "pf_frame.h"
 #include "pf_listen.h"
+#include "pf_loop.h"
 #include "pf_proxy.h"
 
-enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3, PF_MEV_REFUSED = 4 };
+enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3, PF_MEV_INBOX = 4,
+       PF_MEV_REFUSED = 5 };
+
+/* ops of the loop's inbox (pf_loop_msg.op; see Threads above) */
+enum {
+    PF_MOP_CONN = 1,  /* ptr: a connection handed over by the acceptor */
+    PF_MOP_USER = 64  /* first op of the caller's own (PF_MEV_INBOX events) */
+};
 
 /* CLOSE reasons beside 0 (peer EOF or pf_msgloop_close) and socket errors. */
 #define PF_MCLOSE_FRAMING (-EMSGSIZE)  /* line/header over the limit */
@@ -122,6 +144,7 @@ typedef struct {
     const unsigned char *frame; /* MSG: where the message's bytes start
                                    (its header, if any), in data's buffer */
     const char *reason;        /* REFUSED: why (static string) */
+    pf_loop_msg msg;           /* INBOX: the item posted */
 } pf_mevent;
 
 struct pf_mproxy;
@@ -164,14 +187,10 @@ typedef struct {
     int proxy_ntrusted;   /* entries; < 0: any peer */
 } pf_msgloop_opts;
 
-typedef struct {
-    int fd;
-    socklen_t addrlen;
-    struct sockaddr_storage addr;
-} pf_inbox_item;
-
 typedef struct pf_msgloop {
-    int epfd, wakefd;
+    pf_loop loop;         /* epoll set, wake-up, inbox */
+    int loop_ok;          /* loop opened */
+    int inbox_check;      /* woken since the inbox was last found empty */
     pf_listener lis;
     int lis_ok;           /* lis initialised */
     int accepting;        /* listener in the epoll set */
@@ -191,10 +210,6 @@ typedef struct pf_msgloop {
     uint64_t proxy_refused; /* REFUSED events */
     /* Sharing a listening socket (see above). */
     int load;             /* connections owned or in the inbox (atomic) */
-    pthread_mutex_t inbox_mu;
-    int inbox_mu_ok;
-    pf_inbox_item *inbox; /* connections handed over by the acceptor */
-    size_t inbox_len, inbox_cap;
     struct pf_msgloop **peers; /* acceptor: the other loops */
     int npeers;
     int next_peer;        /* acceptor: where the next search starts */
@@ -210,10 +225,13 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o);
  * must all stay allocated (not destroyed) until every one of them has
  * returned from pf_msgloop_shutdown. */
 void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n);
-/* Close every remaining connection without events and free everything. */
+/* Close every remaining connection without events and free everything
+ * (the caller's inbox items still queued are dropped: shut down first). */
 void pf_msgloop_destroy(pf_msgloop *l);
 /* End the current or next wait at once.  Any thread. */
 int pf_msgloop_wake(pf_msgloop *l);
+/* l's pf_loop, for pf_loop_post() from other threads (see Threads). */
+pf_loop *pf_msgloop_loop(pf_msgloop *l);
 /* Finish the previous batch (drop delivered bytes, write queued output,
  * close what was closed), then wait up to timeout_ms (-1: no limit; the
  * idle timeout shortens it) and do the I/O that is ready.  Returns the
@@ -235,9 +253,11 @@ int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iov
 /* Close c once its queued output is written (CLOSE event, err 0 unless
  * an error came first).  abort: close now, dropping queued output. */
 void pf_msgloop_close(pf_msgloop *l, pf_mconn *c, int abort);
-/* Stop accepting; write what each connection has queued, waiting up to
- * drain_ms milliseconds in all for sockets that are full (0: no wait), and
- * close it.  Returns the number of CLOSE events in l->ev. */
+/* Stop accepting and refuse further posts; write what each connection
+ * has queued, waiting up to drain_ms milliseconds in all for sockets that
+ * are full (0: no wait), and close it.  Returns the number of events in
+ * l->ev: CLOSE events, and INBOX events for the caller's items that were
+ * still queued. */
 int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms);
 /* Bytes of output queued for c. */
 size_t pf_mconn_queued(const pf_mconn *c);

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* An absolute CLOCK_MONOTONIC time, at_ms on the pf_now_ms() clock. */
@@ -66,29 +67,23 @@ fail_mu:
 int pf_pool_init(pf_pool *p, int max_workers, int start_delay_ms, int overflow_ms)
 {
     int rc;
+    p->inited = 0;
     if (max_workers < 1)
         return -EINVAL;
-    p->cap = 64;
-    p->head = p->len = 0;
-    p->slots = malloc(p->cap * sizeof *p->slots);
-    if (!p->slots)
-        return -ENOMEM;
+    memset(&p->q, 0, sizeof(p->q));
     p->max_workers = max_workers;
     p->start_delay_ms = start_delay_ms < 0 ? 0 : start_delay_ms;
     p->overflow_ms = overflow_ms;
     p->workers = p->waiting = p->running = p->closed = 0;
     p->overseer = p->overseer_idle = 0;
     rc = sync_init(p);
-    if (rc) {
-        free(p->slots);
-        p->slots = NULL;
-    }
+    p->inited = rc == 0;
     return rc;
 }
 
 int pf_pool_after_fork(pf_pool *p)
 {
-    if (!p->slots)
+    if (!p->inited)
         return 0;
     /* The old objects are not destroyed: their state belongs to threads
      * that do not exist here (as CPython's _PyThread_at_fork_reinit). */
@@ -99,29 +94,14 @@ int pf_pool_after_fork(pf_pool *p)
 
 void pf_pool_destroy(pf_pool *p)
 {
-    if (!p->slots)
+    if (!p->inited)
         return;
     pthread_cond_destroy(&p->overdue);
     pthread_cond_destroy(&p->all_done);
     pthread_cond_destroy(&p->has_work);
     pthread_mutex_destroy(&p->mu);
-    free(p->slots);
-    p->slots = NULL;
-}
-
-static int grow(pf_pool *p)
-{
-    size_t ncap = p->cap * 2;
-    pf_pool_slot *n = malloc(ncap * sizeof *n);
-    if (!n)
-        return -ENOMEM;
-    for (size_t i = 0; i < p->len; i++)
-        n[i] = p->slots[(p->head + i) % p->cap];
-    free(p->slots);
-    p->slots = n;
-    p->cap = ncap;
-    p->head = 0;
-    return 0;
+    pf_msgq_free(&p->q);
+    p->inited = 0;
 }
 
 /* Queued items that no thread will take without finishing an item first:
@@ -129,7 +109,7 @@ static int grow(pf_pool *p)
  * started or between two items, each take one). */
 static long untaken(const pf_pool *p)
 {
-    return (long)p->len + p->running - p->workers;
+    return (long)pf_msgq_len(&p->q) + p->running - p->workers;
 }
 
 /* When the oldest item without a taker is due for a thread of its own
@@ -145,8 +125,8 @@ static int64_t due_ms(const pf_pool *p)
     if (delay < 0)
         return -1;
     /* The first len - n items are taken by the threads there are, in order. */
-    const pf_pool_slot *s = &p->slots[(p->head + (p->len - (size_t)n)) % p->cap];
-    return s->queued_ms + delay;
+    size_t len = pf_msgq_len(&p->q);
+    return (int64_t)pf_msgq_at(&p->q, len - (size_t)n)->arg + delay;
 }
 
 int pf_pool_submit(pf_pool *p, void *item)
@@ -157,12 +137,9 @@ int pf_pool_submit(pf_pool *p, void *item)
         rc = -ESHUTDOWN;
         goto out;
     }
-    if (p->len == p->cap && (rc = grow(p)) < 0)
+    pf_loop_msg m = {.op = 0, .ptr = item, .arg = (uint64_t)pf_now_ms()};
+    if ((rc = pf_msgq_push(&p->q, &m)) < 0)
         goto out;
-    pf_pool_slot *slot = &p->slots[(p->head + p->len) % p->cap];
-    slot->item = item;
-    slot->queued_ms = pf_now_ms();
-    p->len++;
     if (untaken(p) > 0) {
         if (p->workers < p->max_workers && (p->running == 0 || p->start_delay_ms == 0)) {
             /* No thread is busy, so none is about to be free. */
@@ -194,10 +171,9 @@ void pf_pool_worker_failed(pf_pool *p)
 
 static void *pop_locked(pf_pool *p)
 {
-    void *item = p->slots[p->head].item;
-    p->head = (p->head + 1) % p->cap;
-    p->len--;
-    return item;
+    pf_loop_msg m;
+    pf_msgq_take(&p->q, &m, 1);
+    return m.ptr;
 }
 
 int pf_pool_take(pf_pool *p, int idle_ms, void **item)
@@ -205,7 +181,7 @@ int pf_pool_take(pf_pool *p, int idle_ms, void **item)
     int rc = 0;
     int64_t deadline = deadline_after(idle_ms);
     pthread_mutex_lock(&p->mu);
-    while (p->len == 0) {
+    while (pf_msgq_len(&p->q) == 0) {
         if (p->closed) {
             rc = -ESHUTDOWN;
             break;
@@ -213,7 +189,7 @@ int pf_pool_take(pf_pool *p, int idle_ms, void **item)
         p->waiting++;
         int w = cond_wait_until(&p->has_work, &p->mu, deadline);
         p->waiting--;
-        if (w == ETIMEDOUT && p->len == 0) {
+        if (w == ETIMEDOUT && pf_msgq_len(&p->q) == 0) {
             rc = -ETIMEDOUT;
             break;
         }
@@ -234,7 +210,7 @@ void pf_pool_done(pf_pool *p)
     pthread_mutex_lock(&p->mu);
     assert(p->running > 0);
     p->running--;
-    if (p->running == 0 && p->len == 0)
+    if (p->running == 0 && pf_msgq_len(&p->q) == 0)
         pthread_cond_broadcast(&p->all_done);
     pthread_mutex_unlock(&p->mu);
 }
@@ -286,10 +262,10 @@ int pf_pool_pop(pf_pool *p, void **item)
 {
     int rc = -ENOENT;
     pthread_mutex_lock(&p->mu);
-    if (p->len > 0) {
+    if (pf_msgq_len(&p->q) > 0) {
         *item = pop_locked(p);
         rc = 0;
-        if (p->running == 0 && p->len == 0)
+        if (p->running == 0 && pf_msgq_len(&p->q) == 0)
             pthread_cond_broadcast(&p->all_done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -310,10 +286,10 @@ int pf_pool_join(pf_pool *p, int timeout_ms)
     int rc = 0;
     int64_t deadline = deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
-    while (p->running > 0 || p->len > 0) {
+    while (p->running > 0 || pf_msgq_len(&p->q) > 0) {
         int w = cond_wait_until(&p->all_done, &p->mu, deadline);
         if (w == ETIMEDOUT) {
-            rc = (p->running > 0 || p->len > 0) ? -ETIMEDOUT : 0;
+            rc = (p->running > 0 || pf_msgq_len(&p->q) > 0) ? -ETIMEDOUT : 0;
             break;
         }
     }
@@ -328,6 +304,6 @@ void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out)
     out->waiting = p->waiting;
     out->running = p->running;
     out->overseer = p->overseer;
-    out->queued = p->len;
+    out->queued = pf_msgq_len(&p->q);
     pthread_mutex_unlock(&p->mu);
 }

@@ -1,6 +1,7 @@
 /* pf_pool.h: the worker pool's queue.
  *
- * A mutex + condition variable queue of opaque items.  The pool decides
+ * A mutex + condition variable queue of opaque items (a pf_msgq, the
+ * queue pf_loop's inbox uses too).  The pool decides
  * when a worker thread is needed and when an idle worker retires (nothing
  * to take for idle_ms); the caller starts the thread, so workers can be
  * Python threads whose waits happen here without the GIL.
@@ -24,18 +25,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct pf_pool_slot {
-    void *item;
-    int64_t queued_ms;        /* pf_now_ms() at pf_pool_submit */
-} pf_pool_slot;
+#include "pf_msgq.h"
 
 typedef struct pf_pool {
     pthread_mutex_t mu;
     pthread_cond_t has_work;  /* items queued or pool closed */
     pthread_cond_t all_done;  /* queue empty and nothing running */
     pthread_cond_t overdue;   /* the overseer's: an item without taker, or closed */
-    pf_pool_slot *slots;      /* ring buffer */
-    size_t cap, head, len;
+    pf_msgq q;                /* {ptr: item, arg: pf_now_ms() at pf_pool_submit} */
+    int inited;               /* pf_pool_init succeeded, not destroyed */
     int max_workers;
     int start_delay_ms;
     int overflow_ms;

@@ -1,5 +1,8 @@
 /* pf_refserver.c: see pf_refserver.h. */
 #include "pf_refserver.h"
+#include "pf_buf.h"
+#include "pf_common.h"
+#include "pf_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,34 +21,20 @@
 struct ref_conn {
     int fd;
     int close_after;       /* PF_REF_ONCE: close once the echo is written */
-    char *pend;            /* unsent echo, or NULL */
-    size_t pend_off, pend_len;
-    char *part;            /* PF_REF_LINE: a line without its '\n' yet */
-    size_t part_len, part_cap;
+    pf_buf pend;           /* unsent echo (no cap) */
+    pf_buf part;           /* PF_REF_LINE: a line without its '\n' yet */
     struct ref_conn *prev, *next;
 };
 
-/* epoll keys that are not connections */
-static char key_listen, key_stop;
-
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
-}
+/* pf_loop tags that are not connections (a connection's: its pointer) */
+#define TAG_LISTEN 0
+#define TAG_STOP 1
+static inline uint64_t conn_tag(const struct ref_conn *c) { return (uint64_t)(uintptr_t)c; }
 
 static void xclose(int fd)
 {
     while (close(fd) < 0 && errno == EINTR)
         ;
-}
-
-static int add_fd(int ep, int fd, uint32_t ev, void *ptr)
-{
-    struct epoll_event e = { .events = ev, .data.ptr = ptr };
-    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
 }
 
 static void conn_free(struct ref_conn **head, struct ref_conn *c)
@@ -58,8 +46,8 @@ static void conn_free(struct ref_conn **head, struct ref_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     xclose(c->fd);
-    free(c->pend);
-    free(c->part);
+    pf_buf_free(&c->pend);
+    pf_buf_free(&c->part);
     free(c);
 }
 
@@ -67,8 +55,8 @@ static void conn_free(struct ref_conn **head, struct ref_conn *c)
  * -1 on error. */
 static int conn_flush(struct ref_conn *c)
 {
-    while (c->pend_off < c->pend_len) {
-        ssize_t n = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+    while (pf_buf_len(&c->pend) > 0) {
+        ssize_t n = send(c->fd, pf_buf_data(&c->pend), pf_buf_len(&c->pend), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -76,17 +64,15 @@ static int conn_flush(struct ref_conn *c)
                 return 0;
             return -1;
         }
-        c->pend_off += (size_t)n;
+        pf_buf_consume(&c->pend, (size_t)n);
     }
-    free(c->pend);
-    c->pend = NULL;
-    c->pend_off = c->pend_len = 0;
+    pf_buf_shrink(&c->pend);
     return 1;
 }
 
 /* Send data[0..len); what the socket does not take now is kept in c->pend
  * and written on EPOLLOUT, reading stopped meanwhile. Returns 0 or -1. */
-static int conn_reply(int ep, struct ref_conn *c, const char *data, size_t len)
+static int conn_reply(pf_loop *l, struct ref_conn *c, const char *data, size_t len)
 {
     size_t off = 0;
     while (off < len) {
@@ -96,69 +82,44 @@ static int conn_reply(int ep, struct ref_conn *c, const char *data, size_t len)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return -1;
-            c->pend_len = len - off;
-            c->pend = malloc(c->pend_len);
-            if (c->pend == NULL)
+            if (pf_buf_append(&c->pend, data + off, len - off) < 0)
                 return -1;
-            memcpy(c->pend, data + off, c->pend_len);
-            c->pend_off = 0;
-            struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
-            return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0 ? -1 : 0;
+            return pf_loop_mod(l, c->fd, EPOLLOUT, conn_tag(c)) < 0 ? -1 : 0;
         }
         off += (size_t)w;
     }
     return 0;
 }
 
-/* Append data to the partial line. Returns 0, or -1 (no memory, too long). */
-static int part_append(struct ref_conn *c, const char *data, size_t len)
-{
-    if (c->part_len + len > REF_MAX_LINE)
-        return -1;
-    if (c->part_len + len > c->part_cap) {
-        size_t cap = c->part_cap ? c->part_cap : 256;
-        while (cap < c->part_len + len)
-            cap *= 2;
-        char *p = realloc(c->part, cap);
-        if (p == NULL)
-            return -1;
-        c->part = p;
-        c->part_cap = cap;
-    }
-    memcpy(c->part + c->part_len, data, len);
-    c->part_len += len;
-    return 0;
-}
-
 /* PF_REF_LINE: echo the complete lines of buf[0..n) after the partial line
  * held so far; keep the new partial line. Returns 0 or -1. */
-static int conn_lines(int ep, struct ref_conn *c, char *buf, size_t n, struct pf_ref_stats *st)
+static int conn_lines(pf_loop *l, struct ref_conn *c, char *buf, size_t n, struct pf_ref_stats *st)
 {
     const char *data = buf;
     size_t len = n;
-    if (c->part_len > 0) {
-        if (part_append(c, buf, n) < 0)
-            return -1;
-        data = c->part;
-        len = c->part_len;
+    int held = pf_buf_len(&c->part) > 0;
+    if (held) {
+        if (pf_buf_append(&c->part, buf, n) < 0)
+            return -1; /* -ENOBUFS: over REF_MAX_LINE */
+        data = (const char *)pf_buf_data(&c->part);
+        len = pf_buf_len(&c->part);
     }
     const char *nl = memrchr(data, '\n', len);
     size_t whole = nl ? (size_t)(nl - data) + 1 : 0;
-    if (whole > 0 && conn_reply(ep, c, data, whole) < 0)
+    if (whole > 0 && conn_reply(l, c, data, whole) < 0)
         return -1;
     if (st)
         st->bytes += whole;
-    if (data == c->part) {
-        memmove(c->part, c->part + whole, len - whole);
-        c->part_len = len - whole;
+    if (held) {
+        pf_buf_consume(&c->part, whole);
         return 0;
     }
-    return part_append(c, buf + whole, n - whole);
+    return pf_buf_append(&c->part, buf + whole, n - whole) < 0 ? -1 : 0;
 }
 
 /* Read once and echo as `mode` says. Returns 0, or -1 when the connection
  * is done (closed by the peer, failed, or PF_REF_ONCE's reply written). */
-static int conn_echo(int ep, struct ref_conn *c, int mode, char *buf, struct pf_ref_stats *st)
+static int conn_echo(pf_loop *l, struct ref_conn *c, int mode, char *buf, struct pf_ref_stats *st)
 {
     ssize_t n;
     do
@@ -169,13 +130,13 @@ static int conn_echo(int ep, struct ref_conn *c, int mode, char *buf, struct pf_
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     if (mode == PF_REF_LINE)
-        return conn_lines(ep, c, buf, (size_t)n, st);
-    if (conn_reply(ep, c, buf, (size_t)n) < 0)
+        return conn_lines(l, c, buf, (size_t)n, st);
+    if (conn_reply(l, c, buf, (size_t)n) < 0)
         return -1;
     if (st)
         st->bytes += (uint64_t)n;
     if (mode == PF_REF_ONCE) {
-        if (c->pend != NULL) {
+        if (pf_buf_len(&c->pend) > 0) {
             c->close_after = 1;
             return 0;
         }
@@ -187,7 +148,7 @@ static int conn_echo(int ep, struct ref_conn *c, int mode, char *buf, struct pf_
 
 /* Accept every pending connection. EMFILE: accept and drop one with the
  * spare fd so the listener does not stay readable forever. */
-static void do_accept(int ep, int lfd, int *spare, struct ref_conn **head, struct pf_ref_stats *st)
+static void do_accept(pf_loop *l, int lfd, int *spare, struct ref_conn **head, struct pf_ref_stats *st)
 {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -212,7 +173,9 @@ static void do_accept(int ep, int lfd, int *spare, struct ref_conn **head, struc
             continue;
         }
         c->fd = fd;
-        if (add_fd(ep, fd, EPOLLIN, c) < 0) {
+        pf_buf_init(&c->pend, 0);
+        pf_buf_init(&c->part, REF_MAX_LINE);
+        if (pf_loop_add(l, fd, EPOLLIN, conn_tag(c)) < 0) {
             xclose(fd);
             free(c);
             continue;
@@ -228,14 +191,15 @@ static void do_accept(int ep, int lfd, int *spare, struct ref_conn **head, struc
 
 int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *stats)
 {
-    int rc = 0, ep = -1, spare = -1;
+    int rc = 0, spare = -1, loop_ok = 0;
     if (mode != PF_REF_ECHO && mode != PF_REF_LINE && mode != PF_REF_ONCE)
         return -EINVAL;
     struct ref_conn *head = NULL;
     char *buf = NULL;
-    struct epoll_event evs[REF_MAX_EVENTS];
+    pf_loop loop;
+    pf_loop_event evs[REF_MAX_EVENTS];
 
-    rc = set_nonblock(listen_fd);
+    rc = pf_set_nonblocking(listen_fd, 1);
     if (rc < 0)
         goto out;
     buf = malloc(REF_BUF);
@@ -244,35 +208,33 @@ int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *s
         goto out;
     }
     spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) {
-        rc = -errno;
+    if ((rc = pf_loop_open(&loop, 0)) < 0)
         goto out;
-    }
-    if ((rc = add_fd(ep, listen_fd, EPOLLIN, &key_listen)) < 0)
+    loop_ok = 1;
+    if ((rc = pf_loop_add(&loop, listen_fd, EPOLLIN, TAG_LISTEN)) < 0)
         goto out;
-    if (stop_fd >= 0 && (rc = add_fd(ep, stop_fd, EPOLLIN, &key_stop)) < 0)
+    if (stop_fd >= 0 && (rc = pf_loop_add(&loop, stop_fd, EPOLLIN, TAG_STOP)) < 0)
         goto out;
 
     for (;;) {
-        int k = epoll_wait(ep, evs, REF_MAX_EVENTS, -1);
+        int k = pf_loop_wait(&loop, -1, evs, REF_MAX_EVENTS);
+        if (k == -EINTR)
+            continue;
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
+            rc = k;
             goto out;
         }
         for (int i = 0; i < k; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == &key_stop)
+            uint64_t tag = evs[i].tag;
+            if (tag == TAG_STOP)
                 goto out;
-            if (p == &key_listen) {
-                do_accept(ep, listen_fd, &spare, &head, stats);
+            if (tag == TAG_LISTEN) {
+                do_accept(&loop, listen_fd, &spare, &head, stats);
                 continue;
             }
-            struct ref_conn *c = p;
+            struct ref_conn *c = (struct ref_conn *)(uintptr_t)tag;
             uint32_t ev = evs[i].events;
-            if (c->pend != NULL) {   /* waiting for EPOLLOUT */
+            if (pf_buf_len(&c->pend) > 0) {   /* waiting for EPOLLOUT */
                 int r = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? conn_flush(c) : 0;
                 if (r < 0) {
                     conn_free(&head, c);
@@ -280,14 +242,13 @@ int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *s
                     shutdown(c->fd, SHUT_WR);
                     conn_free(&head, c);
                 } else if (r == 1) {
-                    struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
-                    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
+                    if (pf_loop_mod(&loop, c->fd, EPOLLIN, conn_tag(c)) < 0)
                         conn_free(&head, c);
                 }
                 continue;
             }
             if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                if (conn_echo(ep, c, mode, buf, stats) < 0)
+                if (conn_echo(&loop, c, mode, buf, stats) < 0)
                     conn_free(&head, c);
             }
         }
@@ -296,8 +257,8 @@ int pf_ref_echo_tcp(int listen_fd, int mode, int stop_fd, struct pf_ref_stats *s
 out:
     while (head != NULL)
         conn_free(&head, head);
-    if (ep >= 0)
-        xclose(ep);
+    if (loop_ok)
+        pf_loop_close(&loop);
     if (spare >= 0)
         xclose(spare);
     free(buf);
@@ -306,11 +267,12 @@ out:
 
 int pf_ref_echo_udp(int fd, int stop_fd, struct pf_ref_stats *stats)
 {
-    int rc = 0, ep = -1;
+    int rc = 0, loop_ok = 0;
     char *buf = NULL;
-    struct epoll_event evs[4];
+    pf_loop loop;
+    pf_loop_event evs[4];
 
-    rc = set_nonblock(fd);
+    rc = pf_set_nonblocking(fd, 1);
     if (rc < 0)
         goto out;
     buf = malloc(REF_BUF);
@@ -318,26 +280,24 @@ int pf_ref_echo_udp(int fd, int stop_fd, struct pf_ref_stats *stats)
         rc = -ENOMEM;
         goto out;
     }
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) {
-        rc = -errno;
+    if ((rc = pf_loop_open(&loop, 0)) < 0)
         goto out;
-    }
-    if ((rc = add_fd(ep, fd, EPOLLIN, &key_listen)) < 0)
+    loop_ok = 1;
+    if ((rc = pf_loop_add(&loop, fd, EPOLLIN, TAG_LISTEN)) < 0)
         goto out;
-    if (stop_fd >= 0 && (rc = add_fd(ep, stop_fd, EPOLLIN, &key_stop)) < 0)
+    if (stop_fd >= 0 && (rc = pf_loop_add(&loop, stop_fd, EPOLLIN, TAG_STOP)) < 0)
         goto out;
 
     for (;;) {
-        int k = epoll_wait(ep, evs, 4, -1);
+        int k = pf_loop_wait(&loop, -1, evs, 4);
+        if (k == -EINTR)
+            continue;
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
+            rc = k;
             goto out;
         }
         for (int i = 0; i < k; i++) {
-            if (evs[i].data.ptr == &key_stop)
+            if (evs[i].tag == TAG_STOP)
                 goto out;
             for (int b = 0; b < REF_UDP_BATCH; b++) {
                 struct sockaddr_storage peer;
@@ -361,8 +321,8 @@ int pf_ref_echo_udp(int fd, int stop_fd, struct pf_ref_stats *stats)
     }
 
 out:
-    if (ep >= 0)
-        xclose(ep);
+    if (loop_ok)
+        pf_loop_close(&loop);
     free(buf);
     return rc;
 }

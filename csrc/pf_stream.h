@@ -1,11 +1,6 @@
-/* pf_stream.h: the read and write buffers behind StreamRequestHandler's
- * rfile and wfile, and the socket calls they make.
- *
- * pf_rbuf: bytes received and not yet consumed, [start, end) of data.
- * pf_wbuf: bytes written and not yet sent, [start, end) of data.
- * Both grow on demand, geometrically (a long line arriving in many reads
- * is not reallocated per read), and give back an allocation larger than
- * PF_BYTES_KEEP once emptied.
+/* pf_stream.h: the socket calls behind StreamRequestHandler's rfile and
+ * wfile.  Their read and write buffers are pf_bufs without a cap
+ * (pf_buf.h; pf_buf_recv reads into one).
  */
 #ifndef PF_STREAM_H
 #define PF_STREAM_H
@@ -13,36 +8,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-typedef struct pf_bytes {
-    unsigned char *data;
-    size_t cap, start, end;
-} pf_bytes;
+#include "pf_buf.h"
 
-typedef pf_bytes pf_rbuf;
-typedef pf_bytes pf_wbuf;
-
-static inline size_t pf_bytes_len(const pf_bytes *b) { return b->end - b->start; }
-static inline unsigned char *pf_bytes_head(const pf_bytes *b) { return b->data + b->start; }
-
-/* An emptied buffer keeps an allocation up to this size (bytes). */
-#define PF_BYTES_KEEP ((size_t)1 << 20)
-
-void pf_bytes_free(pf_bytes *b);
-/* Make room for at least want more bytes after end: compact first, then
- * grow the allocation by doubling it (from first bytes, or 256 when first
- * is 0, for an empty buffer) until len + want fit.  0 or -ENOMEM. */
-int pf_bytes_reserve(pf_bytes *b, size_t want, size_t first);
-/* Drop n bytes from the front (freeing an emptied allocation larger than
- * PF_BYTES_KEEP). */
-void pf_bytes_consume(pf_bytes *b, size_t n);
-/* Append n bytes.  0 or -ENOMEM. */
-int pf_bytes_append(pf_bytes *b, const void *src, size_t n);
-
-/* One recv(2) into the free space of b, after reserving at least want
- * bytes (pf_bytes_reserve(b, want, want)).  Returns bytes read, 0 at end of
- * stream, or -errno (-EAGAIN when flags has MSG_DONTWAIT or the socket is
- * non-blocking and nothing is there; -EINTR is returned, see pf_common.h). */
-ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, int flags);
+/* Read into b: one recv(2) on fd (flags: MSG_DONTWAIT...) into its free
+ * space after reserving at least want bytes (pf_buf_reserve).  Bytes read
+ * (committed to b), 0 at end of stream, or -errno: -EAGAIN when the socket
+ * is non-blocking (or flags has MSG_DONTWAIT) and nothing is there, -EINTR
+ * returned (see pf_common.h), -ENOBUFS / -ENOMEM from the reserve. */
+ssize_t pf_buf_recv(pf_buf *b, int fd, size_t want, int flags);
 
 /* One recv(2) into buf.  Count, 0 at end of stream, or -errno (EINTR returned). */
 ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags);

@@ -29,6 +29,7 @@
  * Otherwise main() below is a standalone driver (replays files, then
  * random/mutated inputs from a seeded PRNG): see fuzz/run.sh.
  */
+#include "pf_buf.h"
 #include "pf_frame.h"
 
 #include <errno.h>

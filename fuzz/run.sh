@@ -22,6 +22,7 @@ mkdir -p "$work/corpus"
 cp -n "$seeds"/* "$work/corpus/" 2>/dev/null || true
 flags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-sanitize-recover=all -I$here/csrc"
 srcs="$here/csrc/pf_$target.c $here/fuzz/fuzz_$target.c"
+[ "$target" = frame ] && srcs="$srcs $here/csrc/pf_buf.c"
 case $mode in
 libfuzzer)
     shift 2 2>/dev/null || shift $#

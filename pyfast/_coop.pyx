@@ -911,7 +911,7 @@ cdef class Reader(SocketReader):
                 raise OSError(_errno.EBADF, "Bad file descriptor")
             if not c.readable:
                 c.wait(_READ, deadline)
-            if pf_bytes_reserve(&self.buf, want, want) < 0:
+            if pf_buf_reserve(&self.buf, want) < 0:
                 raise MemoryError()
             room = self.buf.cap - self.buf.end
             n = pf_sock_recv(c.fd, self.buf.data + self.buf.end, room, MSG_DONTWAIT)

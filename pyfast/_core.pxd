@@ -3,7 +3,7 @@
 # errors the same way).
 from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport int64_t
-from pyfast.includes.core cimport pf_bytes, sockaddr, socklen_t
+from pyfast.includes.core cimport pf_buf, sockaddr, socklen_t
 
 
 cdef int raise_errno(long neg) except -1
@@ -16,7 +16,7 @@ cdef int wait_fd(int fd, short events, int64_t deadline_ms) except -1
 cdef class _SocketStream:
     cdef object sock
     cdef int fd
-    cdef pf_bytes buf
+    cdef pf_buf buf
     cdef bint is_closed
     # One call at a time, as io's buffered files: owner is the thread whose
     # call is under way (0: none), set and cleared with the GIL held;

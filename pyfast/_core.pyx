@@ -567,7 +567,7 @@ cdef class _SocketStream:
         sock._io_refs += 1
 
     def __dealloc__(self):
-        pf_bytes_free(&self.buf)
+        pf_buf_free(&self.buf)
         if self.wake != NULL:
             PyThread_free_lock(self.wake)
 
@@ -728,7 +728,7 @@ cdef class _SocketStream:
             self._before_close()
         finally:
             self.is_closed = True
-            pf_bytes_free(&self.buf)
+            pf_buf_free(&self.buf)
             self._release()
             self.sock._decref_socketios()
 
@@ -797,7 +797,7 @@ cdef class SocketReader(_SocketStream):
             self.before_read()
         while True:
             with nogil:
-                n = pf_rbuf_fill(&self.buf, self.fd, want, 0)
+                n = pf_buf_recv(&self.buf, self.fd, want, 0)
             self._leave()
             if n >= 0:
                 return n
@@ -810,11 +810,11 @@ cdef class SocketReader(_SocketStream):
                 raise_errno(n)
 
     cdef bytes _take(self, size_t n):
-        cdef size_t avail = pf_bytes_len(&self.buf)
+        cdef size_t avail = pf_buf_len(&self.buf)
         if n > avail:
             n = avail
-        out = PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf), n)
-        pf_bytes_consume(&self.buf, n)
+        out = PyBytes_FromStringAndSize(<char *>pf_buf_data(&self.buf), n)
+        pf_buf_consume(&self.buf, n)
         return out
 
     cdef bytes _readline(self, Py_ssize_t limit):
@@ -823,13 +823,13 @@ cdef class SocketReader(_SocketStream):
         cdef const unsigned char *head
         cdef const void *hit
         while True:
-            avail = pf_bytes_len(&self.buf)
+            avail = pf_buf_len(&self.buf)
             if limit >= 0 and avail > <size_t>limit:
                 avail = <size_t>limit
             if avail > scanned:
                 # Only the bytes not searched yet: a long line arriving in
                 # many reads is scanned once.
-                head = pf_bytes_head(&self.buf)
+                head = pf_buf_data(&self.buf)
                 hit = memchr(head + scanned, b'\n', avail - scanned)
                 if hit != NULL:
                     return self._take(<size_t>(<const unsigned char *>hit - head) + 1)
@@ -837,7 +837,7 @@ cdef class SocketReader(_SocketStream):
             if limit >= 0 and avail >= <size_t>limit:
                 return self._take(<size_t>limit)
             if self._fill(0) == 0:
-                return self._take(pf_bytes_len(&self.buf))
+                return self._take(pf_buf_len(&self.buf))
 
     def readline(self, size=-1):
         """Read up to and including b'\\n', at most size bytes (size < 0 or
@@ -882,9 +882,9 @@ cdef class SocketReader(_SocketStream):
             if n < 0:
                 while self._fill(0) > 0:
                     pass
-                return self._take(pf_bytes_len(&self.buf))
-            while pf_bytes_len(&self.buf) < <size_t>n:
-                if self._fill(<size_t>n - pf_bytes_len(&self.buf)) == 0:
+                return self._take(pf_buf_len(&self.buf))
+            while pf_buf_len(&self.buf) < <size_t>n:
+                if self._fill(<size_t>n - pf_buf_len(&self.buf)) == 0:
                     break
             return self._take(<size_t>n)
         finally:
@@ -897,9 +897,9 @@ cdef class SocketReader(_SocketStream):
         try:
             if n == 0:
                 return b""
-            if pf_bytes_len(&self.buf) == 0:
+            if pf_buf_len(&self.buf) == 0:
                 self._fill(<size_t>n if n > 0 else 0)
-            return self._take(<size_t>n if n > 0 else pf_bytes_len(&self.buf))
+            return self._take(<size_t>n if n > 0 else pf_buf_len(&self.buf))
         finally:
             self._release()
 
@@ -907,10 +907,10 @@ cdef class SocketReader(_SocketStream):
         """Buffered bytes without consuming them (one recv if none)."""
         self._enter()
         try:
-            if pf_bytes_len(&self.buf) == 0:
+            if pf_buf_len(&self.buf) == 0:
                 self._fill(0)
-            return PyBytes_FromStringAndSize(<char *>pf_bytes_head(&self.buf),
-                                             pf_bytes_len(&self.buf))
+            return PyBytes_FromStringAndSize(<char *>pf_buf_data(&self.buf),
+                                             pf_buf_len(&self.buf))
         finally:
             self._release()
 
@@ -944,22 +944,22 @@ cdef class SocketReader(_SocketStream):
         try:
             pf_hdr_scan_init(&s)
             while True:
-                st = pf_hdr_scan_next(&s, pf_bytes_head(&self.buf), pf_bytes_len(&self.buf),
+                st = pf_hdr_scan_next(&s, pf_buf_data(&self.buf), pf_buf_len(&self.buf),
                                       <size_t>maxline, <size_t>maxlines, &consume)
                 if st != PF_HDR_MORE:
                     break
                 try:
                     got = self._fill(0)
                 except BaseException:
-                    pf_bytes_consume(&self.buf, s.pos)
+                    pf_buf_consume(&self.buf, s.pos)
                     raise
                 if got == 0:
                     # End of stream: what is left (a partial line) is the rest
                     # of what readline would return.
-                    return self._take(pf_bytes_len(&self.buf))
+                    return self._take(pf_buf_len(&self.buf))
             if st == PF_HDR_END and s.plain and fields:
-                out = _header_fields(pf_bytes_head(&self.buf), s.pos)
-                pf_bytes_consume(&self.buf, consume)
+                out = _header_fields(pf_buf_data(&self.buf), s.pos)
+                pf_buf_consume(&self.buf, consume)
                 return out
             return self._take(consume)
         finally:
@@ -1057,15 +1057,15 @@ cdef class SocketWriter(_SocketStream):
         return 0
 
     cdef int _flush_buf(self) except -1:
-        cdef size_t n = pf_bytes_len(&self.buf)
+        cdef size_t n = pf_buf_len(&self.buf)
         if n == 0:
             return 0
         # Consume before sending: on error the data is dropped, as a failed
         # sendall leaves nothing to retry.
         try:
-            self._send_all(pf_bytes_head(&self.buf), n)
+            self._send_all(pf_buf_data(&self.buf), n)
         finally:
-            pf_bytes_consume(&self.buf, n)
+            pf_buf_consume(&self.buf, n)
         return 0
 
     def write(self, data):
@@ -1087,13 +1087,13 @@ cdef class SocketWriter(_SocketStream):
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             n = <size_t>view.len
             try:
-                if self.limit == 0 or (pf_bytes_len(&self.buf) == 0 and n >= DIRECT_WRITE):
+                if self.limit == 0 or (pf_buf_len(&self.buf) == 0 and n >= DIRECT_WRITE):
                     self._flush_buf()
                     self._send_all(<const unsigned char *>view.buf, n)
                 else:
-                    if pf_bytes_append(&self.buf, view.buf, n) < 0:
+                    if pf_buf_append(&self.buf, view.buf, n) < 0:
                         raise MemoryError()
-                    if pf_bytes_len(&self.buf) >= self.limit:
+                    if pf_buf_len(&self.buf) >= self.limit:
                         self._flush_buf()
             finally:
                 PyBuffer_Release(&view)

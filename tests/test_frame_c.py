@@ -74,22 +74,32 @@ def test_pf_frame_builds_warning_free_with_extension_flags(toolchain, tmp_path):
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
 
 
-def test_c_unit_tests_pass(toolchain, tmp_path):
-    exe = tmp_path / "test_frame"
-    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", ROOT / "tests/c/test_frame.c"],
-                          exe, toolchain["flags"], ROOT)
+def run_c_tests(toolchain, tmp_path, name, csrc, time_scale=None, timeout=100):
+    """Build tests/c/<name>.c with csrc/<each of csrc> (-pthread, the
+    sanitizers where they work) and run it: it must exit 0 and report
+    "N passed, 0 failed".  time_scale: PF_TEST_TIME_SCALE for it."""
+    exe = tmp_path / name
+    sources = [CSRC / f for f in csrc] + [ROOT / "tests" / "c" / f"{name}.c"]
+    proc, cmd = compile_c(toolchain["cc"], sources, exe, [*toolchain["flags"], "-pthread"], ROOT)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    env = {**toolchain["env"], "PF_TEST_TIME_SCALE": "4"}
+    env = dict(toolchain["env"])
+    if time_scale is not None:
+        env["PF_TEST_TIME_SCALE"] = str(time_scale)
     run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True,
-                         env=env, timeout=100)
+                         env=env, timeout=timeout)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert " passed, 0 failed" in run.stdout, out
 
 
+def test_c_unit_tests_pass(toolchain, tmp_path):
+    run_c_tests(toolchain, tmp_path, "test_frame", ["pf_frame.c", "pf_buf.c"], time_scale=4)
+
+
 def test_fuzz_target_short_standalone_run_finds_nothing(toolchain, tmp_path):
     exe = tmp_path / "fuzz_frame"
-    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", ROOT / "fuzz/fuzz_frame.c"],
+    proc, cmd = compile_c(toolchain["cc"], [CSRC / "pf_frame.c", CSRC / "pf_buf.c",
+                                             ROOT / "fuzz/fuzz_frame.c"],
                           exe, toolchain["flags"], ROOT)
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
     env = {**toolchain["env"], "PF_FUZZ_CRASH": str(tmp_path / "crash.bin")}

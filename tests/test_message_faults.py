@@ -4,7 +4,6 @@ slowloris client (issue 10, defect 2).  Loopback only, bounded in time and
 size; no absolute speed."""
 import json
 import logging
-import shlex
 import socket
 import struct
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 import pyfast
 from support import reset_close
-from test_frame_c import CSRC, ROOT, compile_c, toolchain  # noqa: F401 (fixture)
+from test_frame_c import run_c_tests, toolchain  # noqa: F401 (fixture)
 from test_message import Echo, Server, recv_exactly, recv_until_eof, stats, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -414,17 +413,9 @@ def test_bad_message_timeout_is_refused(bad):
 def test_msgloop_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     """tests/c/test_msgloop.c: pf_msgloop_take and the message clock, built
     with the sanitizers where they work (see test_frame_c.toolchain)."""
-    exe = tmp_path / "test_msgloop"
-    sources = [CSRC / f for f in ("pf_msgloop.c", "pf_frame.c", "pf_listen.c", "pf_common.c",
-                                  "pf_proxy.c")]
-    proc, cmd = compile_c(toolchain["cc"], [*sources, ROOT / "tests/c/test_msgloop.c"],
-                          exe, [*toolchain["flags"], "-pthread"], ROOT)
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True,
-                         env={**toolchain["env"], "PF_TEST_TIME_SCALE": "2"}, timeout=60)
-    out = run.stdout + run.stderr
-    assert run.returncode == 0, out
-    assert " passed, 0 failed" in run.stdout, out
+    run_c_tests(toolchain, tmp_path, "test_msgloop",
+                ["pf_msgloop.c", "pf_loop.c", "pf_msgq.c", "pf_frame.c", "pf_buf.c",
+                 "pf_listen.c", "pf_common.c", "pf_proxy.c"], time_scale=2, timeout=60)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from test_frame_c import CSRC, FUZZ_SECONDS, ROOT, compile_c, toolchain  # noqa: F401 (fixture)
+from test_frame_c import (CSRC, FUZZ_SECONDS, ROOT, compile_c, run_c_tests,  # noqa: F401
+                          toolchain)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,28 +24,15 @@ def _build(toolchain, tmp_path, name, main):  # noqa: F811
 
 
 def test_proxy_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
-    exe = _build(toolchain, tmp_path, "test_proxy", ROOT / "tests/c/test_proxy.c")
-    run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True,
-                         env=toolchain["env"], timeout=60)
-    out = run.stdout + run.stderr
-    assert run.returncode == 0, out
-    assert " passed, 0 failed" in run.stdout, out
+    run_c_tests(toolchain, tmp_path, "test_proxy", ["pf_proxy.c"], timeout=60)
 
 
 def test_msgloop_proxy_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     """tests/c/test_msgloop_proxy.c: the message loop reads the header
     before framing (OPEN with the client's address, REFUSED for bad ones)."""
-    exe = tmp_path / "test_msgloop_proxy"
-    sources = [CSRC / f for f in ("pf_msgloop.c", "pf_frame.c", "pf_listen.c", "pf_common.c",
-                                  "pf_proxy.c")]
-    proc, cmd = compile_c(toolchain["cc"], [*sources, ROOT / "tests/c/test_msgloop_proxy.c"],
-                          exe, [*toolchain["flags"], "-pthread"], ROOT)
-    assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stderr}"
-    run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True,
-                         env={**toolchain["env"], "PF_TEST_TIME_SCALE": "2"}, timeout=60)
-    out = run.stdout + run.stderr
-    assert run.returncode == 0, out
-    assert " passed, 0 failed" in run.stdout, out
+    run_c_tests(toolchain, tmp_path, "test_msgloop_proxy",
+                ["pf_msgloop.c", "pf_loop.c", "pf_msgq.c", "pf_frame.c", "pf_buf.c",
+                 "pf_listen.c", "pf_common.c", "pf_proxy.c"], time_scale=2, timeout=60)
 
 
 def test_proxy_fuzz_target_short_standalone_run_finds_nothing(toolchain, tmp_path):  # noqa: F811

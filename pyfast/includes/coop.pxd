@@ -5,8 +5,8 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 # MSG_DONTWAIT, POLLIN/POLLOUT, EPOLLIN/EPOLLOUT and the stream buffers
 # (pf_stream.h) are declared once, in core.pxd.
 from pyfast.includes.core cimport (MSG_DONTWAIT, MSG_PEEK, POLLIN, POLLOUT, EPOLLIN, EPOLLOUT,
-                                   pf_bytes, pf_bytes_len, pf_bytes_head, pf_bytes_free,
-                                   pf_bytes_reserve, pf_bytes_consume, pf_bytes_append,
+                                   pf_buf, pf_buf_len, pf_buf_data, pf_buf_free,
+                                   pf_buf_reserve, pf_buf_consume, pf_buf_append,
                                    pf_sock_recv, pf_sock_send, pf_wait_fd)
 
 

@@ -90,21 +90,23 @@ cdef extern from "pf_pool.h" nogil:
     void pf_pool_get_stats(pf_pool *p, pf_pool_stats *out)
 
 
-cdef extern from "pf_stream.h" nogil:
-    ctypedef struct pf_bytes:
+cdef extern from "pf_buf.h" nogil:
+    ctypedef struct pf_buf:
         unsigned char *data
         size_t cap
         size_t start
         size_t end
-    ctypedef pf_bytes pf_rbuf
-    ctypedef pf_bytes pf_wbuf
-    size_t pf_bytes_len(const pf_bytes *b)
-    unsigned char *pf_bytes_head(const pf_bytes *b)
-    void pf_bytes_free(pf_bytes *b)
-    int pf_bytes_reserve(pf_bytes *b, size_t want, size_t first)
-    void pf_bytes_consume(pf_bytes *b, size_t n)
-    int pf_bytes_append(pf_bytes *b, const void *src, size_t n)
-    ssize_t pf_rbuf_fill(pf_rbuf *b, int fd, size_t want, int flags)
+        size_t max
+    size_t pf_buf_len(const pf_buf *b)
+    unsigned char *pf_buf_data(const pf_buf *b)
+    void pf_buf_free(pf_buf *b)
+    int pf_buf_reserve(pf_buf *b, size_t n)
+    void pf_buf_consume(pf_buf *b, size_t n)
+    int pf_buf_append(pf_buf *b, const void *p, size_t n)
+
+
+cdef extern from "pf_stream.h" nogil:
+    ssize_t pf_buf_recv(pf_buf *b, int fd, size_t want, int flags)
     ssize_t pf_sock_recv(int fd, void *buf, size_t len, int flags)
     ssize_t pf_sock_send(int fd, const void *buf, size_t len, int flags)
     int pf_wait_fd(int fd, short events, int timeout_ms)

@@ -3,12 +3,18 @@
  * line and let the test go on; RUN(fn) runs one test and prints "ok" or
  * "FAIL" for it; pf_test_report() prints "N passed, N failed" (tests) and
  * is main's exit status.  PF_TEST_TIME_SCALE=k: time_scale() == k, for
- * slow runs (valgrind, sanitizers). */
+ * slow runs (valgrind, sanitizers).  pf_test_listen / pf_test_client: a
+ * loopback TCP listener and a client of it (exit 2 if they fail). */
 #ifndef PF_TEST_H
 #define PF_TEST_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static int g_fail_here;
 static int g_passed, g_failed;
@@ -55,6 +61,42 @@ static inline int pf_test_report(void)
 {
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
+}
+
+/* A listening loopback socket (non-blocking) and its port. */
+static inline int pf_test_listen(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        perror("listen socket");
+        exit(2);
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A client connected to port; rcvbuf > 0 sets SO_RCVBUF first. */
+static inline int pf_test_client(int port, int rcvbuf)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("client");
+        exit(2);
+    }
+    return fd;
 }
 
 #endif

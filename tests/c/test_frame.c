@@ -1,8 +1,9 @@
 /* Unit tests for csrc/pf_frame.c. Build and run (tests/test_frame_c.py does):
  *   cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icsrc \
- *      [-fsanitize=address,undefined] csrc/pf_frame.c tests/c/test_frame.c
+ *      [-fsanitize=address,undefined] csrc/pf_frame.c csrc/pf_buf.c tests/c/test_frame.c
  * Prints one line per failure and "N passed, N failed"; exit status 1 if any
  * failed. PF_TEST_TIME_SCALE=k multiplies the time limits (valgrind). */
+#include "pf_buf.h"
 #include "pf_frame.h"
 #include "pf_test.h"
 
@@ -591,63 +592,6 @@ static void test_invalid_options_rejected(void)
 
 /* ---- pf_buf ------------------------------------------------------------- */
 
-static void test_buf_append_consume_compact_and_cap(void)
-{
-    pf_buf b;
-    unsigned char big[10000];
-    size_t i;
-
-    for (i = 0; i < sizeof(big); i++)
-        big[i] = (unsigned char)i;
-    pf_buf_init(&b, 8192);
-    EXPECT(pf_buf_data(&b) == NULL);
-    EXPECT_EQ(pf_buf_len(&b), 0);
-    EXPECT_EQ(pf_buf_append(&b, big, 100), 0);
-    EXPECT_EQ(b.cap, PF_BUF_MIN_ALLOC);
-    pf_buf_consume(&b, 40);
-    EXPECT_EQ(pf_buf_len(&b), 60);
-    EXPECT_EQ(pf_buf_data(&b)[0], 40);
-    /* needs compaction, not growth: 60 + 4036 == 4096 */
-    EXPECT_EQ(pf_buf_reserve(&b, PF_BUF_MIN_ALLOC - 60), 0);
-    EXPECT_EQ(b.cap, PF_BUF_MIN_ALLOC);
-    EXPECT_EQ(b.start, 0);
-    EXPECT_EQ(pf_buf_data(&b)[0], 40);
-    /* growth doubles, capped at max */
-    EXPECT_EQ(pf_buf_append(&b, big, 5000), 0);
-    EXPECT_EQ(b.cap, 8192);
-    EXPECT_EQ(pf_buf_len(&b), 5060);
-    EXPECT_EQ(pf_buf_append(&b, big, 8192 - 5060 + 1), -ENOBUFS);
-    EXPECT_EQ(pf_buf_len(&b), 5060); /* unchanged */
-    EXPECT_EQ(pf_buf_append(&b, big, 8192 - 5060), 0);
-    EXPECT_EQ(pf_buf_len(&b), 8192);
-    EXPECT_EQ(pf_buf_reserve(&b, 1), -ENOBUFS);
-    EXPECT_EQ(pf_buf_reserve(&b, SIZE_MAX), -ENOBUFS);
-    pf_buf_consume(&b, 8192);
-    EXPECT_EQ(pf_buf_len(&b), 0);
-    EXPECT_EQ(b.start, 0); /* rewound when empty */
-    /* reserve + tail + commit (the recv() path) */
-    EXPECT_EQ(pf_buf_reserve(&b, 10), 0);
-    EXPECT(pf_buf_avail(&b) >= 10);
-    memcpy(pf_buf_tail(&b), "0123456789", 10);
-    pf_buf_commit(&b, 10);
-    EXPECT_EQ(pf_buf_len(&b), 10);
-    EXPECT(memcmp(pf_buf_data(&b), "0123456789", 10) == 0);
-    pf_buf_shrink(&b); /* not empty: keeps memory */
-    EXPECT(b.data != NULL);
-    pf_buf_consume(&b, 10);
-    pf_buf_shrink(&b);
-    EXPECT(b.data == NULL && b.cap == 0);
-    EXPECT_EQ(pf_buf_append(&b, "x", 1), 0);
-    pf_buf_free(&b);
-    EXPECT(b.data == NULL);
-
-    pf_buf_init(&b, 100); /* max below PF_BUF_MIN_ALLOC */
-    EXPECT_EQ(pf_buf_append(&b, big, 100), 0);
-    EXPECT_EQ(b.cap, 100);
-    EXPECT_EQ(pf_buf_append(&b, big, 1), -ENOBUFS);
-    pf_buf_free(&b);
-}
-
 static void test_buf_prepend_puts_bytes_back_in_front_in_order(void)
 {
     pf_buf b;
@@ -718,7 +662,6 @@ int main(void)
     RUN(test_max_pending_bounds_the_read_buffer);
     RUN(test_header_and_trailer_for_replies);
     RUN(test_invalid_options_rejected);
-    RUN(test_buf_append_consume_compact_and_cap);
     RUN(test_buf_prepend_puts_bytes_back_in_front_in_order);
     return pf_test_report();
 }

@@ -1,5 +1,7 @@
 /* Unit tests for csrc/pf_msgloop.c: backpressure between the messages of a
- * batch (pf_msgloop_take) and the per-message deadline (message_ms).
+ * batch (pf_msgloop_take), the per-message deadline (message_ms), and the
+ * inbox of its pf_loop (the caller's items handed back as INBOX events,
+ * connections handed from an acceptor to a peer loop).
  * Built and run by tests/test_message_faults.py, as tests/c/test_frame.c
  * (ASan + UBSan when available).  Loopback TCP only.  Prints one line per
  * failure and "N passed, N failed"; exit status 1 if any failed.
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,42 +22,6 @@
 #include <unistd.h>
 
 static int64_t scaled(int64_t ms) { return (int64_t)(ms * time_scale()); }
-
-/* A listening loopback socket (non-blocking) and its port. */
-static int listen_socket(int *port)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        perror("listen socket");
-        exit(2);
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-/* A client connected to port; rcvbuf > 0 sets SO_RCVBUF first. */
-static int client(int port, int rcvbuf)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("client");
-        exit(2);
-    }
-    return fd;
-}
 
 static void write_all(int fd, const char *p, size_t n)
 {
@@ -91,6 +58,8 @@ typedef struct {
     int handled[NMSG * 2], nhandled;
     int deferred;              /* pf_msgloop_take said "not now" */
     size_t max_queued;         /* most output queued after a reply */
+    pf_loop_msg inbox[1024];   /* INBOX events' items, in order */
+    int ninbox, inbox_bad;     /* ... how many; INBOX events with a conn */
 } seen;
 
 /* One poll and its events, as the Cython layer handles them: every MSG
@@ -111,6 +80,11 @@ static int cycle(pf_msgloop *l, seen *s, int timeout_ms)
             if (s->closes < 2)
                 s->close_err[s->closes] = e->err;
             s->closes++;
+        } else if (e->type == PF_MEV_INBOX) {
+            if (e->conn != NULL)
+                s->inbox_bad++;
+            if (s->ninbox < 1024)
+                s->inbox[s->ninbox++] = e->msg;
         } else if (!pf_msgloop_take(l, e, 0)) {
             s->deferred += pf_mconn_active(e->conn);
         } else {
@@ -136,7 +110,7 @@ static void pipelined_requests_with_a_non_reader(int split)
     seen s;
     char req[NMSG * 4];
     size_t len = 0, got = 0;
-    int port, lfd = listen_socket(&port), sndbuf = 4096;
+    int port, lfd = pf_test_listen(&port), sndbuf = 4096;
 
     /* small socket buffers (accepted sockets inherit the listener's), so
      * that the kernel takes only a few replies */
@@ -146,7 +120,7 @@ static void pipelined_requests_with_a_non_reader(int split)
     o.high_water = HIGH;
     o.low_water = HIGH / 4;
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int c = client(port, 4096);
+    int c = pf_test_client(port, 4096);
     for (int i = 0; i < NMSG; i++)
         len += (size_t)sprintf(req + len, "%d\n", i);
     int64_t end = pf_now_ms() + scaled(5000);
@@ -198,14 +172,14 @@ static void test_message_deadline_closes_a_trickler_not_a_slow_sender(void)
     pf_msgloop l;
     pf_msgloop_opts o;
     seen s;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
     const int64_t ms = scaled(150);
 
     memset(&s, 0, sizeof s);
     pf_msgloop_opts_init(&o);
     o.message_ms = (int)ms;
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int trickler = client(port, 0), slow = client(port, 0);
+    int trickler = pf_test_client(port, 0), slow = pf_test_client(port, 0);
     int64_t end = pf_now_ms() + scaled(5000);
     while (s.nconns < 2 && pf_now_ms() < end)
         cycle(&l, &s, 10);
@@ -243,14 +217,14 @@ static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
     pf_msgloop l;
     pf_msgloop_opts o;
     seen s;
-    int port, lfd = listen_socket(&port);
+    int port, lfd = pf_test_listen(&port);
 
     memset(&s, 0, sizeof s);
     pf_msgloop_opts_init(&o);
     EXPECT_EQ(o.message_ms, 0);
     o.message_ms = (int)scaled(50);
     EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
-    int c = client(port, 0);
+    int c = pf_test_client(port, 0);
     write_all(c, "1\n", 2);          /* complete: no message in progress */
     int64_t end = pf_now_ms() + scaled(300);
     while (pf_now_ms() < end)
@@ -263,11 +237,196 @@ static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
     close(lfd);
 }
 
+/* ---- the inbox -------------------------------------------------------- */
+
+enum { POSTERS = 2, PER_POSTER = 300 };
+
+typedef struct {
+    pf_msgloop *l;
+    int id;
+    int refused;
+} poster_arg;
+
+static void *poster(void *p)
+{
+    poster_arg *a = p;
+    for (int i = 0; i < PER_POSTER; i++) {
+        pf_loop_msg m = {.op = PF_MOP_USER + a->id, .ptr = a, .arg = (uint64_t)i};
+        if (pf_loop_post(pf_msgloop_loop(a->l), &m) != 0)
+            a->refused++;
+    }
+    return NULL;
+}
+
+static void test_inbox_hands_caller_items_back_in_order(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    static seen s;
+    pthread_t t[POSTERS];
+    poster_arg args[POSTERS];
+    uint64_t next[POSTERS] = {0};
+
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(pf_msgloop_init(&l, -1, &o), 0);
+    for (int i = 0; i < POSTERS; i++) {
+        args[i] = (poster_arg){&l, i, 0};
+        pthread_create(&t[i], NULL, poster, &args[i]);
+    }
+    int64_t end = pf_now_ms() + scaled(10000);
+    while (s.ninbox < POSTERS * PER_POSTER && pf_now_ms() < end)
+        cycle(&l, &s, 100); /* each post wakes the loop */
+    for (int i = 0; i < POSTERS; i++) {
+        pthread_join(t[i], NULL);
+        EXPECT_EQ(args[i].refused, 0);
+    }
+    EXPECT_EQ(s.ninbox, POSTERS * PER_POSTER);
+    EXPECT_EQ(s.inbox_bad, 0);
+    for (int i = 0; i < s.ninbox; i++) {
+        int p = s.inbox[i].op - PF_MOP_USER;
+        EXPECT(p >= 0 && p < POSTERS);
+        if (p < 0 || p >= POSTERS)
+            continue;
+        EXPECT(s.inbox[i].ptr == &args[p]);
+        EXPECT_EQ(s.inbox[i].arg, next[p]); /* in posting order */
+        next[p]++;
+    }
+    /* More than one cycle takes (200 > ACCEPT_BATCH): the rest comes at
+     * once, the polls do not wait for their timeout. */
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < 200; i++) {
+        pf_loop_msg m = {.op = PF_MOP_USER, .ptr = NULL, .arg = (uint64_t)i};
+        EXPECT_EQ(pf_loop_post(pf_msgloop_loop(&l), &m), 0);
+    }
+    int64_t t0 = pf_now_ms();
+    int polls = 0;
+    while (s.ninbox < 200 && polls < 50) {
+        cycle(&l, &s, (int)scaled(2000));
+        polls++;
+    }
+    EXPECT_EQ(s.ninbox, 200);
+    EXPECT(polls > 1);
+    EXPECT(pf_now_ms() - t0 < scaled(1000));
+    for (int i = 0; i < s.ninbox; i++)
+        EXPECT_EQ(s.inbox[i].arg, i);
+    /* nothing left: the next poll waits (for its timeout) */
+    EXPECT_EQ(cycle(&l, &s, 20), 0);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+}
+
+static void test_shutdown_reports_queued_items_and_refuses_posts(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    int port, lfd = pf_test_listen(&port);
+
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    for (int i = 0; i < 3; i++) {
+        pf_loop_msg m = {.op = PF_MOP_USER + 1, .ptr = &l, .arg = (uint64_t)(10 + i)};
+        EXPECT_EQ(pf_loop_post(pf_msgloop_loop(&l), &m), 0);
+    }
+    int n = pf_msgloop_shutdown(&l, 0);
+    int got = 0;
+    for (int i = 0; i < n; i++) {
+        pf_mevent *e = &l.ev[i];
+        if (e->type != PF_MEV_INBOX)
+            continue;
+        EXPECT(e->conn == NULL);
+        EXPECT(e->msg.ptr == &l);
+        EXPECT_EQ(e->msg.op, PF_MOP_USER + 1);
+        EXPECT_EQ(e->msg.arg, 10 + got);
+        got++;
+    }
+    EXPECT_EQ(got, 3);
+    pf_loop_msg m = {.op = PF_MOP_USER, .ptr = NULL, .arg = 0};
+    EXPECT_EQ(pf_loop_post(pf_msgloop_loop(&l), &m), -ESHUTDOWN);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
+/* Read until n bytes came or timeout; how many came. */
+static size_t read_some(int fd, size_t n, int64_t ms)
+{
+    char buf[8192];
+    size_t got = 0;
+    int64_t end = pf_now_ms() + ms;
+    while (got < n && pf_now_ms() < end) {
+        ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k > 0)
+            got += (size_t)k;
+        else if (k == 0)
+            break;
+        else
+            usleep(1000);
+    }
+    return got;
+}
+
+static void test_acceptor_hands_connections_to_a_peer_loop(void)
+{
+    pf_msgloop a, p;
+    pf_msgloop *peers[1] = {&p};
+    pf_msgloop_opts o;
+    static seen sa, sp;
+    int port, lfd = pf_test_listen(&port);
+
+    memset(&sa, 0, sizeof sa);
+    memset(&sp, 0, sizeof sp);
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(pf_msgloop_init(&a, lfd, &o), 0);
+    EXPECT_EQ(pf_msgloop_init(&p, -1, &o), 0);
+    pf_msgloop_set_peers(&a, peers, 1);
+    int c1 = pf_test_client(port, 0), c2 = pf_test_client(port, 0);
+    int64_t end = pf_now_ms() + scaled(5000);
+    while ((sa.nconns < 1 || sp.nconns < 1) && pf_now_ms() < end) {
+        cycle(&a, &sa, 10);
+        cycle(&p, &sp, 10);
+    }
+    EXPECT_EQ(sa.nconns, 1); /* the fewest connections: one each */
+    EXPECT_EQ(sp.nconns, 1);
+    write_all(c1, "1\n", 2);
+    write_all(c2, "2\n", 2);
+    end = pf_now_ms() + scaled(5000);
+    while (sa.nhandled + sp.nhandled < 2 && pf_now_ms() < end) {
+        cycle(&a, &sa, 10);
+        cycle(&p, &sp, 10);
+    }
+    EXPECT_EQ(sa.nhandled, 1);
+    EXPECT_EQ(sp.nhandled, 1);
+    cycle(&a, &sa, 0); /* write what was queued */
+    cycle(&p, &sp, 0);
+    EXPECT_EQ(read_some(c1, REPLY, scaled(2000)), REPLY);
+    EXPECT_EQ(read_some(c2, REPLY, scaled(2000)), REPLY);
+    /* The peer shut down: the acceptor keeps new connections itself. */
+    int n = pf_msgloop_shutdown(&p, 0);
+    EXPECT_EQ(n, 1); /* its connection's CLOSE */
+    EXPECT_EQ(p.ev[0].type, PF_MEV_CLOSE);
+    EXPECT_EQ(p.ev[0].err, PF_MCLOSE_SHUTDOWN);
+    int c3 = pf_test_client(port, 0);
+    end = pf_now_ms() + scaled(5000);
+    while (sa.nconns < 2 && pf_now_ms() < end)
+        cycle(&a, &sa, 10);
+    EXPECT_EQ(sa.nconns, 2);
+    pf_msgloop_shutdown(&a, 0);
+    pf_msgloop_destroy(&a);
+    pf_msgloop_destroy(&p);
+    close(c1);
+    close(c2);
+    close(c3);
+    close(lfd);
+}
+
 int main(void)
 {
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_arena);
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer);
     RUN(test_message_deadline_closes_a_trickler_not_a_slow_sender);
     RUN(test_message_deadline_off_by_default_and_not_for_idle_conns);
+    RUN(test_inbox_hands_caller_items_back_in_order);
+    RUN(test_shutdown_reports_queued_items_and_refuses_posts);
+    RUN(test_acceptor_hands_connections_to_a_peer_loop);
     return pf_test_report();
 }

@@ -24,7 +24,7 @@ static const char V2_TCP4[36] = "\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x14"
 
 typedef struct {
     int fd;                  /* loopback listener */
-    struct sockaddr_in addr; /* its address */
+    int port;                /* its port */
     pf_msgloop l;
 } bench;
 
@@ -39,16 +39,7 @@ typedef struct {
 static void start(bench *b, int proxy_ms, const pf_proxy_net *nets, int nnets)
 {
     pf_msgloop_opts o;
-    socklen_t len = sizeof b->addr;
-    memset(&b->addr, 0, sizeof b->addr);
-    b->addr.sin_family = AF_INET;
-    b->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    b->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (bind(b->fd, (struct sockaddr *)&b->addr, len) || listen(b->fd, 8)
-        || getsockname(b->fd, (struct sockaddr *)&b->addr, &len)) {
-        perror("listener");
-        exit(2);
-    }
+    b->fd = pf_test_listen(&b->port);
     pf_msgloop_opts_init(&o);
     o.proxy = 1;
     o.proxy_ms = proxy_ms;
@@ -67,15 +58,7 @@ static void stop(bench *b)
     close(b->fd);
 }
 
-static int dial(const bench *b)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (connect(fd, (const struct sockaddr *)&b->addr, sizeof b->addr) < 0) {
-        perror("connect");
-        exit(2);
-    }
-    return fd;
-}
+static int dial(const bench *b) { return pf_test_client(b->port, 0); }
 
 static void record(seen *s, const pf_mevent *e)
 {
