@@ -256,10 +256,11 @@ def _http_servers():
             "cooperative": cooperative.CooperativeHTTPServer}
 
 
-@pytest.mark.parametrize("kind", ["threading", "cooperative"])
-def test_http_handler_and_its_log_lines_see_the_real_client(pyfast_impl, serve, client, kind):
+def http_server_logging(kind, logged):
+    """A `kind` pyfast HTTP server with proxy_protocol on, serving
+    support.hello_http_handler; its log lines (as log_message writes them,
+    address first) are appended to logged."""
     import http.server
-    logged = []
 
     class Hello(support.hello_http_handler(http.server.BaseHTTPRequestHandler)):
         def log_message(self, format, *args):
@@ -267,6 +268,13 @@ def test_http_handler_and_its_log_lines_see_the_real_client(pyfast_impl, serve, 
 
     server = _http_servers()[kind]((support.HOST, 0), Hello)
     server.proxy_protocol = True
+    return server
+
+
+@pytest.mark.parametrize("kind", ["threading", "cooperative"])
+def test_http_handler_and_its_log_lines_see_the_real_client(pyfast_impl, serve, client, kind):
+    logged = []
+    server = http_server_logging(kind, logged)
     serve(server)
     sock = client(server.server_address)
     sock.sendall(v2(("203.0.113.77", 5555)) + b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"

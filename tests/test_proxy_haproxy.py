@@ -25,7 +25,8 @@ import time
 import pytest
 
 import support
-from test_proxy import _cooperative, _handler_class, _message, _threaded
+from test_proxy import (_cooperative, _handler_class, _message, _threaded,
+                        http_server_logging)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -161,17 +162,8 @@ def test_behind_haproxy_client_address_is_the_clients(pyfast_impl, serve, haprox
 @pytest.mark.parametrize("send", SEND)
 @pytest.mark.parametrize("kind", ["threading", "cooperative"])
 def test_behind_haproxy_http_log_lines_show_the_client(pyfast_impl, serve, haproxy, kind, send):
-    import http.server
-
-    from test_proxy import _http_servers
     logged = []
-
-    class Hello(support.hello_http_handler(http.server.BaseHTTPRequestHandler)):
-        def log_message(self, format, *args):
-            logged.append("%s - - %s" % (self.address_string(), format % args))
-
-    server = _http_servers()[kind]((support.HOST, 0), Hello)
-    server.proxy_protocol = True
+    server = http_server_logging(kind, logged)
     serve(server)
     h = haproxy([f"server s1 {support.HOST}:{server.server_address[1]} {send}"],
                 mode="http", backend_options="http-reuse never")
