@@ -336,3 +336,13 @@ def test_header_parser_api():
     assert exc.value.kind == "oversized"
     with pytest.raises(ValueError):
         HeaderParser(50)
+
+
+def test_forking_server_reads_the_header_in_the_child(pyfast_impl, serve, client):
+    seen = []
+    server = pyfast_impl.ForkingTCPServer((support.HOST, 0), _handler_class(pyfast_impl, seen))
+    server.proxy_protocol = True
+    serve(server)
+    assert _ask(client, server.server_address, v2(("198.51.100.4", 44)) + b"fork\n") \
+        == b"('198.51.100.4', 44)|fork\n"
+    assert _refused(client, server.server_address, b"no header\n")
