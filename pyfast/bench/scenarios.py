@@ -179,9 +179,10 @@ _ALL = [
     Scenario("proxy", "connect", "proxy", conns=20, size=64, closes="client",
              servers=("pyfast", "pyfast-proxy"), default=False,
              impl_loadgen={"pyfast-proxy": {"prefix": PROXY_V2_HEADER}},
-             description="connect-cc's load on a MessageHandler echo, without and with a PROXY "
-                         "protocol v2 header first on every connection: the header's cost in "
-                         "server CPU per connection"),
+             description="connect-cc's load (a new connection per 64 B request, 20 clients; the "
+                         "client closes first right after the reply) on a MessageHandler echo, "
+                         "without and with a PROXY protocol v2 header first on every connection: "
+                         "the header's cost in server CPU per connection"),
     Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},
