@@ -229,6 +229,27 @@ static void test_shutdown_with_a_header_pending(void)
     close(fd);
 }
 
+/* An accept whose OPEN waits for the header is I/O without an event: the
+ * poll goes on waiting (0 means a timeout or a wake-up only), so one call
+ * returns the OPEN once the header is in. */
+static void test_poll_returns_the_open_not_zero_after_the_accept(void)
+{
+    bench b;
+    seen s = {0};
+    start(&b, 5000, NULL, -1);
+    int fd = dial(&b);
+    EXPECT_EQ(write(fd, V2_LOCAL, sizeof V2_LOCAL), (ssize_t)sizeof V2_LOCAL);
+    int64_t t0 = pf_now_ms();
+    int n = pf_msgloop_poll(&b.l, (int)(2000 * time_scale()));
+    EXPECT(n >= 1);
+    for (int k = 0; k < n; k++)
+        record(&s, &b.l.ev[k]);
+    EXPECT_EQ(s.opens, 1);
+    EXPECT(pf_now_ms() - t0 < 1000 * time_scale());
+    close(fd);
+    stop(&b);
+}
+
 int main(void)
 {
     RUN(test_v2_header_and_message_in_one_segment);
@@ -238,5 +259,6 @@ int main(void)
     RUN(test_untrusted_peer_refused_before_reading);
     RUN(test_stalled_header_refused_after_proxy_ms);
     RUN(test_shutdown_with_a_header_pending);
+    RUN(test_poll_returns_the_open_not_zero_after_the_accept);
     return pf_test_report();
 }
