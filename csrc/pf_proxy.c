@@ -180,24 +180,22 @@ static void v2_finish(pf_proxy *p)
     if (h->command == PF_PROXY_CMD_LOCAL || fam == 0 || tr == 0)
         return; /* keep the connection's own addresses */
     h->socktype = tr == 1 ? SOCK_STREAM : SOCK_DGRAM;
-    if (fam == 1) {
-        struct sockaddr_in *s = (struct sockaddr_in *)&h->src, *d = (struct sockaddr_in *)&h->dst;
-        s->sin_family = d->sin_family = AF_INET;
-        memcpy(&s->sin_addr, a, 4);
-        memcpy(&d->sin_addr, a + 4, 4);
-        memcpy(&s->sin_port, a + 8, 2);
-        memcpy(&d->sin_port, a + 10, 2);
-        h->src_len = h->dst_len = sizeof *s;
-        h->family = AF_INET;
-    } else if (fam == 2) {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&h->src, *d = (struct sockaddr_in6 *)&h->dst;
-        s->sin6_family = d->sin6_family = AF_INET6;
-        memcpy(&s->sin6_addr, a, 16);
-        memcpy(&d->sin6_addr, a + 16, 16);
-        memcpy(&s->sin6_port, a + 32, 2);
-        memcpy(&d->sin6_port, a + 34, 2);
-        h->src_len = h->dst_len = sizeof *s;
-        h->family = AF_INET6;
+    if (fam == 1 || fam == 2) {
+        /* addresses (4 or 16 bytes each), then the two ports */
+        int af = fam == 1 ? AF_INET : AF_INET6;
+        size_t alen = fam == 1 ? 4 : 16;
+        for (int i = 0; i < 2; i++) {
+            struct sockaddr_storage *ss = i ? &h->dst : &h->src;
+            struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+            ss->ss_family = (sa_family_t)af;
+            memcpy(af == AF_INET ? (void *)&s4->sin_addr : (void *)&s6->sin6_addr, a + i * alen, alen);
+            memcpy(af == AF_INET ? (void *)&s4->sin_port : (void *)&s6->sin6_port,
+                   a + 2 * alen + 2 * (size_t)i, 2);
+        }
+        h->src_len = h->dst_len = af == AF_INET ? sizeof(struct sockaddr_in)
+                                                : sizeof(struct sockaddr_in6);
+        h->family = af;
     } else {
         v2_unix(a, &h->src, &h->src_len);
         v2_unix(a + 108, &h->dst, &h->dst_len);
