@@ -166,7 +166,7 @@ def test_behind_haproxy_http_log_lines_show_the_client(pyfast_impl, serve, hapro
     server = http_server_logging(kind, logged)
     serve(server)
     h = haproxy([f"server s1 {support.HOST}:{server.server_address[1]} {send}"],
-                mode="http", backend_options="http-reuse never")
+                mode="http", backend_options="http-reuse never\noption http-server-close")
     sock = h.connect()
     sock.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     reply = support.recv_all(sock)
@@ -273,8 +273,11 @@ def test_two_instances_behind_haproxy_one_killed_and_restarted(haproxy):
     try:
         a.start()
         b.start()
+        # httpchk: the check is a GET (after its LOCAL header), not a bare
+        # connect that HAProxy ends with a reset.
         h = haproxy([f"server a 127.0.0.2:{port} send-proxy-v2 check inter 100 fall 2 rise 2",
-                     f"server b 127.0.0.3:{port} send-proxy-v2 check inter 100 fall 2 rise 2"])
+                     f"server b 127.0.0.3:{port} send-proxy-v2 check inter 100 fall 2 rise 2"],
+                    backend_options="option httpchk GET /")
         assert support.wait_until(lambda: h.status("a") == h.status("b") == "UP", 10)
         n = 4
         clients = Clients(h, n)
