@@ -46,12 +46,15 @@ def _no_reply_within(sock, seconds):
     return False
 
 
-@pytest.mark.parametrize(("scenario", "impl"), _cases({"echo", "once", "c10k"}))
+@pytest.mark.parametrize(("scenario", "impl"), _cases({"echo", "once", "c10k", "proxy"}))
 def test_echo_servers_reply_alike_and_close_as_their_scenario_says(bench_server, scenario, impl):
     sc = SCENARIOS[scenario]
     port = bench_server(impl, scenario)
     request = _request(sc.size)
     with support.connect((support.HOST, port)) as sock:
+        prefix = sc.loadgen_kwargs(impl).get("prefix")   # the proxy scenario's header
+        if prefix:
+            sock.sendall(prefix)
         sock.sendall(request)
         assert support.recv_exact(sock, len(request)) == request
         if sc.closes == "server":

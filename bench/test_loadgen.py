@@ -169,6 +169,20 @@ def test_connect_mode_counts_a_server_that_never_closes_as_errors(c_server):
     assert res["gen_cpu"] < 0.5
 
 
+def test_connect_mode_sends_the_prefix_first_on_every_connection(bench_server):
+    """prefix (the proxy scenario's PROXY header): a server that requires
+    the header serves every connection with it and refuses every one
+    without it."""
+    from pyfast.bench.scenarios import PROXY_V2_HEADER
+    addr = ("127.0.0.1", bench_server("pyfast-proxy", "proxy"))
+    res = _bench.run_loadgen(addr, "connect", conns=2, size=64, prefix=PROXY_V2_HEADER,
+                             warmup=0.05, duration=0.3)
+    assert res["requests"] > 0 and res["errors"] == 0
+    assert res["bytes_sent"] % 64 == 0                   # the prefix is not counted
+    res = _bench.run_loadgen(addr, "connect", conns=2, size=64, warmup=0.05, duration=0.3)
+    assert res["requests"] == 0 and res["errors"] > 0
+
+
 def test_loadgen_rejects_an_unknown_closer():
     with pytest.raises(ValueError, match="closer"):
         _bench.run_loadgen(("127.0.0.1", 9), "connect", conns=1, closer="both", warmup=0, duration=0.1)

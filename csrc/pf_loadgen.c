@@ -350,6 +350,16 @@ static void conn_connected(struct lg *g, struct lg_conn *c)
         /* the request was queued at connect time; the reply (and the
          * server's close) must follow within the connect timeout */
         c->deadline = g->now + (uint64_t)(g->cfg->connect_timeout_s * 1e9) + 1;
+        if (g->cfg->prefix_len) {
+            ssize_t n;
+            do
+                n = send(c->fd, g->cfg->prefix, g->cfg->prefix_len, MSG_NOSIGNAL);
+            while (n < 0 && errno == EINTR);
+            if (n != (ssize_t)g->cfg->prefix_len) { /* a new socket takes it whole */
+                conn_fail(g, c);
+                return;
+            }
+        }
         flush(g, c);
         return;
     }

@@ -31,6 +31,15 @@
 #define MC_BUSY     0x100u /* has MSG events in the current batch */
 #define MC_EOF      0x200u /* peer sent FIN */
 #define MC_DEFER    0x400u /* the rest of this batch's messages wait (pf_msgloop_take) */
+#define MC_HEADER   0x800u /* reading its PROXY header: not OPEN yet */
+
+/* A connection's PROXY header in progress (o.proxy; see pf_msgloop.h). */
+struct pf_mproxy {
+    pf_proxy p;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    const char *reason;   /* why it is refused, if known */
+};
 
 /* pf_loop tags: the listener's, and a connection's (its pf_mconn) */
 #define TAG_LIS 0
@@ -252,6 +261,63 @@ void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
 
 /* ---- closing ---------------------------------------------------------- */
 
+/* ---- PROXY protocol header (o.proxy) ----------------------------------- */
+
+/* c (MC_HEADER) is closed: report it, REFUSED instead of CLOSE. */
+static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
+{
+    struct pf_mproxy *x = c->proxy;
+    const char *why = x->reason;
+    if (!why)
+        why = err == 0 ? "connection closed before its header was complete"
+              : err == PF_MCLOSE_PROXY ? "header not complete within proxy_timeout"
+              : err == PF_MCLOSE_SHUTDOWN ? "server shut down"
+              : "socket error before its header was complete";
+    l->proxy_refused++;
+    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
+    if (!e) {
+        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
+        return;
+    }
+    e->err = err;
+    e->reason = why;
+    e->data = (const unsigned char *)&x->peer;
+    e->len = x->peer_len;
+}
+
+/* Feed the n bytes read at buf to c's header parser.  Returns how many of
+ * them follow the header (the client's, to frame), at buf + n - returned;
+ * 0 as long as the header is incomplete, and when c is being refused. */
+static size_t proxy_read(pf_msgloop *l, pf_mconn *c, const unsigned char *buf, size_t n)
+{
+    struct pf_mproxy *x = c->proxy;
+    size_t used = 0;
+    int rc = pf_proxy_feed(&x->p, buf, n, &used);
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        x->reason = x->p.reason;
+        c->flags |= MC_ABORT | MC_SKIP | MC_NOREAD;
+        c->err = rc;
+        mark_dirty(l, c);
+        return 0;
+    }
+    pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
+    if (!e) {
+        c->flags |= MC_ABORT | MC_SKIP | MC_NOREAD;
+        c->err = -ENOMEM;
+        mark_dirty(l, c);
+        return 0;
+    }
+    const pf_proxy_header *h = &x->p.hdr;
+    e->data = (const unsigned char *)(h->src_len ? &h->src : &x->peer);
+    e->len = h->src_len ? h->src_len : x->peer_len;
+    c->flags &= ~MC_HEADER;
+    clock_stop(l, c, PF_CLOCK_PROXY);
+    mark_dirty(l, c); /* x is freed when the caller has seen OPEN */
+    return n - used;
+}
+
 /* Close c's fd now and report it (CLOSE event).  Its memory is freed at
  * the next poll, after the caller has seen the event. */
 static void do_close(pf_msgloop *l, pf_mconn *c, int err)
@@ -278,6 +344,10 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
     l->dead = c;
     l->nconns--;
     l->closed++;
+    if (c->flags & MC_HEADER) {
+        proxy_refused(l, c, err);
+        goto closed;
+    }
     if (err == PF_MCLOSE_FRAMING)
         l->framing_errors++;
     if (err == PF_MCLOSE_IDLE)
@@ -291,6 +361,7 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
      * close and c is leaked rather than freed under its feet. */
     else
         l->dead = c->next_dead;
+closed:;
     int was = __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
     if (l->acceptor && !l->stopped && was == l->o.max_conns)
         pf_msgloop_wake(l->acceptor); /* a slot is free: it may accept again */
@@ -299,6 +370,7 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
 
 static void free_conn(pf_mconn *c)
 {
+    free(c->proxy);
     pf_buf_free(&c->rbuf);
     pf_buf_free(&c->out);
     free(c);
@@ -423,6 +495,20 @@ static void read_conn(pf_msgloop *l, pf_mconn *c)
         return;
     }
     clock_start(l, c, PF_CLOCK_IDLE);
+    if (c->flags & MC_HEADER) { /* nothing in rbuf yet: in the arena */
+        size_t rest = proxy_read(l, c, dst, (size_t)n);
+        if (rest == 0) {
+            /* A proxy sends the header on its own, the client's first
+             * bytes right behind it: read them now rather than in the
+             * next cycle (an EAGAIN costs less than a wake-up). */
+            if (!(c->flags & (MC_HEADER | MC_SKIP)))
+                read_conn(l, c);
+            return;
+        }
+        l->arena_used += (size_t)n;
+        frame_conn(l, c, dst + n - rest, rest, 1);
+        return;
+    }
     if (in_arena) {
         l->arena_used += (size_t)n;
         frame_conn(l, c, dst, (size_t)n, 1);
@@ -450,6 +536,31 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->events = EPOLLIN;
+    if (l->o.proxy) {
+        /* OPEN once the header is complete (proxy_read). */
+        c->proxy = malloc(sizeof(*c->proxy));
+        if (!c->proxy || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
+            free(c->proxy);
+            free(c);
+            goto drop;
+        }
+        pf_proxy_init(&c->proxy->p, l->o.proxy_max); /* checked by pf_msgloop_init */
+        memcpy(&c->proxy->peer, ss, alen);
+        c->proxy->peer_len = alen;
+        c->proxy->reason = NULL;
+        c->flags |= MC_HEADER;
+        clock_start(l, c, PF_CLOCK_IDLE);
+        clock_start(l, c, PF_CLOCK_PROXY);
+        l->nconns++;
+        l->accepted++;
+        if (!pf_proxy_trusted(l->o.proxy_trusted, l->o.proxy_ntrusted,
+                              (const struct sockaddr *)ss)) {
+            c->proxy->reason = "peer not in proxy_trusted";
+            c->flags |= MC_ABORT;
+            do_close(l, c, -EACCES); /* before a byte of it is read */
+        }
+        return;
+    }
     pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
     if (!e || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
         if (e)
@@ -569,6 +680,10 @@ static void settle_dirty(pf_msgloop *l)
         c->flags &= ~(MC_DIRTY | MC_BUSY | MC_DEFER);
         c->next_dirty = NULL;
         c->cork = 0;
+        if (c->proxy && !(c->flags & MC_HEADER)) {
+            free(c->proxy); /* its OPEN event was handled */
+            c->proxy = NULL;
+        }
         if (c->flags & MC_OPEN) {
             if (c->consume) {
                 pf_buf_consume(&c->rbuf, c->consume);
@@ -702,12 +817,17 @@ static int has_runnable_pending(const pf_msgloop *l)
     return 0;
 }
 
-int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
+/* One cycle of pf_msgloop_poll.  *io: 1 when epoll reported something
+ * other than the wake-up, -1 when woken (or the inbox held the caller's
+ * items), 0 when it timed out. */
+static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
 {
     pf_loop_event evs[EPOLL_BATCH];
+    *io = 0;
     begin_cycle(l);
     expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
     expire(l, PF_CLOCK_MESSAGE, PF_MCLOSE_MESSAGE);
+    expire(l, PF_CLOCK_PROXY, PF_MCLOSE_PROXY);
     run_pending(l);
     int user = 0;
     int inbox_left = take_inbox(l, &user);
@@ -715,8 +835,10 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
     /* The caller's items go out before any I/O: what they queue (replies
      * other threads sent, closes) must come before what this cycle's reads
      * could bring (the peer's FIN closing the connection). */
-    if (user)
+    if (user) {
+        *io = -1;
         return (int)l->nev;
+    }
     if (l->nev > 0 || inbox_left || has_runnable_pending(l))
         timeout_ms = 0;
     else
@@ -731,6 +853,7 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
      * one (every registration is level-triggered: they come again). */
     for (int i = 0; i < n; i++) {
         if (evs[i].events & PF_LOOP_WAKE) {
+            *io = -1; /* woken: return, even without events */
             l->inbox_check = 1;
             take_inbox(l, &user);
             if (user)
@@ -743,6 +866,8 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
         uint32_t e = evs[i].events;
         if (e & PF_LOOP_WAKE)
             continue;
+        if (*io == 0)
+            *io = 1;
         if (tag == TAG_LIS) {
             if (l->accepting)
                 accept_some(l);
@@ -774,6 +899,26 @@ int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
         }
     }
     return (int)l->nev;
+}
+
+int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
+{
+    int64_t deadline = timeout_ms > 0 ? pf_now_ms() + timeout_ms : 0;
+    for (;;) {
+        int io, n = poll_once(l, timeout_ms, &io);
+        if (n != 0 || io <= 0 || timeout_ms == 0)
+            return n;
+        /* I/O that gave no event (an accept whose OPEN waits for its PROXY
+         * header, part of a message): wait again for what is left of
+         * timeout_ms, so that 0 still means a timeout or a wake-up and the
+         * caller does not run its idle work once per such read. */
+        if (timeout_ms > 0) {
+            int64_t left = deadline - pf_now_ms();
+            if (left <= 0)
+                return 0;
+            timeout_ms = (int)left;
+        }
+    }
 }
 
 /* ---- the caller's side ------------------------------------------------ */
@@ -962,6 +1107,12 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     rc = pf_framer_init(&probe, &o->frame);
     if (rc < 0)
         return rc;
+    if (o->proxy) {
+        pf_proxy probe_proxy;
+        rc = pf_proxy_init(&probe_proxy, o->proxy_max);
+        if (rc < 0)
+            return rc;
+    }
     l->ev_cap = EV_SOFT_MAX + EPOLL_BATCH;
     l->ev = malloc(l->ev_cap * sizeof(*l->ev));
     l->arena = malloc(ARENA_SIZE);
@@ -976,6 +1127,7 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     l->loop_ok = 1;
     l->clocks[PF_CLOCK_IDLE].ms = o->idle_ms;
     l->clocks[PF_CLOCK_MESSAGE].ms = o->message_ms;
+    l->clocks[PF_CLOCK_PROXY].ms = o->proxy ? o->proxy_ms : 0;
     l->now = pf_now_ms();
     if (listen_fd < 0)
         return 0; /* served by an acceptor */

@@ -18,11 +18,19 @@
  *     }
  *     n = pf_msgloop_shutdown(l, drain_ms); handle those CLOSE events; pf_msgloop_destroy(l);
  *
- * Events (pf_mevent): OPEN (a new connection; data/len = its sockaddr),
+ * Events (pf_mevent): OPEN (a new connection; data/len = its sockaddr:
+ * with o.proxy, the client's address from its PROXY header, reported once
+ * the header is complete, or the peer's for a header naming no client),
  * MSG (one message of a connection; data/len borrowed from the loop's
  * buffers, valid until the next pf_msgloop_poll), CLOSE (the connection's
  * fd is closed; its pf_mconn stays valid until the next pf_msgloop_poll,
- * so the caller drops its reference then).  A connection's MSG events are
+ * so the caller drops its reference then), REFUSED (o.proxy: a
+ * connection closed before its OPEN, for its PROXY header: missing,
+ * malformed, oversized, an untrusted peer, closed, reset or stalled past
+ * proxy_ms before the header was complete, or the server shut down; data/
+ * len = the peer's sockaddr, err = a negative errno, reason = why, a
+ * static string; its pf_mconn stays valid until the next poll and has no
+ * user object).  A connection's MSG events are
  * contiguous in a batch and in order; `more` says another MSG of the same
  * connection follows (the caller may then cork: queue its reply without
  * writing it yet, so one send carries the batch's replies).
@@ -94,8 +102,10 @@
 #include "pf_frame.h"
 #include "pf_listen.h"
 #include "pf_loop.h"
+#include "pf_proxy.h"
 
-enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3, PF_MEV_INBOX = 4 };
+enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3, PF_MEV_INBOX = 4,
+       PF_MEV_REFUSED = 5 };
 
 /* ops of the loop's inbox (pf_loop_msg.op; see Threads above) */
 enum {
@@ -108,11 +118,12 @@ enum {
 #define PF_MCLOSE_IDLE    (-ETIMEDOUT) /* idle timeout */
 #define PF_MCLOSE_MESSAGE (-ETIME)     /* message not completed in message_ms */
 #define PF_MCLOSE_SHUTDOWN (-ESHUTDOWN) /* server shut down */
+#define PF_MCLOSE_PROXY   (-ETIMEDOUT) /* REFUSED: no whole PROXY header in proxy_ms */
 
 typedef struct pf_mconn pf_mconn;
 
 /* The clocks (see above); l->clocks[k] lists the connections on clock k. */
-enum { PF_CLOCK_IDLE = 0, PF_CLOCK_MESSAGE = 1, PF_NCLOCKS = 2 };
+enum { PF_CLOCK_IDLE = 0, PF_CLOCK_MESSAGE = 1, PF_CLOCK_PROXY = 2, PF_NCLOCKS = 3 };
 
 typedef struct {
     pf_mconn *prev, *next;
@@ -134,8 +145,11 @@ typedef struct {
     size_t len;
     const unsigned char *frame; /* MSG: where the message's bytes start
                                    (its header, if any), in data's buffer */
+    const char *reason;        /* REFUSED: why (static string) */
     pf_loop_msg msg;           /* INBOX: the item posted */
 } pf_mevent;
+
+struct pf_mproxy;
 
 struct pf_mconn {
     int fd;
@@ -152,6 +166,8 @@ struct pf_mconn {
     pf_mclock_link clock[PF_NCLOCKS];
     pf_mconn *next_dirty, *next_pending, *next_dead;
     int cork;             /* set by the caller: queue, do not write yet */
+    struct pf_mproxy *proxy; /* o.proxy: the PROXY header's parser, until
+                                the header is complete and reported */
 };
 
 typedef struct {
@@ -162,6 +178,15 @@ typedef struct {
     int message_ms;       /* <= 0: no per-message deadline */
     int max_conns;        /* <= 0: no limit */
     int nodelay;          /* set TCP_NODELAY on accepted connections */
+    /* PROXY protocol (pf_proxy.h): every connection starts with a header,
+     * parsed before framing; OPEN comes once it is complete. */
+    int proxy;            /* on */
+    int proxy_ms;         /* the whole header within this long of the
+                             accept, else REFUSED (<= 0: no limit) */
+    size_t proxy_max;     /* longest header (bytes; 0: the default) */
+    const pf_proxy_net *proxy_trusted; /* peers that may send it, owned by
+                             the caller, alive as long as the loop */
+    int proxy_ntrusted;   /* entries; < 0: any peer */
 } pf_msgloop_opts;
 
 typedef struct pf_msgloop {
@@ -184,6 +209,7 @@ typedef struct pf_msgloop {
     pf_mclock clocks[PF_NCLOCKS]; /* [PF_CLOCK_IDLE] lists every open conn */
     pf_mconn *dirty, *pending, *dead;
     uint64_t accepted, closed, framing_errors, idle_closed, message_timeouts, paused;
+    uint64_t proxy_refused; /* REFUSED events */
     /* Sharing a listening socket (see above). */
     int load;             /* connections owned or in the inbox (atomic) */
     struct pf_msgloop **peers; /* acceptor: the other loops */

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
@@ -86,7 +87,7 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
                 double duration=5.0, double connect_timeout=2.0,
                 double udp_timeout=0.2, double backoff=0.05, int connect_burst=256,
                 str closer="client", str http_path="/", str http_host=None,
-                int mark_fd=-1, int stop_fd=-1):
+                int mark_fd=-1, int stop_fd=-1, bytes prefix=b""):
     """Drive a server at `address` and return the figures as a dict.
 
     address: (host, port) or a Unix socket path (str).
@@ -102,7 +103,9 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     (the client closes first); "server" waits for the server's EOF after the
     reply and then closes (the server closes first; a server that does not
     close within connect_timeout costs an error). The latency of a "connect"
-    request runs from connect() to that close. mark_fd: one byte is written
+    request runs from connect() to that close. prefix ("connect" mode): bytes
+    sent first on every connection, on their own (e.g. a PROXY protocol
+    header; not counted in bytes_sent). mark_fd: one byte is written
     to it when the measure window opens and one when it closes.
 
     Raises ValueError for an unknown mode or closer, OSError when the address
@@ -160,6 +163,9 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     cfg.http_path = b_hpath
     cfg.http_host = b_hhost
     cfg.mark_fd = mark_fd
+    if prefix:
+        cfg.prefix = <const unsigned char *>PyBytes_AS_STRING(prefix)
+        cfg.prefix_len = len(prefix)
 
     res = <pf_lg_result *>PyMem_Malloc(sizeof(pf_lg_result))
     if res == NULL:

@@ -28,6 +28,7 @@ from pyfast.includes.pf_frame cimport *
 from pyfast.includes.pf_msgloop cimport *
 from pyfast._core cimport (decode_address, raise_errno, timeout_ms, post_object, steal_posted,
                            release_posted)
+from pyfast.includes.pf_proxy cimport pf_proxy_net
 
 import errno as _errno
 import logging as _logging
@@ -83,6 +84,32 @@ cdef object close_reason(MessageLoop loop, int err):
     return OSError(-err, _os.strerror(-err))
 
 
+cdef bytes _proxy_options(server, pf_msgloop_opts *o):
+    """server's PROXY protocol attributes (pyfast.proxy) into o; returns
+    the pf_proxy_net array o points to (None: any peer), which the loop
+    keeps as long as it lives."""
+    from pyfast import proxy
+    cdef pf_proxy_net *nets
+    cdef bytes arr = None
+    cdef Py_ssize_t i
+    o.proxy = 1
+    o.proxy_ms = timeout_ms(server.proxy_timeout)
+    o.proxy_max = server.proxy_max_length
+    o.proxy_ntrusted = -1
+    trusted = proxy.trusted_networks(server.proxy_trusted)
+    if trusted is not None:
+        arr = PyBytes_FromStringAndSize(NULL, max(1, len(trusted)) * sizeof(pf_proxy_net))
+        nets = <pf_proxy_net *>PyBytes_AS_STRING(arr)
+        for i, net in enumerate(trusted):
+            packed = net.network_address.packed
+            nets[i].family = _socket.AF_INET if net.version == 4 else _socket.AF_INET6
+            nets[i].prefix = net.prefixlen
+            memcpy(nets[i].addr, PyBytes_AS_STRING(packed), len(packed))
+        o.proxy_trusted = nets
+        o.proxy_ntrusted = len(trusted)
+    return arr
+
+
 cdef class MessageLoop:
     """The C message loop serving one server's listening socket.
 
@@ -127,10 +154,13 @@ cdef class MessageLoop:
         mc = getattr(server, "max_connections", None) if max_connections == -1 else max_connections
         o.max_conns = mc if mc else 0
         o.nodelay = 1
+        if getattr(server, "proxy_protocol", False):
+            self.proxy_nets = _proxy_options(server, &o)
         cdef int rc = pf_msgloop_init(&self.l, server.fileno() if listen else -1, &o)
         if rc < 0:
             if rc == -_errno.EINVAL:
-                raise ValueError(f"bad message framing options on {h.__name__}")
+                raise ValueError(f"bad message framing options on {h.__name__}"
+                                 f" or proxy_max_length on the server")
             raise_errno(rc)
         self.inited = True
         self.server = server
@@ -184,14 +214,17 @@ cdef class MessageLoop:
     def stats(self):
         """dict: connections (open now), accepting, accepted, closed,
         framing_errors, idle_closed, message_timeouts (connections closed
-        by message_timeout), paused (times backpressure engaged)."""
+        by message_timeout), paused (times backpressure engaged),
+        proxy_refused (connections closed for their PROXY header, before
+        any handler: pyfast.proxy)."""
         if not self.inited:
             return {}
         return {"connections": self.l.nconns, "accepting": bool(self.l.accepting),
                 "accepted": self.l.accepted, "closed": self.l.closed,
                 "framing_errors": self.l.framing_errors,
                 "idle_closed": self.l.idle_closed,
-                "message_timeouts": self.l.message_timeouts, "paused": self.l.paused}
+                "message_timeouts": self.l.message_timeouts, "paused": self.l.paused,
+                "proxy_refused": self.l.proxy_refused}
 
     def run(self, poll_interval=0.5, should_stop=None, service_actions=True):
         """Serve until stop() (or should_stop() returns true after a
@@ -315,6 +348,11 @@ cdef class MessageLoop:
             item = steal_posted(ev.msg.ptr)
             ev.msg.ptr = NULL
             self._run_posted(ev.msg.op, item)
+        elif ev.type == PF_MEV_REFUSED:
+            if ev.err != PF_MCLOSE_SHUTDOWN:
+                from pyfast import proxy
+                proxy.log_refused(decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len),
+                                  ev.reason.decode("ascii"))
         else:
             self._closed(ev.conn, ev.err)
         return 0

@@ -419,7 +419,7 @@ class CooperativeMixIn:
         try:
             if isinstance(request, CooperativeSocket):
                 _coop.current_hub().register(request)
-            self.finish_request(request, client_address)
+            self._finish_connection(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:

@@ -500,7 +500,7 @@ class BaseServer:
         Overridden by ForkingMixIn and ThreadingMixIn.
 
         """
-        self.finish_request(request, client_address)
+        self._finish_connection(request, client_address)
         self.shutdown_request(request)
 
     def server_close(self) -> None:
@@ -521,6 +521,24 @@ class BaseServer:
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Finish one request by instantiating RequestHandlerClass."""
         self.RequestHandlerClass(request, client_address, self)
+
+    def _finish_connection(self, request: Any, client_address: Any) -> None:
+        """pyfast: the connection's setup stage, then finish_request().
+
+        Called where the connection is served (process_request(), a
+        ThreadingMixIn worker, a cooperative greenlet, a ForkingMixIn
+        child), never by serve_forever() for a mix-in.  With
+        proxy_protocol, the PROXY header is read first and client_address
+        becomes the real client's (pyfast.proxy); a connection whose
+        header is refused (logged) gets no handler, and the caller shuts
+        it down as usual.
+        """
+        if getattr(self, "proxy_protocol", False):
+            from pyfast import proxy
+            client_address = proxy.setup_connection(self, request, client_address)
+            if client_address is None:
+                return
+        self.finish_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         """Called to shutdown and close an individual request."""
@@ -590,6 +608,9 @@ class TCPServer(BaseServer):
     - request_queue_size (only for stream sockets): the listen() backlog
     - allow_reuse_address
     - allow_reuse_port
+    - proxy_protocol, proxy_trusted, proxy_timeout, proxy_max_length
+      (pyfast: the PROXY protocol header before every connection, so that
+      client_address is the real client's behind a proxy; pyfast.proxy)
 
     Instance variables:
 
@@ -616,6 +637,13 @@ class TCPServer(BaseServer):
     # The class of self.request for accepted connections (pyfast): a
     # socket.socket subclass taking (family, type, proto, fileno).
     request_socket_class: type[socket.socket] = RequestSocket
+
+    # pyfast.proxy: the PROXY protocol (HAProxy's v1/v2) before every
+    # connection: client_address is the real client's.  See pyfast.proxy.
+    proxy_protocol = False
+    proxy_trusted: Any = None           # addresses/networks; None: any peer
+    proxy_timeout: float | None = 5.0   # seconds for the whole header
+    proxy_max_length = 2048             # bytes, v2 TLVs included
 
     # pyfast: True on HTTP servers: request_socket_class, whatever the
     # concurrency model's, is used with an HTTP header block held back until
@@ -904,7 +932,7 @@ if hasattr(os, "fork"):
                 # This must never return, hence os._exit()!
                 status = 1
                 try:
-                    self.finish_request(request, client_address)
+                    self._finish_connection(request, client_address)
                     status = 0
                 except Exception:
                     self.handle_error(request, client_address)
@@ -983,7 +1011,7 @@ class ThreadingMixIn:
 
         """
         try:
-            self.finish_request(request, client_address)
+            self._finish_connection(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:

@@ -196,7 +196,7 @@ class WindowSampler(threading.Thread):
         return s1 - s0, max(others, 0.0)
 
 
-def _drive(sc: Scenario, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
+def _drive(sc: Scenario, impl: str, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
     """Run the load; returns (driver name, loadgen-style dict)."""
     warmup = max(opts.warmup, sc.min_warmup)
     if sc.mode == "http" and opts.use_wrk and shutil.which("wrk"):
@@ -204,7 +204,7 @@ def _drive(sc: Scenario, host: str, port: int, opts: Options, mark_fd: int) -> t
     from pyfast import _bench
     res = _bench.run_loadgen((host, port), sc.mode, conns=sc.conns, depth=sc.depth, active=sc.active,
                              size=max(sc.size, 1), warmup=warmup, duration=opts.duration,
-                             mark_fd=mark_fd, **sc.loadgen_kwargs())
+                             mark_fd=mark_fd, **sc.loadgen_kwargs(impl))
     return "pf_loadgen", res
 
 
@@ -254,7 +254,7 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
         if gen_cpu is not None:
             os.sched_setaffinity(0, {gen_cpu})
         sampler.start()
-        driver, res = _drive(sc, opts.host, server.port, opts, sampler.wfd)
+        driver, res = _drive(sc, impl, opts.host, server.port, opts, sampler.wfd)
     except OSError as e:
         return Run(sc.name, impl, rnd, ok=False, reason=f"load generator: {e}")
     finally:

@@ -15,6 +15,9 @@ connection first); only how it is built differs. The kinds:
     once     one read, its echo, then the server closes (shutdown, close)
     message  line echo, one reply per line (pyfast: a MessageHandler)
     c10k     echo, on 10,000 mostly idle connections (pyfast: a MessageHandler)
+    proxy    echo of each chunk by a MessageHandler (raw framing), until the client
+             closes; pyfast-proxy's server requires a PROXY protocol v2 header
+             first (proxy_protocol), which the load generator sends it
     udp      a datagram back to its sender
     http     HTTP/1.1 keep-alive GET answered by the same BaseHTTPRequestHandler
 
@@ -32,7 +35,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib", "gevent", "uvloop", "c")
+IMPLS = ("pyfast", "pyfast-proxy", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib",
+         "gevent", "uvloop", "c")
+
+#: A PROXY protocol v2 header (HAProxy's send-proxy-v2 for a TCP4 client
+#: 192.0.2.1:40000 -> 127.0.0.1:8000): what the load generator sends first
+#: on every connection to a server that expects one.
+PROXY_V2_HEADER = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"
+                   + bytes([192, 0, 2, 1, 127, 0, 0, 1]) + (40000).to_bytes(2, "big")
+                   + (8000).to_bytes(2, "big"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,9 @@ class Scenario:
     part, in table order. min_warmup: seconds of warm-up at least (for
     scenarios that take a while to connect). default: part of a plain run.
     closes: "connect" mode only, the side that closes first ("server" or
-    "client"). loadgen: more run_loadgen() keywords.
+    "client"). loadgen: more run_loadgen() keywords. impl_loadgen: impl ->
+    more run_loadgen() keywords for that impl's runs only (e.g. the PROXY
+    header for the server that expects one).
     """
 
     name: str
@@ -63,12 +76,15 @@ class Scenario:
     default: bool = True
     closes: str = ""  # connect mode: "server" or "client", the side that closes first
     loadgen: dict = field(default_factory=dict)  # extra run_loadgen() keywords
+    impl_loadgen: dict = field(default_factory=dict)  # impl -> extra run_loadgen() keywords
 
-    def loadgen_kwargs(self) -> dict:
-        """The run_loadgen() keywords beyond the address, mode and timing."""
+    def loadgen_kwargs(self, impl: str | None = None) -> dict:
+        """The run_loadgen() keywords beyond the address, mode and timing
+        (for impl's runs, when given)."""
         kw = dict(self.loadgen)
         if self.closes:
             kw["closer"] = self.closes
+        kw.update(self.impl_loadgen.get(impl, {}))
         return kw
 
     def work(self, impl: str) -> str:
@@ -117,6 +133,9 @@ WORK: dict[tuple[str, str], str] = {
     ("c10k", "stdlib"): _RECV_ECHO + " (one thread per connection)",
     ("c10k", "uvloop"): "asyncio.Protocol: data_received writes the data back",
     ("c10k", "c"): "C epoll: read, write it back, until EOF",
+    ("proxy", "pyfast"): "MessageHandler, raw framing: send_message(each chunk read)",
+    ("proxy", "pyfast-proxy"): ("the same, proxy_protocol = True: the C loop parses a PROXY v2 "
+                                "header (sent first, in a segment of its own) before framing"),
     ("udp", "pyfast"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
     ("udp", "stdlib"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
     ("udp", "c"): "C: recvfrom, sendto, up to 64 datagrams a wake-up",
@@ -157,6 +176,13 @@ _ALL = [
              loadgen={"stalled": 10},
              description="message's load, plus 10 conns that send lines and never read a reply "
                          "(compare p99 and RSS with message)"),
+    Scenario("proxy", "connect", "proxy", conns=20, size=64, closes="client",
+             servers=("pyfast", "pyfast-proxy"), default=False,
+             impl_loadgen={"pyfast-proxy": {"prefix": PROXY_V2_HEADER}},
+             description="connect-cc's load (a new connection per 64 B request, 20 clients; the "
+                         "client closes first right after the reply) on a MessageHandler echo, "
+                         "without and with a PROXY protocol v2 header first on every connection: "
+                         "the header's cost in server CPU per connection"),
     Scenario("c10k", "echo", "c10k", conns=10_000, active=100, size=64,
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},

@@ -128,7 +128,8 @@ register("stdlib", "c10k")(lambda host, port, ready: _socketserver_serve("stdlib
 
 # ---- pyfast MessageHandler (message, c10k) -------------------------------------
 
-def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, loops: int = 1) -> None:
+def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, loops: int = 1,
+                   proxy: bool = False) -> None:
     mod = socketserver_module("pyfast", "MessageHandler", "EchoMessageHandler", "TCPServer")
     framing = "line" if kind == "message" else "raw"
     if cython:
@@ -146,6 +147,7 @@ def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, 
         allow_reuse_address = True
         request_queue_size = BACKLOG
         loop_threads = loops
+        proxy_protocol = proxy
 
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
@@ -156,6 +158,10 @@ def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, 
 # half of the connections from the first): hand-off against one loop.
 register("pyfast-2loops", "message")(
     lambda host, port, ready: _message_serve("message", False, host, port, ready, loops=2))
+# proxy: the same echo without and with a PROXY protocol header per connection.
+register("pyfast", "proxy")(lambda host, port, ready: _message_serve("proxy", False, host, port, ready))
+register("pyfast-proxy", "proxy")(
+    lambda host, port, ready: _message_serve("proxy", False, host, port, ready, proxy=True))
 for _kind in ("message", "c10k"):
     register("pyfast", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, False, host, port, ready))
     register("pyfast-cy", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, True, host, port, ready))

@@ -35,6 +35,8 @@ cdef extern from "pf_loadgen.h" nogil:
         const char *http_host
         int mark_fd
         int stop_fd
+        const unsigned char *prefix
+        size_t prefix_len
 
     struct pf_lg_result:
         uint64_t requests

@@ -4,6 +4,7 @@ from pyfast.includes.system cimport iovec
 from pyfast.includes.pf_frame cimport pf_frame_opts
 from pyfast.includes.pf_loop cimport pf_loop
 from pyfast.includes.pf_msgq cimport pf_loop_msg
+from pyfast.includes.pf_proxy cimport pf_proxy_net
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:
@@ -13,6 +14,7 @@ cdef extern from "pf_msgloop.h" nogil:
         PF_MEV_INBOX
         PF_MOP_CONN
         PF_MOP_USER
+        PF_MEV_REFUSED
         PF_MCLOSE_FRAMING
         PF_MCLOSE_IDLE
         PF_MCLOSE_MESSAGE
@@ -29,6 +31,7 @@ cdef extern from "pf_msgloop.h" nogil:
         const unsigned char *data
         size_t len
         pf_loop_msg msg
+        const char *reason
     ctypedef struct pf_msgloop_opts:
         pf_frame_opts frame
         size_t high_water
@@ -37,6 +40,11 @@ cdef extern from "pf_msgloop.h" nogil:
         int message_ms
         int max_conns
         int nodelay
+        int proxy
+        int proxy_ms
+        size_t proxy_max
+        const pf_proxy_net *proxy_trusted
+        int proxy_ntrusted
     ctypedef struct pf_msgloop:
         pf_mevent *ev
         int nconns
@@ -46,6 +54,7 @@ cdef extern from "pf_msgloop.h" nogil:
         uint64_t framing_errors
         uint64_t idle_closed
         uint64_t message_timeouts
+        uint64_t proxy_refused
         uint64_t paused
     void pf_msgloop_opts_init(pf_msgloop_opts *o)
     int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
