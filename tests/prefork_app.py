@@ -12,9 +12,10 @@ that served it.  Requests (one per recv/line):
     env         reply with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES as the worker sees them
     anything    echoed after the pid
 
-As a script: ``python prefork_app.py udp|crashloop WORKERS`` serves a
-ThreadingUDPServer (datagrams answered with the pid) or a server whose
-workers die as they start; it prints ``PORT n`` once bound.
+As a script: ``python prefork_app.py udp|crashloop|named=NAME WORKERS``
+serves a ThreadingUDPServer (datagrams answered with the pid), a server
+whose workers die as they start, or Pid on the socket systemd passed under
+NAME (activation_name); it prints ``PORT n`` once bound.
 """
 
 import http.server
@@ -101,6 +102,10 @@ def main(kind, workers):
         class Server(pyfast.ThreadingUDPServer):
             pass
         handler = UDPPid
+    elif kind.startswith("named="):
+        class Server(pyfast.ThreadingTCPServer):
+            activation_name = kind[len("named="):]
+        handler = Pid
     elif kind == "crashloop":
         class Server(pyfast.ThreadingTCPServer):
             def service_actions(self):

@@ -32,10 +32,10 @@ MODELS = {
 class Launched:
     """A server process: its output in files, its port, its workers."""
 
-    def __init__(self, argv, tmp_path, env=None, cwd=TESTS):
+    def __init__(self, argv, tmp_path, env=None, cwd=TESTS, program=sys.executable):
         self.out_path = tmp_path / f"out-{len(list(tmp_path.iterdir()))}.txt"
         self.out = open(self.out_path, "w+")
-        self.proc = subprocess.Popen([sys.executable, *argv], stdout=self.out,
+        self.proc = subprocess.Popen([program, *argv], stdout=self.out,
                                      stderr=subprocess.STDOUT, cwd=cwd, env=env)
         self.pid = self.proc.pid
         self.seen = set()           # every worker pid seen, for teardown
@@ -46,7 +46,7 @@ class Launched:
     @property
     def port(self):
         def find():
-            m = re.search(r"(?:PORT |on 127\.0\.0\.1:)(\d+)", self.output())
+            m = re.search(r"^(?:PORT |Serving .* on 127\.0\.0\.1:)(\d+)", self.output(), re.M)
             return int(m.group(1)) if m else (self.proc.poll() is not None and -1)
         port = support.wait_until(find, timeout=15)
         assert port and port > 0, f"server did not start: {self.output()}"
@@ -96,8 +96,8 @@ class Launched:
 def launch(tmp_path):
     started = []
 
-    def start(*argv, env=None, cwd=TESTS):
-        p = Launched(list(argv), tmp_path, env=env, cwd=cwd)
+    def start(*argv, env=None, cwd=TESTS, program=sys.executable):
+        p = Launched(list(argv), tmp_path, env=env, cwd=cwd, program=program)
         started.append(p)
         return p
 
