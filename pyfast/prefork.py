@@ -100,6 +100,9 @@ RESTART_MAX_DELAY = 10.0
 BACKOFF_RESET_UPTIME = 5.0
 # Seconds past drain_timeout before a stopping worker is killed.
 KILL_GRACE = 5.0
+# Seconds a stopping worker waits, no longer accepting, before its model's
+# shutdown (see _WorkerStop._stop).
+LINGER = 0.05
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _PARENT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
@@ -502,13 +505,24 @@ class _WorkerStop:
         if self.requested:
             return
         self.requested = True
-        threading.Thread(target=self.server.shutdown, name="pyfast-worker-stop",
-                         daemon=True).start()
+        threading.Thread(target=self._stop, name="pyfast-worker-stop", daemon=True).start()
         drain = _drain_timeout(self.server)
         if drain is not None:
-            timer = threading.Timer(drain + 1.0, _hard_exit)
+            timer = threading.Timer(drain + LINGER + 1.0, _hard_exit)
             timer.daemon = True
             timer.start()
+
+    def _stop(self) -> None:
+        """Stop accepting (the serve_forever() loop's admission control,
+        _accepting(): the other workers take the socket's queue), let the
+        connections just accepted deliver their first request (LINGER
+        seconds: a model's drain ends handlers still waiting for their
+        first bytes), then shutdown(): the model's graceful path."""
+        server = self.server
+        server._accepting = _refuse
+        server._wake()
+        time.sleep(LINGER)
+        server.shutdown()
 
     def finish(self) -> bool:
         """After serve_forever(): handlers still running on a thread pool
@@ -526,6 +540,10 @@ class _WorkerStop:
         if done:
             server.server_close()
         return done
+
+
+def _refuse() -> bool:
+    return False
 
 
 def _hard_exit() -> None:
