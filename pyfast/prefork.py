@@ -81,7 +81,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import mmap
 import os
+import socket
 import signal
 import sys
 import threading
@@ -127,7 +129,7 @@ class _Worker:
     """One worker process as the parent sees it."""
 
     __slots__ = ("pid", "pidfd", "ready_fd", "index", "generation", "ready",
-                 "started", "stopping", "kill_at")
+                 "started", "stopping", "kill_at", "slot")
 
     def __init__(self, pid: int, pidfd: int, ready_fd: int, index: int, generation: int):
         self.pid = pid
@@ -139,6 +141,7 @@ class _Worker:
         self.started = time.monotonic()
         self.stopping = False       # asked to stop (SIGTERM sent)
         self.kill_at: float | None = None
+        self.slot: int | None = None  # its place on the _Board
 
     def __repr__(self) -> str:
         return f"worker {self.index} (pid {self.pid}, generation {self.generation})"
@@ -169,6 +172,7 @@ class Supervisor:
         # The workers hold the read end: EOF there tells them the parent
         # is gone (killed), so that no orphan keeps serving.
         self.life_r, self.life_w = os.pipe2(os.O_CLOEXEC)
+        self.board = _Board(2 * workers + 8) if _balances(server) else None
         self.old_handlers: dict[int, Any] = {}
         self.old_wakeup = -1
 
@@ -238,10 +242,12 @@ class Supervisor:
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass
+        slot = self.board.take() if self.board is not None else None
         pid = os.fork()
         if pid == 0:
             _worker_main(self.server, self.poll_interval, self.waiter, inherited,
-                         ready_w, self.life_r, index, generation)   # never returns
+                         ready_w, self.life_r, index, generation,
+                         (self.board, slot))   # never returns
         os.close(ready_w)
         try:
             pidfd = os.pidfd_open(pid)
@@ -251,6 +257,7 @@ class Supervisor:
             os.close(ready_r)
             raise
         w = _Worker(pid, pidfd, ready_r, index, generation)
+        w.slot = slot
         self.workers.append(w)
         self.waiter.add(pidfd)
         self.waiter.add(ready_r)
@@ -306,6 +313,8 @@ class Supervisor:
             if pid == 0:
                 continue
             self.workers.remove(w)
+            if w.slot is not None:
+                self.board.free(w.slot)
             for fd in (w.pidfd, w.ready_fd):
                 if fd >= 0:
                     self.waiter.remove(fd)
@@ -391,6 +400,8 @@ class Supervisor:
             self._restore_signals()
             os.close(self.life_r)
             os.close(self.life_w)
+            if self.board is not None:
+                self.board.close()
 
 
 def _noted(signum: int, frame: Any) -> None:
@@ -419,7 +430,8 @@ def serve(server: Any, poll_interval: float, waiter: Any,
 # ---------------------------------------------------------------- worker side
 
 def _worker_main(server: Any, poll_interval: float, waiter: Any, inherited: list[int],
-                 ready_w: int, life_r: int, index: int, generation: int) -> None:
+                 ready_w: int, life_r: int, index: int, generation: int,
+                 place: tuple[Any, int | None]) -> None:
     """In a forked worker: serve, drain, exit.  Never returns."""
     status = 1
     try:
@@ -431,6 +443,9 @@ def _worker_main(server: Any, poll_interval: float, waiter: Any, inherited: list
         stop = _WorkerStop(server)
         stop.install(life_r)
         server.worker_id = index
+        board, slot = place
+        if board is not None and slot is not None:
+            board.join(server, slot, stop)
         if generation > 0:
             _reload(server)
         os.write(ready_w, b"r")
@@ -479,6 +494,7 @@ class _WorkerStop:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.requested = False
+        self.on_stop: Callable[[], None] | None = None
 
     def install(self, life_r: int) -> None:
         signal.set_wakeup_fd(-1)
@@ -520,6 +536,8 @@ class _WorkerStop:
         first bytes), then shutdown(): the model's graceful path."""
         server = self.server
         server._accepting = _refuse
+        if self.on_stop is not None:
+            self.on_stop()
         server._wake()
         time.sleep(LINGER)
         server.shutdown()
@@ -554,3 +572,162 @@ def _hard_exit() -> None:
         except (AttributeError, OSError, ValueError):
             pass
     os._exit(0)
+
+
+# ------------------------------------------------------- accept balancing
+
+# A worker may accept while it holds at most this many connections more than
+# the least loaded worker.
+BALANCE_SLACK = 1
+
+
+def _balances(server: Any) -> bool:
+    """Least-connections admission applies to stream servers whose accept
+    loop is BaseServer.serve_forever()'s (threaded, cooperative, HTTP),
+    not to datagram servers nor to the message loop (C)."""
+    from pyfast.message import is_message_handler
+    return (getattr(server, "socket_type", None) == socket.SOCK_STREAM
+            and not is_message_handler(server.RequestHandlerClass))
+
+
+class _Board:
+    """Open connections per worker in a page shared by the parent and its
+    workers (an anonymous MAP_SHARED mmap made before the first fork), an
+    eventfd per slot to wake the worker in it, and least-connections
+    admission built on them.
+
+    With one shared listening socket, the worker that wakes first takes
+    every connection queued (on this project's 2-core machines, the same
+    worker each time: a burst of 50 persistent connections landed 50/0).
+    Here a worker accepts only while it holds at most BALANCE_SLACK
+    connections more than the least loaded live worker; above that it
+    leaves the socket to the others (its serve_forever() loop's admission
+    control, _accepting()) until a connection of its own closes or another
+    worker accepts (which wakes it through its eventfd).  The least loaded
+    worker may always accept, so one always does.
+
+    Slots: counts[slot] is -1 while the slot is free or its worker stops
+    (then it does not hold the others back), else its open connections,
+    written only by that worker; gated[slot] is 1 while that worker waits
+    for the others.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.mem = mmap.mmap(-1, 16 * slots)
+        self.counts = memoryview(self.mem)[:8 * slots].cast("q")
+        self.gated = memoryview(self.mem)[8 * slots:].cast("q")
+        for i in range(slots):
+            self.counts[i] = -1
+            self.gated[i] = 0
+        self.wakers = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(slots)]
+        self.used: set[int] = set()
+        self.lock = threading.Lock()
+        self.slot = -1
+
+    # -- parent --
+
+    def take(self) -> int | None:
+        """A free slot for a new worker (None when all are taken: that
+        worker then accepts without balancing)."""
+        for i in range(self.slots):
+            if i not in self.used:
+                self.used.add(i)
+                self.counts[i] = 0
+                self.gated[i] = 0
+                return i
+        return None
+
+    def free(self, slot: int) -> None:
+        self.counts[slot] = -1
+        self.gated[slot] = 0
+        self.used.discard(slot)
+        self.wake_gated()
+
+    def close(self) -> None:
+        for fd in self.wakers:
+            os.close(fd)
+        self.wakers = []
+        self.counts.release()
+        self.gated.release()
+        self.mem.close()
+
+    # -- both --
+
+    def wake_gated(self) -> None:
+        for i in range(self.slots):
+            if self.gated[i] and i != self.slot:
+                try:
+                    os.eventfd_write(self.wakers[i], 1)
+                except OSError:
+                    pass
+
+    # -- worker --
+
+    def may_accept(self) -> bool:
+        mine = self.counts[self.slot]
+        others = [c for i, c in enumerate(self.counts) if c >= 0 and i != self.slot]
+        return not others or mine <= min(others) + BALANCE_SLACK
+
+    def join(self, server: Any, slot: int, stop: Any) -> None:
+        """In the worker: count its connections and gate its accepts (its
+        server gets instance attributes get_request, shutdown_request and
+        _accepting that wrap its class's), and wake it through its eventfd."""
+        self.slot = slot
+        get_request = server.get_request
+        shutdown_request = server.shutdown_request
+        accepting = server._accepting
+        counts, lock, board = self.counts, self.lock, self
+
+        def gated_get_request() -> Any:
+            if not board.may_accept():
+                raise BlockingIOError("pyfast.prefork: other workers hold fewer connections")
+            request = get_request()
+            with lock:
+                counts[slot] += 1
+            board.wake_gated()
+            return request
+
+        def counted_shutdown_request(request: Any) -> None:
+            try:
+                shutdown_request(request)
+            finally:
+                with lock:
+                    if counts[slot] > 0:
+                        counts[slot] -= 1
+                if board.gated[slot]:
+                    server._wake()
+
+        def gated_accepting() -> bool:
+            ok = bool(accepting()) and board.may_accept()
+            board.gated[slot] = 0 if ok else 1
+            return ok
+
+        def leave() -> None:
+            counts[slot] = -1
+            board.gated[slot] = 0
+            board.wake_gated()
+
+        server.get_request = gated_get_request
+        server.shutdown_request = counted_shutdown_request
+        server._accepting = gated_accepting
+        stop.on_stop = leave
+        waker = self.wakers[slot]
+        threading.Thread(target=_wake_on, args=(waker, server), daemon=True,
+                         name="pyfast-worker-balance").start()
+
+
+def _wake_on(fd: int, server: Any) -> None:
+    """A worker's thread: each write to its eventfd wakes serve_forever()."""
+    import select
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        poller.poll()
+        try:
+            os.eventfd_read(fd)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return
+        server._wake()

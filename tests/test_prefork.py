@@ -174,6 +174,27 @@ def test_workers_share_the_port_and_the_parent_runs_no_handler(launch, model):
     assert server.pid not in answered
 
 
+@pytest.mark.parametrize("model", ["threading", "cooperative"])
+def test_a_burst_of_persistent_connections_is_shared_by_the_workers(launch, model):
+    """40 connections opened at once and kept: each worker holds about half
+    (least-connections admission; with the shared socket alone, the worker
+    that wakes first took them all)."""
+    server = launch(*serve_args(model))
+    port = server.port
+    workers = server.wait_workers(2)
+    socks = [support.connect(("127.0.0.1", port)) for _ in range(40)]
+    try:
+        held = {pid: 0 for pid in workers}
+        for sock in socks:
+            sock.sendall(b"hi\n")
+        for sock in socks:
+            held[int(support.recv_until(sock, b"\n").split()[0])] += 1
+    finally:
+        for sock in socks:
+            sock.close()
+    assert max(held.values()) / max(min(held.values()), 1) <= 1.25, held
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_crashed_worker_is_restarted_and_its_status_logged(launch, model):
     server = launch(*serve_args(model))
