@@ -23,8 +23,24 @@ waits again), so the kernel keeps one queue of connections for all of them.
 A worker that exits (crash, reload, scale-down) leaves the connections it
 had not accepted in that queue for the others: none is dropped, which one
 SO_REUSEPORT socket per worker would not give (a socket's queue dies with
-it).  The figures behind the choice are in docs/workers.md (``python -m
-pyfast.bench --no-pin --scenarios workers,workers-echo-1k``).
+it), and systemd passes one socket.  On its own the shared socket does not
+spread connections: the worker that wakes first accepts all that are
+queued, on 2 cores the same one each time.  So the workers of threaded and
+cooperative servers (HTTP included) admit by least connections (_Board: a
+worker more than BALANCE_SLACK connections above the least loaded one
+leaves the socket to the others).  ``python -m pyfast.bench --scenarios
+workers,workers-echo-1k --rounds 3`` (50 persistent connections opened in
+a burst, unpinned, 2 cores), connections per worker in each round:
+
+- threaded echo-1k, shared socket only: 49/1, 1/49, 49/1; with the
+  admission: 24/26, 25/25, 26/24 (max/min <= 1.08).
+- message echo (the C message loop, which has no such admission yet):
+  50/0, 2/48, 50/0.
+- for comparison, one SO_REUSEPORT socket per worker (a prototype, 20
+  runs of 50 connections): from 35/15 to 25/25, max/min <= 1.25 in 10.
+
+EPOLLEXCLUSIVE would not help: it wakes the first idle waiter of the
+socket, the same worker each time while both are idle.
 
 Signals, handled when serve_forever() runs in the main thread (from another
 thread, only shutdown() and the restart of dead workers work):
