@@ -18,12 +18,12 @@ whose workers die as they start, or Pid on the socket systemd passed under
 NAME (activation_name); it prints ``PORT n`` once bound.
 """
 
-import http.server
 import os
 import sys
 import threading
 
 import pyfast
+import support
 from pyfast import cooperative
 
 
@@ -77,18 +77,11 @@ class PidMessage(pyfast.MessageHandler):
             self.send_message(text)
 
 
-class Hello(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Hello(support.hello_http_handler()):
+    """support's hello handler; the Server header names the worker's pid."""
 
-    def do_GET(self):
-        body = b"%d %s" % (os.getpid(), self.path.encode())
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+    def version_string(self):
+        return f"worker/{os.getpid()}"
 
 
 class UDPPid(pyfast.BaseRequestHandler):
