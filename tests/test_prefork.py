@@ -366,6 +366,9 @@ def test_killed_parent_takes_its_workers_down(launch):
                                               for p in workers), timeout=10)
 
 
+# The test process has threads (serve_forever() runs in one): Python 3.12+
+# warns about fork() there.  The launcher's parent forks with one thread.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_shutdown_from_another_thread_stops_the_workers(serve, pyfast_impl):
     class Server(pyfast_impl.ThreadingTCPServer):
         workers = 2

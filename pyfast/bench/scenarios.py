@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
 IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib", "gevent", "uvloop", "c",
-         "pyfast-1w", "pyfast-2w", "pyfast-coop-2w")
+         "pyfast-1w", "pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w")
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,8 @@ WORK: dict[tuple[str, str], str] = {
                               "(rolling reload: 2 new workers, then the old ones drain) every second"),
     ("reload", "pyfast-coop-2w"): ("CooperativeTCPServer, workers = 2, the connect row's handler; SIGHUP "
                                    "every second"),
+    ("reload", "pyfast-msg-2w"): ("TCPServer with a MessageHandler (fixed 64 B framing: send the message "
+                                  "back, close), workers = 2; SIGHUP every second"),
 }
 
 _ALL = [
@@ -188,7 +190,7 @@ _ALL += [
              description="echo-1k's load on a ThreadingTCPServer with 1 and 2 worker processes, unpinned; "
                          "connections per worker"),
     Scenario("reload", "connect", "reload", conns=20, size=64, closes="server",
-             servers=("pyfast-2w", "pyfast-coop-2w"), default=False, pin=False,
+             servers=("pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w"), default=False, pin=False,
              description="connect's load (a new connection per 64 B request, 20 clients) while the "
                          "server reloads (SIGHUP) every second: failed requests, p99.9 latency"),
 ]

@@ -213,6 +213,31 @@ def reload_coop(host: str, port: int, ready: Ready) -> None:
     _coop_serve("once", host, port, ready, workers=2)
 
 
+@register("pyfast-msg-2w", "reload")
+def reload_message(host: str, port: int, ready: Ready) -> None:
+    _all_cores()
+    _sighup_every(1.0)
+    mod = socketserver_module("pyfast", "MessageHandler", "TCPServer")
+
+    class Once(mod.MessageHandler):
+        framing = "fixed"
+        message_size = 64      # the reload scenario's request
+
+        def handle_message(self, message):
+            self.send(message)
+            self.close()
+
+    class Server(mod.TCPServer):
+        address_family = _family(host)
+        allow_reuse_address = True
+        request_queue_size = BACKLOG
+        workers = 2
+
+    with Server((host, port), Once) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
+
+
 # ---- http.server --------------------------------------------------------------
 
 def _hello_handler():
