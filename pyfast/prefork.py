@@ -183,7 +183,6 @@ class Supervisor:
         self.crashes = 0
         self.spawn_after = 0.0
         self.stopping = False
-        self.finished = False       # a worker shut the server down
         self.sig_r = self.sig_w = -1
         # The workers hold the read end: EOF there tells them the parent
         # is gone (killed), so that no orphan keeps serving.
@@ -345,7 +344,7 @@ class Supervisor:
         if status == 0 and w.ready:
             # shutdown() in the worker: the server is shut down.
             log.info("pyfast.prefork: %r was shut down: stopping the server", w)
-            self.finished = self.stopping = True
+            self.stopping = True
             return
         uptime = now - w.started
         if uptime >= BACKOFF_RESET_UPTIME:
@@ -503,9 +502,10 @@ def _reload(server: Any) -> None:
 
 
 class _WorkerStop:
-    """A worker's graceful stop: SIGTERM/SIGINT end its serve_forever()
-    (shutdown() from a thread, as the signal interrupts the very thread
-    that serves) and arm a hard deadline of drain_timeout + 1 s."""
+    """A worker's graceful stop: SIGTERM/SIGINT (or the parent's death)
+    end its serve_forever() (see _stop: from a thread, as the signal
+    interrupts the very thread that serves) and arm a hard deadline of
+    drain_timeout + LINGER + 1 s."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
