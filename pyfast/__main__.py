@@ -2,6 +2,7 @@
 
     python -m pyfast run [--verbose] script.py [args ...]
     python -m pyfast run [--verbose] -m module [args ...]
+    python -m pyfast serve module:Handler [--bind ADDRESS] [--workers N] ...
 
 See USAGE below (``python -m pyfast --help``).
 """
@@ -36,6 +37,15 @@ commands:
 
         --verbose, -v   report on stderr each module put on pyfast
         --help, -h      this text
+
+  serve module:Handler [--bind HOST:PORT|unix:PATH] [--workers N]
+        [--server threading|cooperative|message] [--reload] ...
+        Serve a request handler class (or a MessageHandler) on a pyfast
+        server, in N supervised worker processes: SIGTERM/SIGINT stop it
+        gracefully, SIGHUP reloads it without refusing a connection,
+        SIGTTIN/SIGTTOU add/remove a worker; systemd socket activation is
+        used when systemd passes a socket.  `python -m pyfast serve --help`
+        lists every option.
 
 Environment: PYFAST_HTTP_HEADERS=stdlib keeps the standard library's
 request header parser.
@@ -115,7 +125,13 @@ def run(argv):
     return 0
 
 
-COMMANDS = {"run": run}
+def serve(argv):
+    """`serve`: python -m pyfast serve module:Handler (pyfast.launcher)."""
+    from pyfast.launcher import main as serve_main
+    return serve_main(argv)
+
+
+COMMANDS = {"run": run, "serve": serve}
 
 
 def main(argv=None):

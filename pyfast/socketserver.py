@@ -249,15 +249,23 @@ class BaseServer:
     - socket_type
     - allow_reuse_address
     - allow_reuse_port
+    - workers (pyfast): serve_forever() serves in that many forked worker
+      processes and supervises them (see pyfast.prefork); default 1
 
     Instance variables:
 
     - RequestHandlerClass
     - socket
+    - worker_id (pyfast): the worker's number (0 .. workers-1) in a worker
+      process, else None
 
     """
 
     timeout: float | None = None
+
+    # pyfast.prefork: worker processes.
+    workers: int = 1
+    worker_id: int | None = None
 
     def __init__(self, server_address: Any,
                  RequestHandlerClass: Callable[..., object]) -> None:
@@ -291,6 +299,11 @@ class BaseServer:
         """
         self.__is_shut_down.clear()
         try:
+            # pyfast.prefork: this process supervises worker processes.
+            if self.workers != 1 and self.worker_id is None:
+                from pyfast import prefork
+                prefork.serve(self, poll_interval, self.__waiter, self._shutdown_requested)
+                return
             server_loop = getattr(self.RequestHandlerClass, "pyfast_server_loop", None)
             if server_loop is not None:
                 # The handler class serves the socket itself (module
@@ -611,6 +624,7 @@ class TCPServer(BaseServer):
     - proxy_protocol, proxy_trusted, proxy_timeout, proxy_max_length
       (pyfast: the PROXY protocol header before every connection, so that
       client_address is the real client's behind a proxy; pyfast.proxy)
+    - socket_activation, activation_name (pyfast): see pyfast.activation
 
     Instance variables:
 
@@ -631,6 +645,10 @@ class TCPServer(BaseServer):
     allow_reuse_address = False
 
     allow_reuse_port = False
+
+    # pyfast.activation: server_bind() takes a socket systemd passed.
+    socket_activation = True
+    activation_name: str | None = None
 
     _listener = None
 
@@ -672,9 +690,15 @@ class TCPServer(BaseServer):
     def server_bind(self) -> None:
         """Called by constructor to bind the socket.
 
-        May be overridden.
+        May be overridden.  pyfast: a socket passed by systemd (socket
+        activation, see pyfast.activation) that fits the server is taken
+        instead of binding, unless socket_activation is false.
 
         """
+        if self.socket_activation:  # pyfast.activation
+            from pyfast import activation
+            if activation.adopt(self):
+                return
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT"):

@@ -170,6 +170,43 @@ def c10k_lines(rows: list[Row]) -> list[str]:
             f"{r.threads} threads" for r in rows if r.ok and r.scenario == "c10k"]
 
 
+def percentile(hist: list, q: float) -> float:
+    """The q-quantile (0..1) latency in µs of a [[latency µs, count], ...] histogram."""
+    total = sum(n for _, n in hist)
+    seen = 0
+    for us, n in hist:
+        seen += n
+        if seen >= q * total:
+            return us
+    return 0.0
+
+
+def workers_lines(rows: list[Row]) -> list[str]:
+    """pyfast.prefork's scenarios: connections per worker (max/min, per
+    round), 2 workers against 1 (req/s, CPU per request), and the reload
+    scenario's failed requests and p99.9 latency."""
+    out = []
+    by = {(r.scenario, r.server): r for r in rows if r.ok}
+    for r in rows:
+        if not r.ok:
+            continue
+        if r.scenario in ("workers", "workers-echo-1k"):
+            spread = [max(c) / min(c) if min(c) else float("inf") for c in r.worker_conns if c]
+            line = (f"{r.scenario} {r.server}: connections per worker "
+                    f"{', '.join('/'.join(map(str, c)) for c in r.worker_conns)} "
+                    f"(max/min {', '.join(f'{x:.2f}' for x in spread)})")
+            one = by.get((r.scenario, "pyfast-1w"))
+            if r.server == "pyfast-2w" and one is not None and one.rps and one.cpu_us_per_req:
+                line += (f"; vs 1 worker: req/s {r.rps / one.rps:.2f}x, "
+                         f"CPU µs/req {r.cpu_us_per_req / one.cpu_us_per_req:.2f}x")
+            out.append(line)
+        elif r.scenario == "reload":
+            out.append(f"reload {r.server}: {r.errors} failed requests (+{r.warmup_errors} in warm-up), "
+                       f"p99 {r.p99_us:,.0f} µs, p99.9 {percentile(r.hist, 0.999):,.0f} µs, "
+                       f"max {percentile(r.hist, 1.0):,.0f} µs over {r.rounds} round(s)")
+    return out
+
+
 LEGEND = ("CPU µs/req: server process user+system CPU over the measure window / requests. "
           "gen CPU: load generator core busy (100% = it may be the bottleneck). "
           "errors: in the measure windows (+ during warm-up). "
@@ -197,7 +234,7 @@ def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None =
         console.print(f"  [cyan]{name}[/]: {desc}", highlight=False)
         for impls, text in works:
             console.print(f"    [bold]{impls}[/]: {text}", highlight=False)
-    for line in c10k_lines(rows) + stalled_lines(rows):
+    for line in c10k_lines(rows) + stalled_lines(rows) + workers_lines(rows):
         console.print(line, highlight=False)
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
@@ -213,7 +250,7 @@ def markdown(rows: list[Row], opts: Options, pinned: bool) -> str:
     for name, desc, works in work_lines(rows):
         out.append(f"- **{name}**: {desc}")
         out.extend(f"  - {impls}: {text}" for impls, text in works)
-    extra = c10k_lines(rows) + stalled_lines(rows) + [f"note: {n}" for n in notes(rows)]
+    extra = c10k_lines(rows) + stalled_lines(rows) + workers_lines(rows) + [f"note: {n}" for n in notes(rows)]
     if extra:
         out += [""] + [f"- {line}" for line in extra]
     return "\n".join(out) + "\n"

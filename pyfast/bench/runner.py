@@ -69,6 +69,7 @@ class Run:
     rss_idle_kib: float = 0.0      # server RSS once ready, before any connection
     rss_kib: float = 0.0           # server RSS at the end of the measure window
     threads: int = 0               # server threads at the end of the measure window
+    worker_conns: list = field(default_factory=list)  # established conns per worker process, window's start
     driver: str = "pf_loadgen"
     loadgen: dict = field(default_factory=dict, repr=False)
     hist: list = field(default_factory=list, repr=False)  # [[latency us, count], ...], measure window
@@ -135,9 +136,31 @@ class ServerProcess:
         return " | ".join(lines[-n:])
 
     def cpu_s(self) -> float:
-        """User+system CPU seconds of the whole server process so far."""
+        """User+system CPU seconds of the whole server process so far, its
+        child processes (pyfast.prefork's workers) included: those alive,
+        and those it has waited for."""
         t = self.ps.cpu_times()
-        return t.user + t.system
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in self.ps.children(recursive=True):
+            try:
+                c = child.cpu_times()
+            except psutil.Error:
+                continue
+            total += c.user + c.system
+        return total
+
+    def worker_conns(self) -> list[int]:
+        """Established TCP connections held by each worker process: each
+        child of the server that holds the listening socket too
+        (pyfast.prefork's workers), else the server itself."""
+        conns = {}
+        for proc in [self.ps, *self.ps.children(recursive=True)]:
+            try:
+                conns[proc.pid] = [c.status for c in proc.net_connections(kind="tcp")]
+            except psutil.Error:
+                continue
+        workers = [st for pid, st in conns.items() if pid != self.ps.pid and psutil.CONN_LISTEN in st]
+        return [st.count(psutil.CONN_ESTABLISHED) for st in workers or [conns.get(self.ps.pid, [])]]
 
     def stop(self, timeout: float = 3.0) -> None:
         if self.proc.poll() is None:
@@ -171,12 +194,16 @@ class WindowSampler(threading.Thread):
         self.marks: list[tuple[float, float, float, float]] = []
         self.rss_kib = 0.0   # server RSS and threads at the end mark
         self.threads = 0
+        self.worker_conns: list[int] = []
 
     def run(self) -> None:
         try:
             while len(self.marks) < 2 and os.read(self.rfd, 1):
                 mine = self.me.cpu_times()
                 self.marks.append((self.server.cpu_s(), mine.user + mine.system, _busy_s(), time.monotonic()))
+                if len(self.marks) == 1:
+                    # At the start: the generator closes its connections at the end.
+                    self.worker_conns = self.server.worker_conns()
                 if len(self.marks) == 2:
                     self.rss_kib = self.server.rss_kib()
                     self.threads = self.server.ps.num_threads()
@@ -240,7 +267,7 @@ def _drive_wrk(sc: Scenario, host: str, port: int, warmup: float, duration: floa
 
 def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | None, int | None]) -> Run:
     """One fresh server, one load generator run."""
-    server_cpu, gen_cpu = cpus
+    server_cpu, gen_cpu = cpus if sc.pin else (None, None)
     try:
         server = ServerProcess(impl, sc.name, opts.host, server_cpu, opts.start_timeout)
     except (RuntimeError, OSError) as e:
@@ -272,6 +299,7 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
               loadgen={k: v for k, v in res.items() if k not in ("hist", "wrk_output")},
               hist=res.get("hist", []))
     run.rss_idle_kib, run.rss_kib, run.threads = server.rss_idle_kib, sampler.rss_kib, sampler.threads
+    run.worker_conns = sampler.worker_conns
     if window is not None:
         run.server_cpu_s, run.others = window
         run.cpu_us_per_req = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
@@ -310,6 +338,7 @@ class Row:
     others: float = 0.0            # cores kept busy by other processes, median
     rss_per_conn_kib: float = 0.0  # (RSS at the end of the window - idle RSS) / conns, median
     threads: int = 0               # server threads at the end of the window, max
+    worker_conns: list = field(default_factory=list)  # per round: established conns per worker process
     errors: int = 0                # summed over rounds, measure windows
     warmup_errors: int = 0         # summed over rounds
     vs_stdlib: float | None = None
@@ -341,6 +370,7 @@ def _row(name: str, impl: str, sc: Scenario, mine: list[Run]) -> Row:
               gen_cpu=med("gen_cpu"), others=med("others"),
               rss_per_conn_kib=statistics.median((r.rss_kib - r.rss_idle_kib) / sc.conns for r in good),
               threads=max(r.threads for r in good),
+              worker_conns=[r.worker_conns for r in good],
               errors=sum(r.errors for r in mine),
               warmup_errors=sum(r.warmup_errors for r in mine),
               hist=merge_hists(r.hist for r in good))

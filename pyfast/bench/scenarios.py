@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
 IMPLS = ("pyfast", "pyfast-proxy", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib",
-         "gevent", "uvloop", "c")
+         "gevent", "uvloop", "c", "pyfast-1w", "pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w")
 
 #: A PROXY protocol v2 header (HAProxy's send-proxy-v2 for a TCP4 client
 #: 192.0.2.1:40000 -> 127.0.0.1:8000): what the load generator sends first
@@ -60,7 +60,9 @@ class Scenario:
     closes: "connect" mode only, the side that closes first ("server" or
     "client"). loadgen: more run_loadgen() keywords. impl_loadgen: impl ->
     more run_loadgen() keywords for that impl's runs only (e.g. the PROXY
-    header for the server that expects one).
+    header for the server that expects one). pin: False runs the server
+    and the load generator unpinned whatever --no-pin says (the
+    worker-process scenarios, whose servers use every core).
     """
 
     name: str
@@ -77,6 +79,7 @@ class Scenario:
     closes: str = ""  # connect mode: "server" or "client", the side that closes first
     loadgen: dict = field(default_factory=dict)  # extra run_loadgen() keywords
     impl_loadgen: dict = field(default_factory=dict)  # impl -> extra run_loadgen() keywords
+    pin: bool = True
 
     def loadgen_kwargs(self, impl: str | None = None) -> dict:
         """The run_loadgen() keywords beyond the address, mode and timing
@@ -144,6 +147,18 @@ WORK: dict[tuple[str, str], str] = {
     ("http", "stdlib-on-pyfast"): ("http.server.ThreadingHTTPServer, unchanged, on pyfast "
                                    "(pyfast.install(), as python -m pyfast run), " + _HTTP),
     ("http", "stdlib"): "http.server.ThreadingHTTPServer, " + _HTTP,
+    # pyfast.prefork: the same servers in worker processes.
+    ("message", "pyfast-1w"): "MessageHandler as pyfast's message row, workers = 1 (one process)",
+    ("message", "pyfast-2w"): "MessageHandler as pyfast's message row, workers = 2 (2 worker processes "
+                              "on the shared listening socket, and the supervising parent)",
+    ("echo", "pyfast-1w"): "ThreadingTCPServer, " + _RECV_ECHO + ", workers = 1 (one process)",
+    ("echo", "pyfast-2w"): "ThreadingTCPServer, " + _RECV_ECHO + ", workers = 2",
+    ("reload", "pyfast-2w"): ("ThreadingTCPServer, workers = 2, the connect row's handler; SIGHUP "
+                              "(rolling reload: 2 new workers, then the old ones drain) every second"),
+    ("reload", "pyfast-coop-2w"): ("CooperativeTCPServer, workers = 2, the connect row's handler; SIGHUP "
+                                   "every second"),
+    ("reload", "pyfast-msg-2w"): ("TCPServer with a MessageHandler (fixed 64 B framing: send the message "
+                                  "back, close), workers = 2; SIGHUP every second"),
 }
 
 _ALL = [
@@ -187,6 +202,22 @@ _ALL = [
              servers=("pyfast", "pyfast-coop", "stdlib", "uvloop", "c"), min_warmup=3.0, default=False,
              loadgen={"connect_timeout": 10.0},
              description="10,000 persistent conns, 100 (1%) with a 64 B echo in flight at a time"),
+]
+
+# pyfast.prefork: worker processes.
+_ALL += [
+    Scenario("workers", "line", "message", conns=50, size=64, servers=("pyfast-1w", "pyfast-2w"),
+             default=False, pin=False,
+             description="message's load (50 persistent conns, 64 B lines) on 1 and 2 worker processes, "
+                         "server and load generator unpinned; connections per worker"),
+    Scenario("workers-echo-1k", "echo", "echo", conns=50, size=1024, servers=("pyfast-1w", "pyfast-2w"),
+             default=False, pin=False,
+             description="echo-1k's load on a ThreadingTCPServer with 1 and 2 worker processes, unpinned; "
+                         "connections per worker"),
+    Scenario("reload", "connect", "reload", conns=20, size=64, closes="server",
+             servers=("pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w"), default=False, pin=False,
+             description="connect's load (a new connection per 64 B request, 20 clients) while the "
+                         "server reloads (SIGHUP) every second: failed requests, p99.9 latency"),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}

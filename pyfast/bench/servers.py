@@ -101,7 +101,7 @@ def socketserver_handler(mod, kind: str):
     raise ValueError(kind)
 
 
-def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready) -> None:
+def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready, workers: int = 1) -> None:
     server_name = "UDPServer" if kind == "udp" else "ThreadingTCPServer"
     handler_name = "StreamRequestHandler" if kind == "line" else "BaseRequestHandler"
     mod = socketserver_module(impl, server_name, handler_name)
@@ -114,6 +114,8 @@ def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready
         daemon_threads = True
         request_queue_size = BACKLOG
 
+    if workers != 1:
+        Server.workers = workers
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
         server.serve_forever()
@@ -129,7 +131,7 @@ register("stdlib", "c10k")(lambda host, port, ready: _socketserver_serve("stdlib
 # ---- pyfast MessageHandler (message, c10k) -------------------------------------
 
 def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, loops: int = 1,
-                   proxy: bool = False) -> None:
+                   proxy: bool = False, workers: int = 1) -> None:
     mod = socketserver_module("pyfast", "MessageHandler", "EchoMessageHandler", "TCPServer")
     framing = "line" if kind == "message" else "raw"
     if cython:
@@ -149,6 +151,8 @@ def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, 
         loop_threads = loops
         proxy_protocol = proxy
 
+    if workers != 1:
+        Server.workers = workers
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
         server.serve_forever()
@@ -165,6 +169,78 @@ register("pyfast-proxy", "proxy")(
 for _kind in ("message", "c10k"):
     register("pyfast", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, False, host, port, ready))
     register("pyfast-cy", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, True, host, port, ready))
+
+
+# ---- pyfast.prefork: worker processes ---------------------------------------------
+
+def _all_cores() -> None:
+    """Unpinned: the workers scenarios' servers use every core."""
+    os.sched_setaffinity(0, os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+
+
+def _sighup_every(interval: float) -> None:
+    """Fork a process that sends this one SIGHUP every interval seconds
+    until this one is gone (the reload scenario); no thread in the server."""
+    parent = os.getpid()
+    if os.fork():
+        return
+    import time
+    try:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                break
+            os.kill(parent, signal.SIGHUP)
+    finally:
+        os._exit(0)
+
+
+for _n in (1, 2):
+    register(f"pyfast-{_n}w", "message")(
+        lambda host, port, ready, _w=_n: (_all_cores(), _message_serve("message", False, host, port, ready,
+                                                                       workers=_w)))
+    register(f"pyfast-{_n}w", "echo")(
+        lambda host, port, ready, _w=_n: (_all_cores(), _socketserver_serve("pyfast", "echo", host, port,
+                                                                            ready, workers=_w)))
+
+
+@register("pyfast-2w", "reload")
+def reload_threaded(host: str, port: int, ready: Ready) -> None:
+    _all_cores()
+    _sighup_every(1.0)
+    _socketserver_serve("pyfast", "once", host, port, ready, workers=2)
+
+
+@register("pyfast-coop-2w", "reload")
+def reload_coop(host: str, port: int, ready: Ready) -> None:
+    _all_cores()
+    _sighup_every(1.0)
+    _coop_serve("once", host, port, ready, workers=2)
+
+
+@register("pyfast-msg-2w", "reload")
+def reload_message(host: str, port: int, ready: Ready) -> None:
+    _all_cores()
+    _sighup_every(1.0)
+    mod = socketserver_module("pyfast", "MessageHandler", "TCPServer")
+
+    class Once(mod.MessageHandler):
+        framing = "fixed"
+        message_size = 64      # the reload scenario's request
+
+        def handle_message(self, message):
+            self.send(message)
+            self.close()
+
+    class Server(mod.TCPServer):
+        address_family = _family(host)
+        allow_reuse_address = True
+        request_queue_size = BACKLOG
+        workers = 2
+
+    with Server((host, port), Once) as server:
+        ready(server.server_address[1])
+        server.serve_forever()
 
 
 # ---- http.server --------------------------------------------------------------
@@ -244,7 +320,7 @@ def _coop_module():
     return pyfast, cooperative
 
 
-def _coop_serve(kind: str, host: str, port: int, ready: Ready) -> None:
+def _coop_serve(kind: str, host: str, port: int, ready: Ready, workers: int = 1) -> None:
     pyfast, cooperative = _coop_module()
     handler = socketserver_handler(pyfast, kind)
 
@@ -253,6 +329,8 @@ def _coop_serve(kind: str, host: str, port: int, ready: Ready) -> None:
         allow_reuse_address = True
         request_queue_size = BACKLOG
 
+    if workers != 1:
+        Server.workers = workers
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
         server.serve_forever()

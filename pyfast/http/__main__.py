@@ -1,7 +1,9 @@
-"""python -m pyfast.http [port] [--bind ADDR] [--directory DIR] [--protocol VERSION]
+"""python -m pyfast.http [port] [--bind ADDR] [--directory DIR] [--protocol VERSION] [--workers N]
 
 Serve a directory over HTTP as ``python -m http.server`` does, on pyfast's
-ThreadingHTTPServer (files sent with sendfile(2)).
+ThreadingHTTPServer (files sent with sendfile(2)), in --workers processes
+(pyfast.prefork: SIGTERM stops them gracefully, SIGHUP starts new ones
+before the old ones drain, SIGTTIN/SIGTTOU add/remove one).
 """
 import argparse
 import contextlib
@@ -13,19 +15,27 @@ from pyfast.http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer, te
 
 
 def main(argv=None):
+    # The description is the docstring's second paragraph, whole.
     parser = argparse.ArgumentParser(prog="python -m pyfast.http",
-                                     description=__doc__.splitlines()[2])
+                                     description=__doc__.split("\n\n")[1].replace("``", ""))
     parser.add_argument("-b", "--bind", metavar="ADDRESS",
                         help="bind to this address (default: all interfaces)")
     parser.add_argument("-d", "--directory", default=os.getcwd(),
                         help="serve this directory (default: current directory)")
     parser.add_argument("-p", "--protocol", metavar="VERSION", default="HTTP/1.0",
                         help="conform to this HTTP version (default: %(default)s)")
+    parser.add_argument("-w", "--workers", type=int, default=1,
+                        help="worker processes (default: %(default)s, serve in this process)")
     parser.add_argument("port", default=8000, type=int, nargs="?",
                         help="bind to this port (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, not {args.workers}")
+
     class DualStackServer(ThreadingHTTPServer):
+        workers = args.workers
+
         def server_bind(self):
             # Dual-stack IPv6 socket, as python -m http.server.
             with contextlib.suppress(Exception):
