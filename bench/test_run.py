@@ -24,3 +24,28 @@ def test_a_short_run_measures_every_server_and_writes_its_reports(tmp_path):
     assert rows["c"]["vs_c"] == 1.0 and rows["pyfast"]["vs_c"] > 0
     assert "| connect (server closes first) | pyfast |" in proc.stdout
     assert (tmp_path / "plots" / "cdf-connect.png").stat().st_size > 0
+
+
+def test_baseline_runs_each_pyfast_row_again_on_the_other_interpreter(tmp_path):
+    """--baseline PYTHON: before/after in one invocation.  Here the other
+    interpreter is a script that records that it ran, then runs the real
+    one, so the test can tell the @base row's server came from it."""
+    marker = tmp_path / "baseline-ran"
+    shim = tmp_path / "python-base"
+    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {marker}\nexec {sys.executable} \"$@\"\n")
+    shim.chmod(0o755)
+    out = tmp_path / "run.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyfast.bench", "--scenarios", "echo-1k", "--servers", "pyfast,stdlib",
+         "--rounds", "1", "--warmup", "0.2", "--duration", "0.5", "--json", str(out),
+         "--baseline", str(shim)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    # only pyfast rows get a baseline twin, run right after the row itself
+    assert [r["server"] for r in data["runs"]] == ["pyfast", "pyfast@base", "stdlib"]
+    assert all(r["ok"] and r["requests"] > 0 for r in data["runs"]), data["runs"]
+    calls = marker.read_text().splitlines()
+    assert len(calls) == 1 and calls[0].split()[:4] == ["-m", "pyfast.bench.servers", "pyfast", "echo-1k"]
+    assert "pyfast@base" in {r["server"] for r in data["medians"]}
+    assert "pyfast.bench --baseline" in proc.stdout and "req/s now/before" in proc.stdout

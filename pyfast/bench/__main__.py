@@ -6,6 +6,7 @@ Examples:
     python -m pyfast.bench --scenarios all --json new.json --plot plots --markdown
     python -m pyfast.bench --compare old.json            # run, then each row / old.json's
     python -m pyfast.bench --load new.json --compare old.json --markdown   # no run
+    python -m pyfast.bench --scenarios all --baseline /tmp/old/bin/python   # before/after, one run
 """
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ def parse_args(argv=None):
     ap.add_argument("--plot-format", choices=("png", "svg"), default="png", help="chart format (default png)")
     ap.add_argument("--compare", metavar="OLD.json",
                     help="also print each row's req/s, CPU µs/req and p99 against an earlier --json run")
+    ap.add_argument("--baseline", metavar="PYTHON",
+                    help="also run every pyfast row on PYTHON (e.g. a venv holding the previous wheel), "
+                         "as rows IMPL@base, interleaved with the others in the same run")
     ap.add_argument("--load", metavar="FILE", nargs="+",
                     help="report on saved --json runs instead of running (with --compare, --plot, --markdown); "
                          "several files (e.g. scenarios run in turns) are reported as one run")
@@ -149,7 +153,7 @@ def main(argv=None) -> int:
                        duration=args.duration if args.duration is not None else quick["duration"],
                        rounds=args.rounds if args.rounds is not None else quick["rounds"],
                        pin=args.pin, host=args.host, server_cpu=args.server_cpu, gen_cpu=args.gen_cpu,
-                       use_wrk=args.use_wrk)
+                       use_wrk=args.use_wrk, baseline=args.baseline)
         if opts.host not in ("127.0.0.1", "::1", "localhost"):
             print("pyfast.bench runs on loopback only (127.0.0.1, ::1)", file=sys.stderr)
             return 2
@@ -161,6 +165,14 @@ def main(argv=None) -> int:
     report.show(rows, opts, pinned, console)
     if args.markdown:
         print("\n" + report.markdown(rows, opts, pinned))
+    if opts.baseline:
+        from .runner import split_baseline
+        now, base = split_baseline(rows)
+        cmp = report.compare_grid(now, base, set())
+        cmp.title = f"pyfast.bench --baseline: this interpreter's pyfast / {opts.baseline}'s (same run)"
+        console.print(cmp.rich())
+        if args.markdown:
+            print("\n" + cmp.markdown() + "\n")
     if old is not None:
         _, _, old_rows = from_json(old)
         changed = report.changed_scenarios(data.get("scenarios", {}), old.get("scenarios"), opts.scenarios)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import psutil
 
@@ -40,6 +40,15 @@ class Options:
     gen_cpu: int | None = None
     use_wrk: bool = True
     start_timeout: float = 20.0
+    # Another Python whose installed pyfast (e.g. the previous release's
+    # wheel in its own venv) runs each pyfast row a second time, as the row
+    # "IMPL@base", in the same run: before/after in one invocation.
+    baseline: str | None = None
+
+
+#: Rows run again on Options.baseline's interpreter (the ones whose server is pyfast).
+BASELINE_IMPLS = ("pyfast", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast")
+BASELINE_SUFFIX = "@base"
 
 
 @dataclass
@@ -84,6 +93,8 @@ def plan(opts: Options) -> list[tuple[int, Scenario, str]]:
             for impl in sc.servers:
                 if opts.servers is None or impl in opts.servers:
                     out.append((r, sc, impl))
+                    if opts.baseline and impl in BASELINE_IMPLS:
+                        out.append((r, sc, impl + BASELINE_SUFFIX))
     return out
 
 
@@ -98,17 +109,23 @@ def pick_cpus(opts: Options) -> tuple[int | None, int | None]:
 
 
 class ServerProcess:
-    """`python -m pyfast.bench.servers IMPL SCENARIO` in a child process."""
+    """`python -m pyfast.bench.servers IMPL SCENARIO` in a child process,
+    on `python` (default: this interpreter) and the pyfast it has installed."""
 
-    def __init__(self, impl: str, scenario: str, host: str, cpu: int | None, timeout: float):
-        cmd = [sys.executable, "-m", "pyfast.bench.servers", impl, scenario, "--host", host, "--port", "0"]
+    def __init__(self, impl: str, scenario: str, host: str, cpu: int | None, timeout: float,
+                 python: str | None = None):
+        cmd = [python or sys.executable, "-m", "pyfast.bench.servers", impl, scenario,
+               "--host", host, "--port", "0"]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        # Run from the directory holding the pyfast package this process
-        # imported, so `-m` finds the same one (not a source tree in cwd).
-        import pyfast
-        here = os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+        if python is None:
+            # Run from the directory holding the pyfast package this process
+            # imported, so `-m` finds the same one (not a source tree in cwd).
+            import pyfast
+            here = os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+        else:   # another interpreter: its own installed pyfast, not ours
+            here = tempfile.gettempdir()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=here)
         self.port = None
         self.unavailable = None
@@ -269,7 +286,10 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
     """One fresh server, one load generator run."""
     server_cpu, gen_cpu = cpus if sc.pin else (None, None)
     try:
-        server = ServerProcess(impl, sc.name, opts.host, server_cpu, opts.start_timeout)
+        name, python = impl, None
+        if impl.endswith(BASELINE_SUFFIX):
+            name, python = impl[:-len(BASELINE_SUFFIX)], opts.baseline
+        server = ServerProcess(name, sc.name, opts.host, server_cpu, opts.start_timeout, python)
     except (RuntimeError, OSError) as e:
         return Run(sc.name, impl, rnd, ok=False, reason=str(e))
     if server.unavailable is not None:
@@ -394,9 +414,10 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
         for impl in sc.servers:
             if opts.servers is not None and impl not in opts.servers:
                 continue
-            mine = [r for r in runs if r.scenario == name and r.server == impl]
-            if mine:
-                scen_runs[impl] = mine
+            for server in (impl, impl + BASELINE_SUFFIX):
+                mine = [r for r in runs if r.scenario == name and r.server == server]
+                if mine:
+                    scen_runs[server] = mine
         scen_rows = {impl: _row(name, impl, sc, mine) for impl, mine in scen_runs.items()}
         for impl, row in scen_rows.items():
             for ref, attr in (("stdlib", "vs_stdlib"), ("c", "vs_c")):
@@ -414,6 +435,15 @@ def medians(runs: list[Run], opts: Options) -> list[Row]:
 #: Seconds a run takes beyond its warm-up and measure window (server start
 #: and stop), for the progress bar's time left.
 RUN_OVERHEAD_S = 0.8
+
+
+def split_baseline(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """(this interpreter's rows, the baseline's rows named as the rows they
+    twin): the pair report.compare_grid takes as (now, before)."""
+    now = [r for r in rows if not r.server.endswith(BASELINE_SUFFIX)]
+    base = [replace(r, server=r.server[:-len(BASELINE_SUFFIX)]) for r in rows
+            if r.server.endswith(BASELINE_SUFFIX)]
+    return now, base
 
 
 def planned_seconds(opts: Options, sc: Scenario) -> float:

@@ -91,8 +91,9 @@ class Scenario:
         return kw
 
     def work(self, impl: str) -> str:
-        """What `impl`'s server does in this scenario (from WORK)."""
-        return WORK.get((self.kind, impl), "")
+        """What `impl`'s server does in this scenario (from WORK); a
+        baseline row ("IMPL@base") does what IMPL does."""
+        return WORK.get((self.kind, impl.split("@", 1)[0]), "")
 
     def definition(self) -> dict:
         """What the load and the servers are: stored with each --json run,
