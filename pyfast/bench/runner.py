@@ -301,7 +301,7 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
         if gen_cpu is not None:
             os.sched_setaffinity(0, {gen_cpu})
         sampler.start()
-        driver, res = _drive(sc, impl, opts.host, server.port, opts, sampler.wfd)
+        driver, res = _drive(sc, name, opts.host, server.port, opts, sampler.wfd)
     except OSError as e:
         return Run(sc.name, impl, rnd, ok=False, reason=f"load generator: {e}")
     finally:
