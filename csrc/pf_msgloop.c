@@ -225,10 +225,21 @@ static int any_room(pf_msgloop *l)
     return 0;
 }
 
+/* At each cycle and close: listen while not paused and some loop has
+ * room; a pause (pf_msgloop_pause_accept, any thread) takes the listener
+ * out at the next cycle. */
 static void resume_accepting(pf_msgloop *l)
 {
-    if (l->lis_ok && !l->accepting && !l->stopped && any_room(l))
+    if (__atomic_load_n(&l->accept_paused, __ATOMIC_ACQUIRE))
+        set_accepting(l, 0);
+    else if (l->lis_ok && !l->accepting && !l->stopped && any_room(l))
         set_accepting(l, 1);
+}
+
+int pf_msgloop_pause_accept(pf_msgloop *l, int paused)
+{
+    __atomic_store_n(&l->accept_paused, paused != 0, __ATOMIC_RELEASE);
+    return pf_loop_wake(&l->loop);
 }
 
 /* Acceptor: post fd to t's inbox (which wakes t).  0, or -ENOMEM /

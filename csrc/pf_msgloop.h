@@ -199,6 +199,7 @@ typedef struct pf_msgloop {
     pf_msgloop_opts o;
     int nconns;
     int stopped;          /* pf_msgloop_shutdown ran */
+    int accept_paused;    /* pf_msgloop_pause_accept (atomic) */
     int64_t now;
     unsigned char *arena;
     size_t arena_used;
@@ -232,6 +233,12 @@ void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n);
 void pf_msgloop_destroy(pf_msgloop *l);
 /* End the current or next wait at once.  Any thread. */
 int pf_msgloop_wake(pf_msgloop *l);
+/* paused != 0: stop accepting from the next cycle on (the listener leaves
+ * the epoll set: new clients stay in the kernel's backlog for another
+ * process or a later resume); open connections are served as before.
+ * 0: accept again.  Any thread (a worker process draining before a
+ * reload: the other workers take the backlog).  0 or -errno of the wake. */
+int pf_msgloop_pause_accept(pf_msgloop *l, int paused);
 /* l's pf_loop, for pf_loop_post() from other threads (see Threads). */
 pf_loop *pf_msgloop_loop(pf_msgloop *l);
 /* Finish the previous batch (drop delivered bytes, write queued output,

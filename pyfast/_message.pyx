@@ -205,6 +205,15 @@ cdef class MessageLoop:
             if self.inited:
                 pf_msgloop_wake(&self.l)
 
+    def pause_accepting(self, bint paused):
+        """paused=True: stop accepting from the loop's next cycle on (new
+        clients stay in the listen backlog, for another worker process);
+        open connections are served as before.  False: accept again.
+        Thread-safe."""
+        with self.lock:
+            if self.inited:
+                pf_msgloop_pause_accept(&self.l, paused)
+
     def stop(self):
         """Make run() return (after closing every connection).  Thread-safe."""
         self.stopping = True

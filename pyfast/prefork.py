@@ -546,12 +546,15 @@ class _WorkerStop:
 
     def _stop(self) -> None:
         """Stop accepting (the serve_forever() loop's admission control,
-        _accepting(): the other workers take the socket's queue), let the
+        _accepting(), or the message loops' pause_accepting(): the other
+        workers take the socket's queue), let the
         connections just accepted deliver their first request (LINGER
         seconds: a model's drain ends handlers still waiting for their
         first bytes), then shutdown(): the model's graceful path."""
         server = self.server
         server._accepting = _refuse
+        for loop in getattr(server, "_message_loops", ()):   # the C message loops
+            loop.pause_accepting(True)
         if self.on_stop is not None:
             self.on_stop()
         server._wake()

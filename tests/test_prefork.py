@@ -245,18 +245,7 @@ def test_sigterm_lets_a_running_request_finish_then_exits_0(launch, model):
         ask(port)
 
 
-# The message loop cannot stop accepting without shutting down, and its
-# shutdown closes a connection whose request it has read but not handled:
-# a request on a connection the old worker accepted in its last moments can
-# fail (1-3 of ~1,000 in this test).  The fix is a stop-accepting step in
-# pf_msgloop (see docs/workers.md); until then this case is expected to fail
-# at times and must not turn CI red.
-RELOAD_MODELS = [pytest.param(m, marks=pytest.mark.xfail(
-    strict=False, reason="pf_msgloop has no stop-accepting step before its drain"))
-    if m == "message" else m for m in MODELS]
-
-
-@pytest.mark.parametrize("model", RELOAD_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_sighup_reload_under_load_fails_no_request(launch, model):
     server = launch(*serve_args(model))
     port = server.port

@@ -61,6 +61,7 @@ cdef extern from "pf_msgloop.h" nogil:
     void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
     void pf_msgloop_destroy(pf_msgloop *l)
     int pf_msgloop_wake(pf_msgloop *l)
+    int pf_msgloop_pause_accept(pf_msgloop *l, int paused)
     pf_loop *pf_msgloop_loop(pf_msgloop *l)
     int pf_msgloop_close_inbox(pf_msgloop *l)
     int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)

@@ -237,6 +237,44 @@ static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
     close(lfd);
 }
 
+/* A paused loop leaves new clients in the backlog and serves its open
+ * connections; resumed, it accepts the waiting client. */
+static void test_pause_accept_leaves_new_clients_in_the_backlog(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    seen s;
+    int port, lfd = pf_test_listen(&port);
+
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    int a = pf_test_client(port, 0);
+    int64_t end = pf_now_ms() + scaled(1000);
+    while (s.nconns < 1 && pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    EXPECT_EQ(s.nconns, 1);
+    EXPECT_EQ(pf_msgloop_pause_accept(&l, 1), 0);
+    cycle(&l, &s, 0);                 /* the cycle that takes the pause */
+    int b = pf_test_client(port, 0);  /* completes in the kernel's backlog */
+    write_all(a, "1\n", 2);
+    end = pf_now_ms() + scaled(200);
+    while (pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    EXPECT_EQ(s.nconns, 1);           /* b not accepted */
+    EXPECT_EQ(s.nhandled, 1);         /* a still served */
+    EXPECT_EQ(pf_msgloop_pause_accept(&l, 0), 0);
+    end = pf_now_ms() + scaled(1000);
+    while (s.nconns < 2 && pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    EXPECT_EQ(s.nconns, 2);
+    close(a);
+    close(b);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
 /* ---- the inbox -------------------------------------------------------- */
 
 enum { POSTERS = 2, PER_POSTER = 300 };
@@ -425,6 +463,7 @@ int main(void)
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer);
     RUN(test_message_deadline_closes_a_trickler_not_a_slow_sender);
     RUN(test_message_deadline_off_by_default_and_not_for_idle_conns);
+    RUN(test_pause_accept_leaves_new_clients_in_the_backlog);
     RUN(test_inbox_hands_caller_items_back_in_order);
     RUN(test_shutdown_reports_queued_items_and_refuses_posts);
     RUN(test_acceptor_hands_connections_to_a_peer_loop);
