@@ -20,8 +20,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - a source tree imported 
         raise
     raise ImportError(
         f"pyfast's compiled modules are missing from {__path__[0]}: this is a source "
-        "checkout that was never built. Install it in place with "
-        "`pip install --no-build-isolation -e .` (CONTRIBUTING.md), or run from "
+        "checkout that was never built. Install it in place with `pip install -e .` "
+        "(to work on pyfast, with the options in CONTRIBUTING.md), or run from "
         "outside the checkout to use an installed pyfast.") from exc
 
 from pyfast import socketserver
