@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nox
 
+nox.needs_version = ">=2025.2.9"   # nox.project.dependency_groups
+
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
