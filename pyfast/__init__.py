@@ -6,13 +6,23 @@ with the accept loop, waits and stream buffers in C (epoll, accept4, a
 reusable thread pool) instead of Python.
 """
 
-# Run from a source checkout (e.g. `python -m pyfast.bench` in the repo
-# after `pip install .`), this directory has no compiled extensions: let the
-# installed copy of the package supply them (the stdlib's mechanism for a
-# package split across sys.path entries).
-import pkgutil as _pkgutil
+import importlib as _importlib
 from typing import TYPE_CHECKING, Any
-__path__ = _pkgutil.extend_path(__path__, __name__)
+
+# The one source of the version: the wheel's metadata is read from this line
+# ([tool.scikit-build.metadata.version] in pyproject.toml).
+__version__ = "0.1.0"
+
+try:
+    _importlib.import_module("pyfast._core")  # first, for the clearest error
+except ModuleNotFoundError as exc:  # pragma: no cover - a source tree imported by mistake
+    if exc.name != "pyfast._core":
+        raise
+    raise ImportError(
+        f"pyfast's compiled modules are missing from {__path__[0]}: this is a source "
+        "checkout that was never built. Install it in place with `pip install -e .` "
+        "(to work on pyfast, with the options in CONTRIBUTING.md), or run from "
+        "outside the checkout to use an installed pyfast.") from exc
 
 from pyfast import socketserver
 from pyfast.socketserver import *  # noqa: F401,F403
@@ -23,8 +33,6 @@ from pyfast.message import (MessageHandler as MessageHandler,
                             EchoMessageHandler as EchoMessageHandler,
                             FramingError as FramingError)
 from pyfast._install import install as install, uninstall as uninstall
-
-__version__ = "0.1.0"
 
 __all__ = list(_server_all) + ["RequestSocket", "MessageHandler",
                                "EchoMessageHandler", "FramingError"]

@@ -9,7 +9,7 @@ ratios to the stdlib row and to the C reference row of each scenario (the
 median and spread of the per-round ratios). Every server of a scenario does
 the same work in the same order; the table says what each does.
 
-Modules:
+Its modules:
     scenarios  what is measured: load shape, the servers that take part, what each does
     servers    the servers under test, one function per (impl, kind)
     runner     starts servers, drives them, measures their CPU; the JSON file
