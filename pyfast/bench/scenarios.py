@@ -217,8 +217,9 @@ _ALL += [
                          "connections per worker"),
     Scenario("reload", "connect", "reload", conns=20, size=64, closes="server",
              servers=("pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w"), default=False, pin=False,
-             description="connect's load (a new connection per 64 B request, 20 clients) while the "
-                         "server reloads (SIGHUP) every second: failed requests, p99.9 latency"),
+             description="connect's load (a new connection per 64 B request, 20 clients; the server "
+                         "closes first) while the server reloads (SIGHUP) every second: failed "
+                         "requests, p99.9 latency"),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}
