@@ -7,8 +7,9 @@ runs without the GIL.  A wait interrupted by a signal runs Python's signal
 handlers and is retried (PEP 475), so Ctrl-C raises KeyboardInterrupt in
 the thread blocked here.
 
-One file per concept under pyfast/_core/, each named after the csrc/ file
-it wraps (as uvloop's loop.pyx includes its handles); this file holds the
+One file per concept under pyfast/_core_pxi/ (not pyfast/_core/: in a
+source checkout that directory would be imported as this module), each
+named after the csrc/ file it wraps (as uvloop's loop.pyx includes its handles); this file holds the
 imports, the C declarations and the tunables, and includes them:
 - common.pxi: raise_errno, timeout_ms (errors and timeouts as _core converts them).
 - loop.pxi: Waiter, a pf_loop used for its descriptors and its wake-up
@@ -102,12 +103,12 @@ _log = _logging.getLogger("pyfast.socketserver")
 _std_sendto = _socket.socket.sendto
 
 
-include "_core/common.pxi"
-include "_core/loop.pxi"
-include "_core/addr.pxi"
-include "_core/listen.pxi"
-include "_core/thread.pxi"
-include "_core/pool.pxi"
-include "_core/stream.pxi"
-include "_core/httphdr.pxi"
-include "_core/dgram.pxi"
+include "_core_pxi/common.pxi"
+include "_core_pxi/loop.pxi"
+include "_core_pxi/addr.pxi"
+include "_core_pxi/listen.pxi"
+include "_core_pxi/thread.pxi"
+include "_core_pxi/pool.pxi"
+include "_core_pxi/stream.pxi"
+include "_core_pxi/httphdr.pxi"
+include "_core_pxi/dgram.pxi"
