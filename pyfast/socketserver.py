@@ -213,6 +213,11 @@ class BaseServer:
     - socket_type
     - allow_reuse_address
     - allow_reuse_port
+    - ssl_context (pyfast): a server-side ssl.SSLContext: every stream
+      connection is TLS, its handshake run where the handler runs, never
+      in serve_forever()'s thread of a threaded or cooperative server
+      (see pyfast.tls); None (default): plaintext
+    - handshake_timeout (pyfast; seconds, default 10; None: no limit)
 
     Instance variables:
 
@@ -222,6 +227,13 @@ class BaseServer:
     """
 
     timeout: float | None = None
+
+    # pyfast.tls: a server-side ssl.SSLContext serves TLS on every
+    # connection (None: plaintext); the handshake runs in
+    # _setup_connection() and must complete within handshake_timeout
+    # seconds (None: no limit).
+    ssl_context: Any = None
+    handshake_timeout: float | None = 10.0
 
     # pyfast.message: the MessageLoop while serve_forever() runs one.
     _message_loop = None
@@ -259,6 +271,8 @@ class BaseServer:
         try:
             # --- pyfast.message: a MessageHandler is served by the C message loop.
             if _message_handler(self.RequestHandlerClass):
+                if self.ssl_context is not None:
+                    raise NotImplementedError("pyfast.message servers do not serve TLS yet")
                 from pyfast import message
                 message.serve_forever(self, poll_interval,
                                       lambda: self.__shutdown_request)
@@ -447,8 +461,26 @@ class BaseServer:
         Overridden by ForkingMixIn and ThreadingMixIn.
 
         """
-        self.finish_request(request, client_address)
+        conn = self._setup_connection(request, client_address)
+        if conn is not None:
+            request, client_address = conn
+            self.finish_request(request, client_address)
         self.shutdown_request(request)
+
+    def _setup_connection(self, request: Any, client_address: Any) -> Any:
+        """pyfast: the per-connection setup stage, run where the handler
+        will run (worker thread, greenlet, forked child; serve_forever()'s
+        thread only for single-threaded servers) just before
+        finish_request(): the TLS handshake when ssl_context is set
+        (pyfast.tls.handshake).  Returns (request, client_address) for
+        the handler, request replaced by the TLS socket; None when the
+        connection was refused (closed and logged there: the handler does
+        not run, handle_error() is not called)."""
+        if self.ssl_context is None:
+            return request, client_address
+        from pyfast import tls
+        request = tls.handshake(self, request, client_address)
+        return None if request is None else (request, client_address)
 
     def server_close(self) -> None:
         """Called to clean-up the server.
@@ -739,7 +771,8 @@ class UDPServer(TCPServer):
                 or cls.finish_request is not BaseServer.finish_request
                 or cls.shutdown_request is not UDPServer.shutdown_request
                 or cls.close_request is not UDPServer.close_request
-                or cls.service_actions is not BaseServer.service_actions):
+                or cls.service_actions is not BaseServer.service_actions
+                or self.ssl_context is not None):  # refused per datagram (no DTLS)
             return super()._handle_requests_noblock()
         try:
             self._datagram_receiver().dispatch(
@@ -850,7 +883,10 @@ if hasattr(os, "fork"):
                 # This must never return, hence os._exit()!
                 status = 1
                 try:
-                    self.finish_request(request, client_address)
+                    conn = self._setup_connection(request, client_address)
+                    if conn is not None:
+                        request, client_address = conn
+                        self.finish_request(request, client_address)
                     status = 0
                 except Exception:
                     self.handle_error(request, client_address)
@@ -929,7 +965,10 @@ class ThreadingMixIn:
 
         """
         try:
-            self.finish_request(request, client_address)
+            conn = self._setup_connection(request, client_address)
+            if conn is not None:
+                request, client_address = conn
+                self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:

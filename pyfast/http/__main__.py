@@ -1,7 +1,8 @@
-"""python -m pyfast.http [port] [--bind ADDR] [--directory DIR] [--protocol VERSION]
+"""python -m pyfast.http [port] [--bind ADDR] [--directory DIR] [--protocol VERSION] [--certfile PEM [--keyfile PEM]]
 
 Serve a directory over HTTP as ``python -m http.server`` does, on pyfast's
-ThreadingHTTPServer (files sent with sendfile(2)).
+ThreadingHTTPServer (files sent with sendfile(2)); HTTPS with --certfile
+(as Python 3.14's ``--tls-cert``/``--tls-key``).
 """
 import argparse
 import contextlib
@@ -21,9 +22,20 @@ def main(argv=None):
                         help="serve this directory (default: current directory)")
     parser.add_argument("-p", "--protocol", metavar="VERSION", default="HTTP/1.0",
                         help="conform to this HTTP version (default: %(default)s)")
+    parser.add_argument("--certfile", metavar="PATH",
+                        help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--keyfile", metavar="PATH",
+                        help="its private key (PEM; default: in --certfile)")
     parser.add_argument("port", default=8000, type=int, nargs="?",
                         help="bind to this port (default: %(default)s)")
     args = parser.parse_args(argv)
+    ssl_context = None
+    if args.certfile:
+        import ssl
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(args.certfile, args.keyfile)
+    elif args.keyfile:
+        parser.error("--keyfile needs --certfile")
 
     class DualStackServer(ThreadingHTTPServer):
         def server_bind(self):
@@ -36,6 +48,7 @@ def main(argv=None):
             self.RequestHandlerClass(request, client_address, self,
                                      directory=args.directory)
 
+    DualStackServer.ssl_context = ssl_context
     test(HandlerClass=SimpleHTTPRequestHandler, ServerClass=DualStackServer,
          port=args.port, bind=args.bind, protocol=args.protocol)
     return 0
