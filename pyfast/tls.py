@@ -240,6 +240,10 @@ class TLSSocket:
         sslobj = self._sslobj
         if self._held:
             self._flush()
+        if not sslobj.pending() and not self._in.pending and not self._in.eof:
+            # Nothing buffered: wait for ciphertext first, rather than
+            # through an SSLWantReadError per read.
+            self._fill()
         while True:
             try:
                 if buffer is None:
@@ -299,6 +303,17 @@ class TLSSocket:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
         sslobj = self._sslobj
+        if type(data) is bytes and len(data) <= _WRITE_CHUNK:
+            # The common case, without a memoryview.
+            if (self._hold and len(data) <= _HOLD_MAX and not self._held
+                    and data.endswith(b"\r\n\r\n")):
+                sslobj.write(data)
+                self._held = True
+                return
+            if data:
+                sslobj.write(data)
+            self._flush()
+            return
         with memoryview(data) as view, view.cast("B") as view:
             total = view.nbytes
             if (self._hold and total <= _HOLD_MAX and not self._held
