@@ -61,19 +61,8 @@ def tls_connect(address, context, timeout=support.IO_TIMEOUT, family=socket.AF_I
 
 # ------------------------------------------------------------------ servers
 
-class EchoHandler(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            data = self.request.recv(65536)
-            if not data:
-                break
-            self.request.sendall(data)
-
-
-class LineHandler(pyfast.StreamRequestHandler):
-    def handle(self):
-        for line in self.rfile:
-            self.wfile.write(line)
+# The echo and line handlers of the cooperative tests (same handler, every model).
+from test_cooperative import EchoHandler, PyfastLineHandler as LineHandler  # noqa: E402
 
 
 class InfoHandler(pyfast.StreamRequestHandler):

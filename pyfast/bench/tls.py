@@ -13,7 +13,8 @@ the openssl command):
                  handshake, no session resumption), 64 B echoed, client
                  closes first
     https        50 keep-alive connections, GET answered by the stdlib's
-                 BaseHTTPRequestHandler "hello" (the http scenario's)
+                 BaseHTTPRequestHandler "hello" (the http scenario's handler,
+                 pyfast.bench.servers, disable_nagle_algorithm on)
 
 Servers: pyfast (ThreadingTCPServer / ThreadingHTTPServer with
 ssl_context), pyfast-coop (CooperativeTCPServer / CooperativeHTTPServer,
@@ -81,38 +82,9 @@ def _context(cert: str, key: str) -> ssl.SSLContext:
     return ctx
 
 
-def _echo_handler(base):
-    class Echo(base):
-        def handle(self):
-            while True:
-                data = self.request.recv(65536)
-                if not data:
-                    break
-                self.request.sendall(data)
-    return Echo
-
-
-def _hello_handler():
-    import http.server
-
-    class Hello(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            body = b"Hello, world!\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-    return Hello
-
-
 def serve(impl: str, kind: str, cert: str, key: str) -> None:
     """Serve kind with impl on 127.0.0.1, print READY port, until SIGTERM."""
+    from pyfast.bench.servers import _hello_handler, socketserver_handler
     ctx = _context(cert, key)
     if impl == "uvloop":
         if kind != "echo":
@@ -145,7 +117,7 @@ def serve(impl: str, kind: str, cert: str, key: str) -> None:
         import socketserver
         cls = (http.server.ThreadingHTTPServer if kind == "http"
                else socketserver.ThreadingTCPServer)
-        handler = _hello_handler() if kind == "http" else _echo_handler(socketserver.BaseRequestHandler)
+        handler = _hello_handler() if kind == "http" else socketserver_handler(socketserver, "echo")
         cls.request_queue_size = 1024
         cls.daemon_threads = True
         server = cls(("127.0.0.1", 0), handler)
@@ -160,7 +132,7 @@ def serve(impl: str, kind: str, cert: str, key: str) -> None:
             cls = http_server.ThreadingHTTPServer if kind == "http" else pyfast.ThreadingTCPServer
         cls = type(cls.__name__, (cls,), {"request_queue_size": 1024, "hubs": 1,
                                           "ssl_context": ctx})
-        handler = _hello_handler() if kind == "http" else _echo_handler(pyfast.BaseRequestHandler)
+        handler = _hello_handler() if kind == "http" else socketserver_handler(pyfast, "echo")
         server = cls(("127.0.0.1", 0), handler)
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"READY {server.server_address[1]}", flush=True)
