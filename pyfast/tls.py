@@ -96,6 +96,13 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
     timeout = server.handshake_timeout
     if not isinstance(request, socket.socket) or request.type != socket.SOCK_STREAM:
         raise TypeError(f"ssl_context is for stream servers; the request is {request!r}")
+    if request.family in (socket.AF_INET, socket.AF_INET6):
+        # TLS 1.3 servers send their session tickets after the handshake,
+        # in a segment of their own: with Nagle's algorithm on, the first
+        # reply then waits for the client's delayed ACK (~40 ms a
+        # connection); and http.server writes the header block and the
+        # body apart.  Records leave whole, so no small-segment flood.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if getattr(request, "accept_nonblocking", False):
         tls = TLSSocket(request, context,
                         hold_header_blocks=getattr(server, "coalesce_header_blocks", False))
@@ -106,14 +113,6 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
             tls.close()
             return None
         return tls
-    if getattr(server, "coalesce_header_blocks", False):
-        # http.server writes the header block and the body apart; an
-        # SSLSocket sends each as it comes, so without Nagle's algorithm
-        # the body does not wait for the client's delayed ACK.
-        try:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # AF_UNIX
     prior = request.gettimeout()
     tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
     try:
