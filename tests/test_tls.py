@@ -511,3 +511,20 @@ def test_python_m_pyfast_http_certfile_keyfile(ca, client_context, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_first_reply_on_a_new_connection_does_not_wait_for_delayed_ack(
+        model, server_context, client_context):
+    """TLS 1.3 session tickets leave after the handshake in a segment of
+    their own; the first reply must not then wait for the client's
+    delayed ACK (Nagle's algorithm): 30 new connections, one request each."""
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        t0 = time.monotonic()
+        for i in range(30):
+            with tls_connect(server.server_address, client_context) as c:
+                c.sendall(b"ping")
+                assert support.recv_exact(c, 4) == b"ping"
+        elapsed = time.monotonic() - t0
+    # 30 stalls of ~40 ms would take 1.2 s.
+    assert elapsed < 1.0, elapsed
