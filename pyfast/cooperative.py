@@ -31,8 +31,11 @@ watchdog logs a warning with the handler's stack on the "pyfast" logger
 when a hub has not come back to its loop for ``watchdog_threshold``
 seconds.  Use run_in_thread() for blocking work.
 
-Not supported: SSL sockets as requests (an ssl.SSLSocket put in place by
-server_bind/get_request blocks its hub), datagram servers.
+TLS: set ``ssl_context`` on the server (pyfast.tls): the handshake and
+every read and write switch to the hub (self.request is a
+pyfast.tls.TLSSocket).  Not supported: an ssl.SSLSocket put in place by
+server_bind/get_request (the stdlib's way; it blocks its hub), datagram
+servers.
 """
 
 from __future__ import annotations
@@ -419,7 +422,10 @@ class CooperativeMixIn:
         try:
             if isinstance(request, CooperativeSocket):
                 _coop.current_hub().register(request)
-            self._finish_connection(request, client_address)
+            conn = self._setup_connection(request, client_address)
+            if conn is not None:
+                request, client_address = conn
+                self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:

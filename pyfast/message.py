@@ -170,6 +170,7 @@ class MessageServerLoop:
     run(poll_interval) serves server.socket on server.loop_threads
     MessageLoops (default 1): the first on the calling thread, the others
     on threads of their own.  It raises ValueError for a bad loop_threads,
+    NotImplementedError when server.ssl_context is set (no TLS yet),
     or what a loop raised (KeyboardInterrupt in the calling thread, an
     OSError from a loop's epoll); every loop is stopped and has closed its
     connections (finish() ran for each) when it returns or raises.
@@ -195,6 +196,8 @@ class MessageServerLoop:
 
     def run(self, poll_interval: float | None = 0.5) -> None:
         server = self.server
+        if getattr(server, "ssl_context", None) is not None:
+            raise NotImplementedError("pyfast.message servers do not serve TLS yet")
         limits = _loop_limits(server)
         loops = [MessageLoop(server, self.handler_class, limit, i == 0)
                  for i, limit in enumerate(limits)]

@@ -159,7 +159,7 @@ def setup_connection(server: Any, request: Any, client_address: Any) -> Any:
     be closed (the reason is logged on "pyfast.proxy"); the caller closes
     it.  OSError from the socket (a reset) is logged and returns None too.
 
-    Called by BaseServer._finish_connection() where the connection is
+    Called by BaseServer._setup_connection() where the connection is
     served (see the module docstring)."""
     try:
         if not trusted_peer(server, client_address):

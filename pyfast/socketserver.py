@@ -251,6 +251,11 @@ class BaseServer:
     - allow_reuse_port
     - workers (pyfast): serve_forever() serves in that many forked worker
       processes and supervises them (see pyfast.prefork); default 1
+    - ssl_context (pyfast): a server-side ssl.SSLContext: every stream
+      connection is TLS, its handshake run where the handler runs, never
+      in serve_forever()'s thread of a threaded or cooperative server
+      (see pyfast.tls); None (default): plaintext
+    - handshake_timeout (pyfast; seconds, default 10; None: no limit)
 
     Instance variables:
 
@@ -266,6 +271,13 @@ class BaseServer:
     # pyfast.prefork: worker processes.
     workers: int = 1
     worker_id: int | None = None
+
+    # pyfast.tls: a server-side ssl.SSLContext serves TLS on every
+    # connection (None: plaintext); the handshake runs in
+    # _setup_connection() and must complete within handshake_timeout
+    # seconds (None: no limit).
+    ssl_context: Any = None
+    handshake_timeout: float | None = 10.0
 
     def __init__(self, server_address: Any,
                  RequestHandlerClass: Callable[..., object]) -> None:
@@ -513,8 +525,34 @@ class BaseServer:
         Overridden by ForkingMixIn and ThreadingMixIn.
 
         """
-        self._finish_connection(request, client_address)
+        conn = self._setup_connection(request, client_address)
+        if conn is not None:
+            request, client_address = conn
+            self.finish_request(request, client_address)
         self.shutdown_request(request)
+
+    def _setup_connection(self, request: Any, client_address: Any) -> Any:
+        """pyfast: the per-connection setup stage, run where the handler
+        will run (process_request(), a ThreadingMixIn worker, a cooperative
+        greenlet, a ForkingMixIn child; never serve_forever()'s thread for
+        a mix-in) just before finish_request(), in the order the bytes
+        come: with proxy_protocol, the PROXY header (pyfast.proxy:
+        client_address becomes the real client's); with ssl_context, the
+        TLS handshake (pyfast.tls.handshake: request becomes the TLS
+        socket).  Returns (request, client_address) for the handler, or
+        None when the connection was refused (logged there; the handler
+        does not run, handle_error() is not called, and the caller shuts
+        the request down as usual)."""
+        if getattr(self, "proxy_protocol", False):
+            from pyfast import proxy
+            client_address = proxy.setup_connection(self, request, client_address)
+            if client_address is None:
+                return None
+        if self.ssl_context is None:
+            return request, client_address
+        from pyfast import tls
+        request = tls.handshake(self, request, client_address)
+        return None if request is None else (request, client_address)
 
     def server_close(self) -> None:
         """Called to clean-up the server.
@@ -534,24 +572,6 @@ class BaseServer:
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Finish one request by instantiating RequestHandlerClass."""
         self.RequestHandlerClass(request, client_address, self)
-
-    def _finish_connection(self, request: Any, client_address: Any) -> None:
-        """pyfast: the connection's setup stage, then finish_request().
-
-        Called where the connection is served (process_request(), a
-        ThreadingMixIn worker, a cooperative greenlet, a ForkingMixIn
-        child), never by serve_forever() for a mix-in.  With
-        proxy_protocol, the PROXY header is read first and client_address
-        becomes the real client's (pyfast.proxy); a connection whose
-        header is refused (logged) gets no handler, and the caller shuts
-        it down as usual.
-        """
-        if getattr(self, "proxy_protocol", False):
-            from pyfast import proxy
-            client_address = proxy.setup_connection(self, request, client_address)
-            if client_address is None:
-                return
-        self.finish_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         """Called to shutdown and close an individual request."""
@@ -844,7 +864,8 @@ class UDPServer(TCPServer):
                 or cls.finish_request is not BaseServer.finish_request
                 or cls.shutdown_request is not UDPServer.shutdown_request
                 or cls.close_request is not UDPServer.close_request
-                or cls.service_actions is not BaseServer.service_actions):
+                or cls.service_actions is not BaseServer.service_actions
+                or self.ssl_context is not None):  # refused per datagram (no DTLS)
             return super()._handle_requests_noblock()
         try:
             self._datagram_receiver().dispatch(
@@ -956,7 +977,10 @@ if hasattr(os, "fork"):
                 # This must never return, hence os._exit()!
                 status = 1
                 try:
-                    self._finish_connection(request, client_address)
+                    conn = self._setup_connection(request, client_address)
+                    if conn is not None:
+                        request, client_address = conn
+                        self.finish_request(request, client_address)
                     status = 0
                 except Exception:
                     self.handle_error(request, client_address)
@@ -1035,7 +1059,10 @@ class ThreadingMixIn:
 
         """
         try:
-            self._finish_connection(request, client_address)
+            conn = self._setup_connection(request, client_address)
+            if conn is not None:
+                request, client_address = conn
+                self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:

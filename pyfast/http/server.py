@@ -271,8 +271,9 @@ def test(HandlerClass: Any = BaseHTTPRequestHandler,
     with ServerClass(addr, HandlerClass) as httpd:
         host, port = httpd.socket.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
-        print(f"Serving HTTP on {host} port {port} "
-              f"(http://{url_host}:{port}/) ...", flush=True)
+        scheme = "https" if httpd.ssl_context is not None else "http"
+        print(f"Serving {scheme.upper()} on {host} port {port} "
+              f"({scheme}://{url_host}:{port}/) ...", flush=True)
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:

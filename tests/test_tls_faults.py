@@ -1,0 +1,200 @@
+"""Bad input on a TLS port (pyfast.tls): each closes that connection only,
+logged on "pyfast.tls", never the server; descriptors and memory return to
+their level.  Threaded and cooperative servers; loopback only."""
+import logging
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import psutil
+import pytest
+
+import support
+from test_tls import (EchoHandler, MODELS, THREAD_MODELS, ca, client_context,  # noqa: F401
+                      running, server_context, tls_connect)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def client_hello(context=None):
+    """The bytes of a real ClientHello (an SSLObject over memory BIOs)."""
+    if context is None:
+        context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return outgoing.read()
+
+
+def still_serves(address, context):
+    with tls_connect(address, context) as c:
+        c.sendall(b"alive")
+        return support.recv_exact(c, 5) == b"alive"
+
+
+def closed_by_server(s):
+    """Read until the server closes (EOF or reset); what came before it
+    (an alert, perhaps)."""
+    try:
+        return support.recv_all(s)
+    except ConnectionResetError:
+        return b""
+
+
+def refused(caplog, text):
+    return support.wait_until(lambda: any(
+        r.name == "pyfast.tls" and text in r.getMessage() for r in caplog.records))
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_plaintext_http_to_the_tls_port(model, server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        with support.connect(server.server_address) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = closed_by_server(s)
+        assert b"HTTP" not in data        # an alert at most, never an echo
+        assert refused(caplog, "refused")
+        assert still_serves(server.server_address, client_context)
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_truncated_client_hello_then_fin(model, server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    hello = client_hello()
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        with support.connect(server.server_address) as s:
+            s.sendall(hello[:len(hello) // 2])
+            s.shutdown(socket.SHUT_WR)
+            closed_by_server(s)
+        assert refused(caplog, "TLS handshake with")
+        assert still_serves(server.server_address, client_context)
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_reset_mid_handshake(model, server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    hello = client_hello()
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        s = support.connect(server.server_address)
+        s.sendall(hello[:40])
+        time.sleep(0.1)
+        support.reset_close(s)
+        assert refused(caplog, "TLS handshake with")
+        assert still_serves(server.server_address, client_context)
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_no_shared_protocol_version(model, server_context, ca, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    old = ssl.create_default_context()
+    ca.configure_trust(old)
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    strict = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(strict)
+    strict.minimum_version = ssl.TLSVersion.TLSv1_3
+    good = ssl.create_default_context()
+    ca.configure_trust(good)
+    with running(MODELS[model], EchoHandler, strict) as server:
+        with pytest.raises(ssl.SSLError):
+            tls_connect(server.server_address, old)
+        assert refused(caplog, "refused")
+        assert still_serves(server.server_address, good)
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_truncated_record_after_the_handshake(model, server_context, client_context):
+    """A record header announcing more than comes, then FIN: that
+    connection ends (EOF or an SSL error in the handler, which goes to
+    handle_error), the server serves on."""
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        c = tls_connect(server.server_address, client_context)
+        c.sendall(b"x")
+        assert c.recv(1) == b"x"
+        raw = socket.socket(fileno=c.detach())
+        raw.settimeout(support.IO_TIMEOUT)
+        raw.sendall(b"\x17\x03\x03\x04\x00" + b"\x00" * 10)
+        raw.shutdown(socket.SHUT_WR)
+        closed_by_server(raw)
+        raw.close()
+        assert still_serves(server.server_address, client_context)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_client_renegotiation_attempt(model, server_context, client_context):
+    """openssl s_client over TLS 1.2 asks to renegotiate ("R"): OpenSSL 3
+    refuses client renegotiation; that connection at most ends, the
+    server serves on."""
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        host, port = server.server_address
+        proc = subprocess.Popen(
+            ["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.5)
+            for line in (b"hello\n", b"R\n"):   # s_client reads a command per read()
+                proc.stdin.write(line)
+                proc.stdin.flush()
+                time.sleep(0.5)
+            try:
+                proc.stdin.write(b"after\n")
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pass   # s_client ended: the server refused and closed
+            time.sleep(0.3)
+        finally:
+            out = proc.communicate(timeout=20)[0]
+        assert b"hello" in out           # served before the attempt
+        assert b"RENEGOTIATING" in out   # the attempt was made
+        assert still_serves(server.server_address, client_context)
+
+
+def _bad_handshakes(address, n, hello):
+    """n connections that each fail their handshake another way."""
+    for i in range(n):
+        s = socket.create_connection(address, timeout=5)
+        kind = i % 4
+        try:
+            if kind == 0:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                closed_by_server(s)
+            elif kind == 1:
+                s.sendall(hello[:len(hello) // 2])
+                s.shutdown(socket.SHUT_WR)
+                closed_by_server(s)
+            elif kind == 2:
+                s.sendall(hello[:30])
+                support.reset_close(s)
+                continue
+            else:
+                s.sendall(os.urandom(600))
+                closed_by_server(s)
+        except OSError:
+            pass
+        s.close()
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_1000_bad_handshakes_return_fds_and_memory(model, server_context, client_context,
+                                                   caplog):
+    caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
+    hello = client_hello()
+    proc = psutil.Process()
+    with running(MODELS[model], EchoHandler, server_context) as server:
+        address = server.server_address
+        _bad_handshakes(address, 200, hello)       # warm up (threads, caches)
+        assert still_serves(address, client_context)
+        fds = support.fd_count()
+        rss = proc.memory_info().rss
+        _bad_handshakes(address, 1000, hello)
+        assert still_serves(address, client_context)
+        assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
+            (support.fd_count(), fds)
+        grown = proc.memory_info().rss - rss
+    # A leaked SSL object per connection (tens of KiB each) would exceed it.
+    assert grown < 8 * 1024 * 1024, grown
