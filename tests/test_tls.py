@@ -528,3 +528,28 @@ def test_first_reply_on_a_new_connection_does_not_wait_for_delayed_ack(
         elapsed = time.monotonic() - t0
     # 30 stalls of ~40 ms would take 1.2 s.
     assert elapsed < 1.0, elapsed
+
+
+class AddressHandler(pyfast.StreamRequestHandler):
+    """Answers one line with the client address and the request's class."""
+
+    def handle(self):
+        self.rfile.readline()
+        self.wfile.write(f"{self.client_address[0]}:{self.client_address[1]}|"
+                         f"{type(self.request).__name__}\n".encode())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_proxy_header_then_tls_on_one_connection(model, server_context, client_context):
+    """HAProxy in TCP mode in front of a TLS server: the PROXY header comes
+    first, in plaintext, then the ClientHello.  The setup stage reads the
+    header (client_address becomes the real client's), then handshakes."""
+    with running(MODELS[model], AddressHandler, server_context, proxy_protocol=True) as server:
+        raw = socket.create_connection(server.server_address, timeout=support.IO_TIMEOUT)
+        raw.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 443\r\n")
+        with client_context.wrap_socket(raw, server_hostname="localhost") as c:
+            c.sendall(b"hi\n")
+            reply = c.makefile("rb").readline()
+    address, kind = reply.decode().strip().split("|")
+    assert address == "192.0.2.7:40123"
+    assert kind in ("SSLSocket", "TLSSocket")
