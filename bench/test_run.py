@@ -49,3 +49,25 @@ def test_baseline_runs_each_pyfast_row_again_on_the_other_interpreter(tmp_path):
     assert len(calls) == 1 and calls[0].split()[:4] == ["-m", "pyfast.bench.servers", "pyfast", "echo-1k"]
     assert "pyfast@base" in {r["server"] for r in data["medians"]}
     assert "pyfast.bench --baseline" in proc.stdout and "req/s now/before" in proc.stdout
+    # the main table holds this interpreter's rows; the baseline's are in the grid
+    main_table = proc.stdout.split("pyfast.bench --baseline")[0]
+    assert "pyfast@base" not in main_table
+
+
+def test_a_server_that_does_not_start_fails_its_row_with_its_stderr_and_the_run_goes_on(tmp_path):
+    """A baseline whose pyfast predates a scenario: its server exits at
+    once.  That row fails, saying what the server printed; the rest runs."""
+    shim = tmp_path / "python-old"
+    shim.write_text("#!/bin/sh\necho 'no such scenario here' >&2\nexit 2\n")
+    shim.chmod(0o755)
+    out = tmp_path / "run.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyfast.bench", "--scenarios", "echo-1k", "--servers", "pyfast",
+         "--rounds", "1", "--warmup", "0.2", "--duration", "0.5", "--json", str(out),
+         "--baseline", str(shim)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["server"]: r for r in json.loads(out.read_text())["runs"]}
+    assert runs["pyfast"]["ok"] and runs["pyfast"]["requests"] > 0
+    assert not runs["pyfast@base"]["ok"]
+    assert "no such scenario here" in runs["pyfast@base"]["reason"]

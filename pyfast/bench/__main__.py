@@ -162,13 +162,15 @@ def main(argv=None) -> int:
             return 130
         runs, rows, pinned = done
         data = to_json(opts, runs, rows)
-    report.show(rows, opts, pinned, console)
-    if args.markdown:
-        print("\n" + report.markdown(rows, opts, pinned))
-    if opts.baseline:
+    table = rows
+    if opts.baseline:   # the baseline's rows are shown against their twins, below
         from .runner import split_baseline
-        now, base = split_baseline(rows)
-        cmp = report.compare_grid(now, base, set())
+        table, base = split_baseline(rows)
+    report.show(table, opts, pinned, console)
+    if args.markdown:
+        print("\n" + report.markdown(table, opts, pinned))
+    if opts.baseline:
+        cmp = report.compare_grid(table, base, set())
         cmp.title = f"pyfast.bench --baseline: this interpreter's pyfast / {opts.baseline}'s (same run)"
         console.print(cmp.rich())
         if args.markdown:

@@ -135,8 +135,12 @@ class ServerProcess:
         elif line.startswith("UNAVAILABLE "):
             self.unavailable = line[len("UNAVAILABLE "):].strip()
         else:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            reason = self.stderr_tail() or repr(line)   # before stop() closes the file
             self.stop()
-            raise RuntimeError(f"{impl} server for {scenario} did not start: {self.stderr_tail() or line!r}")
+            raise RuntimeError(f"{impl} server for {scenario} did not start: {reason}")
         self.ps = psutil.Process(self.proc.pid)
         self.rss_idle_kib = self.rss_kib() if self.port else 0.0
 
