@@ -6,11 +6,21 @@ phase with the AttributeError/ImportError; nothing is ever skipped for a
 missing feature.
 """
 
+import signal
 import socket
 
 import pytest
 
 import support
+
+# A suite started in the background by a non-interactive shell (`cmd &`, or
+# under nohup) inherits SIGINT (and SIGQUIT) ignored, and so would every
+# server a test starts and then interrupts with SIGINT: an ignored signal
+# stays ignored across exec, and Python then installs no KeyboardInterrupt
+# handler.  Handle it here as an interactive start does, so that the
+# servers started from the suite get SIGINT's default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 IMPLS = [
     pytest.param("socketserver", id="stdlib"),
