@@ -26,22 +26,29 @@ def test_a_short_run_measures_every_server_and_writes_its_reports(tmp_path):
     assert (tmp_path / "plots" / "cdf-connect.png").stat().st_size > 0
 
 
+def _run_with_baseline(tmp_path, shim_body: str, servers: str):
+    """One short echo-1k run of `servers` with --baseline a shell script
+    (shim_body after its #! line); returns (the process, its --json data)."""
+    shim = tmp_path / "python-base"
+    shim.write_text("#!/bin/sh\n" + shim_body)
+    shim.chmod(0o755)
+    out = tmp_path / "run.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyfast.bench", "--scenarios", "echo-1k", "--servers", servers,
+         "--rounds", "1", "--warmup", "0.2", "--duration", "0.5", "--json", str(out),
+         "--baseline", str(shim)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(out.read_text())
+
+
 def test_baseline_runs_each_pyfast_row_again_on_the_other_interpreter(tmp_path):
     """--baseline PYTHON: before/after in one invocation.  Here the other
     interpreter is a script that records that it ran, then runs the real
     one, so the test can tell the @base row's server came from it."""
     marker = tmp_path / "baseline-ran"
-    shim = tmp_path / "python-base"
-    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {marker}\nexec {sys.executable} \"$@\"\n")
-    shim.chmod(0o755)
-    out = tmp_path / "run.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyfast.bench", "--scenarios", "echo-1k", "--servers", "pyfast,stdlib",
-         "--rounds", "1", "--warmup", "0.2", "--duration", "0.5", "--json", str(out),
-         "--baseline", str(shim)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(out.read_text())
+    proc, data = _run_with_baseline(
+        tmp_path, f"echo \"$@\" >> {marker}\nexec {sys.executable} \"$@\"\n", "pyfast,stdlib")
     # only pyfast rows get a baseline twin, run right after the row itself
     assert [r["server"] for r in data["runs"]] == ["pyfast", "pyfast@base", "stdlib"]
     assert all(r["ok"] and r["requests"] > 0 for r in data["runs"]), data["runs"]
@@ -57,17 +64,8 @@ def test_baseline_runs_each_pyfast_row_again_on_the_other_interpreter(tmp_path):
 def test_a_server_that_does_not_start_fails_its_row_with_its_stderr_and_the_run_goes_on(tmp_path):
     """A baseline whose pyfast predates a scenario: its server exits at
     once.  That row fails, saying what the server printed; the rest runs."""
-    shim = tmp_path / "python-old"
-    shim.write_text("#!/bin/sh\necho 'no such scenario here' >&2\nexit 2\n")
-    shim.chmod(0o755)
-    out = tmp_path / "run.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyfast.bench", "--scenarios", "echo-1k", "--servers", "pyfast",
-         "--rounds", "1", "--warmup", "0.2", "--duration", "0.5", "--json", str(out),
-         "--baseline", str(shim)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    runs = {r["server"]: r for r in json.loads(out.read_text())["runs"]}
+    _, data = _run_with_baseline(tmp_path, "echo 'no such scenario here' >&2\nexit 2\n", "pyfast")
+    runs = {r["server"]: r for r in data["runs"]}
     assert runs["pyfast"]["ok"] and runs["pyfast"]["requests"] > 0
     assert not runs["pyfast@base"]["ok"]
     assert "no such scenario here" in runs["pyfast@base"]["reason"]
