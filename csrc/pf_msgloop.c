@@ -573,7 +573,11 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
             c->proxy->reason = "peer not in proxy_trusted";
             c->flags |= MC_ABORT;
             do_close(l, c, -EACCES); /* before a byte of it is read */
+            return;
         }
+        /* The proxy speaks first, its header usually in the segment that
+         * followed the handshake: read it now, not after another wait. */
+        read_conn(l, c);
         return;
     }
     pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
