@@ -374,6 +374,54 @@ def test_shutdown_from_another_thread_stops_the_workers(serve, pyfast_impl):
     assert not any(psutil.pid_exists(p) for p in workers)
 
 
+class CountingAdmission:
+    """A server's admission (the seam prefork's board plugs into): admits
+    while allowed; counts what serve_forever() tells it."""
+
+    def __init__(self):
+        self.allowed = False
+        self.opened_count = 0
+        self.closed_count = 0
+
+    def admit(self):
+        return self.allowed
+
+    def opened(self):
+        self.opened_count += 1
+
+    def closed(self):
+        self.closed_count += 1
+
+
+@pytest.mark.parametrize("mixin", ["ThreadingTCPServer", "cooperative"])
+def test_serve_forever_accepts_only_while_its_admission_admits(serve, pyfast_impl, mixin):
+    """server.admission: no connection is accepted while admit() is false
+    (the client waits in the backlog); once it admits (and _wake()), the
+    connection is served, counted opened() at accept and closed() when
+    shut down."""
+    import prefork_app
+    from pyfast import cooperative
+    base = (pyfast_impl.ThreadingTCPServer if mixin == "ThreadingTCPServer"
+            else cooperative.CooperativeTCPServer)
+    admission = CountingAdmission()
+    server = base(("127.0.0.1", 0), prefork_app.Pid)
+    server.admission = admission
+    serve(server)
+    with support.connect(server.server_address) as sock:
+        sock.sendall(b"hi\n")
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)
+        assert admission.opened_count == 0
+        admission.allowed = True
+        server._wake()
+        sock.settimeout(support.IO_TIMEOUT)
+        assert support.recv_until(sock, b"\n").endswith(b" hi\n")
+        assert admission.opened_count == 1
+    assert support.wait_until(lambda: admission.closed_count == 1)
+    assert admission.opened_count == 1
+
+
 def test_workers_must_be_a_positive_int(pyfast_impl):
     class Server(pyfast_impl.TCPServer):
         workers = 0
