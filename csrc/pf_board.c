@@ -149,6 +149,9 @@ int pf_board_admit(pf_board *b)
             store(gated, 0);
         return 1;
     }
+    /* Raised already: whoever has changed a count since wakes us. */
+    if (load(gated))
+        return 0;
     /* Raise the gate, then look again: a worker that accepted in between
      * either is seen now or sees the gate and wakes us. */
     store(gated, 1);

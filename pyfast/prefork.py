@@ -25,17 +25,38 @@ had not accepted in that queue for the others: none is dropped, which one
 SO_REUSEPORT socket per worker would not give (a socket's queue dies with
 it), and systemd passes one socket.  On its own the shared socket does not
 spread connections: the worker that wakes first accepts all that are
-queued, on 2 cores the same one each time.  So the workers of threaded and
-cooperative servers (HTTP included) admit by least connections (_Board: a
-worker more than BALANCE_SLACK connections above the least loaded one
-leaves the socket to the others).  ``python -m pyfast.bench --scenarios
-workers,workers-echo-1k --rounds 3`` (50 persistent connections opened in
-a burst, unpinned, 2 cores), connections per worker in each round:
+queued, on 2 cores the same one each time.  So the workers of every stream
+server (threaded, cooperative, HTTP, message) admit by least connections,
+through one mechanism: the board (csrc/pf_board.h, wrapped once as
+pyfast._core.Board), a MAP_SHARED page made before the first fork with each
+worker's open connections, and an eventfd per worker.  A worker more than
+BALANCE_SLACK connections above the least loaded one leaves the socket to
+the others until it is woken: another worker accepted or left, or one of
+its own connections closed.  The least loaded worker may always accept, so
+one always does.
 
-- threaded echo-1k, shared socket only: 49/1, 1/49, 49/1; with the
-  admission: 24/26, 25/25, 26/24 (max/min <= 1.08).
-- message echo (the C message loop, which has no such admission yet):
-  50/0, 2/48, 50/0.
+The seam: a worker's server gets ``admission``, its joined Board (a
+BaseServer attribute, None without workers; no method of the server is
+replaced).  socketserver's serve_forever() asks it: it watches the
+listening socket only while ``admission.admit()`` is true (beside the
+mix-in's own ``_accepting()``), asks again before each accept of a batch,
+and calls ``admission.opened()`` after get_request() and
+``admission.closed()`` in TCPServer.shutdown_request(); a thread of the
+worker turns the board's eventfd into server._wake().  The C message loop
+takes the same Board (pyfast._message.MessageLoop reads server.admission):
+its acceptor asks the board before each accept and at each cycle, its loops
+count at accept and at close, and while gated it watches the board's
+eventfd in its own epoll set.  A stopping worker leaves the board and its
+admission becomes one that refuses everything (_Refusing).
+
+``python -m pyfast.bench --scenarios workers,workers-echo-1k --rounds 3``
+(50 persistent connections opened in a burst, unpinned, 2 cores),
+connections per worker in each round:
+
+- threaded echo-1k: shared socket only 49/1, 1/49, 49/1; with the board
+  FIGURES_ECHO.
+- message echo: shared socket only 50/0, 2/48, 50/0; with the board
+  FIGURES_MSG.
 - for comparison, one SO_REUSEPORT socket per worker (a prototype, 20
   runs of 50 connections): from 35/15 to 25/25, max/min <= 1.25 in 10.
 
@@ -158,7 +179,7 @@ class _Worker:
         self.started = time.monotonic()
         self.stopping = False       # asked to stop (SIGTERM sent)
         self.kill_at: float | None = None
-        self.slot: int | None = None  # its place on the _Board
+        self.slot: int | None = None  # its place on the board
 
     def __repr__(self) -> str:
         return f"worker {self.index} (pid {self.pid}, generation {self.generation})"
