@@ -104,8 +104,9 @@ def run_loadgen(address, str mode="echo", *, int conns=50, int depth=1,
     reply and then closes (the server closes first; a server that does not
     close within connect_timeout costs an error). The latency of a "connect"
     request runs from connect() to that close. prefix ("connect" mode): bytes
-    sent first on every connection, on their own (e.g. a PROXY protocol
-    header; not counted in bytes_sent). mark_fd: one byte is written
+    sent first on every connection, in one segment with the request (as
+    HAProxy sends a PROXY protocol header when data waits behind it;
+    not counted in bytes_sent). mark_fd: one byte is written
     to it when the measure window opens and one when it closes.
 
     Raises ValueError for an unknown mode or closer, OSError when the address

@@ -54,9 +54,9 @@ admission becomes one that refuses everything (_Refusing).
 connections per worker in each round:
 
 - threaded echo-1k: shared socket only 49/1, 1/49, 49/1; with the board
-  FIGURES_ECHO.
+  24/26, 25/25, 24/26 (max/min <= 1.09).
 - message echo: shared socket only 50/0, 2/48, 50/0; with the board
-  FIGURES_MSG.
+  25/25, 25/25, 25/25 (in the run before: 26/24, 24/26, 26/24).
 - for comparison, one SO_REUSEPORT socket per worker (a prototype, 20
   runs of 50 connections): from 35/15 to 25/25, max/min <= 1.25 in 10.
 
