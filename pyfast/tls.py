@@ -52,14 +52,20 @@ for TLS.
 
 from __future__ import annotations
 
+import heapq
 import io
 import logging
+import select
 import socket
 import ssl
+import threading
 from time import monotonic
 from typing import Any
 
-__all__ = ["handshake", "TLSSocket"]
+from pyfast import _core
+from pyfast.socketserver import PARKED
+
+__all__ = ["handshake", "TLSSocket", "PendingHandshake"]
 
 log = logging.getLogger("pyfast.tls")
 
@@ -78,6 +84,13 @@ _READ_CHUNK = 65536
 # plaintext).
 _HOLD_MAX = 16384
 
+# A threaded server's handshake that waits for a client that has spoken
+# (its ClientHello came: its next flight is one round trip away) waits on
+# the worker up to this long (seconds), once per connection, before the
+# connection goes to the waiting room; a client that has not spoken goes
+# there at once.
+_HANDSHAKE_GRACE = 0.05
+
 # Errors of a client that went away or never spoke: logged at DEBUG.
 _GONE = (ConnectionError, TimeoutError, ssl.SSLEOFError, BrokenPipeError)
 
@@ -88,7 +101,11 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
     Returns the socket the handler gets (an ssl.SSLSocket, or a TLSSocket
     when request's calls wait on a hub: CooperativeSocket), or None when
     the handshake failed: the connection is then closed and the reason
-    logged ("pyfast.tls"), as described in the module docstring.
+    logged ("pyfast.tls"), as described in the module docstring.  On a
+    server that offers _resume_connection (ThreadingMixIn), a handshake
+    that has to wait for its client returns pyfast.socketserver.PARKED
+    instead: the connection waits in the server's waiting room, costing no
+    worker, and is resumed on a worker (PendingHandshake) once readable.
     Raises TypeError when request is not a stream socket (a datagram
     server with ssl_context set).
     """
@@ -115,6 +132,9 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
         return tls
     prior = request.gettimeout()
     tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+    if getattr(server, "_resume_connection", None) is not None:
+        pending = PendingHandshake(server, tls, client_address, prior, timeout)
+        return pending.step(spoke=_wait_fd(tls.fileno(), False, 0))
     try:
         tls.settimeout(timeout)
         # One deadline for the whole handshake (_ssl's do_handshake).
@@ -125,6 +145,189 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
         tls.close()
         return None
     return tls
+
+
+def _wait_fd(fd: int, writable: bool, timeout: float) -> bool:
+    """True when fd is readable (writable) within timeout seconds."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if writable else select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+class PendingHandshake:
+    """The TLS handshake of one connection of a threaded server, driven
+    without blocking: step() runs on a worker as long as the client
+    answers at once, and a connection that must wait for its client is
+    parked in the server's WaitingRoom (one thread, one epoll for all of
+    them) rather than holding the worker; readable again, it comes back to
+    a worker as the request of process_request_thread(), whose
+    _setup_connection() calls step() again.  handshake_timeout is one
+    deadline over all of it, enforced by the waiting room too.
+
+    shutdown() and close() act on the socket, so the server's
+    shutdown_request() closes a pending handshake like a request."""
+
+    __slots__ = ("server", "sock", "client_address", "prior", "deadline", "graced", "in_heap")
+
+    def __init__(self, server: Any, sock: ssl.SSLSocket, client_address: Any,
+                 prior: float | None, timeout: float | None) -> None:
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.prior = prior
+        self.deadline = None if timeout is None else monotonic() + timeout
+        self.graced = False      # the one wait on the worker was had
+        self.in_heap = False     # the waiting room holds its deadline
+        sock.settimeout(0.0)
+
+    def step(self, spoke: bool = True) -> Any:
+        """Drive the handshake as far as the client lets it.  Returns the
+        ssl.SSLSocket (handshake done, blocking mode as before), PARKED
+        (waiting in the waiting room), or None (refused or timed out:
+        closed and logged).  spoke: the client has sent something since
+        the last wait (so its next flight is a round trip away)."""
+        sock = self.sock
+        while True:
+            try:
+                sock.do_handshake()
+            except ssl.SSLWantReadError:
+                writable = False
+            except ssl.SSLWantWriteError:
+                writable = True
+            except (OSError, ValueError) as exc:
+                _log_refused(exc, self.client_address)
+                sock.close()
+                return None
+            else:
+                sock.settimeout(self.prior)
+                return sock
+            left = None if self.deadline is None else self.deadline - monotonic()
+            if left is not None and left <= 0:
+                self.expire()
+                return None
+            if spoke and not self.graced:
+                self.graced = True
+                if _wait_fd(sock.fileno(), writable, _HANDSHAKE_GRACE if left is None
+                            else min(_HANDSHAKE_GRACE, left)):
+                    continue
+            _room(self.server).park(self, writable)
+            return PARKED
+
+    def expire(self) -> None:
+        """handshake_timeout passed: close, logged at DEBUG."""
+        _log_refused(TimeoutError(), self.client_address)
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_ROOM_LOCK = threading.Lock()
+
+
+def _room(server: Any) -> WaitingRoom:
+    room = server._tls_room
+    if room is None:
+        with _ROOM_LOCK:
+            room = server._tls_room
+            if room is None:
+                room = server._tls_room = WaitingRoom(f"{type(server).__name__}-tls-handshakes",
+                                                      server._resume_connection)
+    return room
+
+
+class WaitingRoom:
+    """Connections whose TLS handshake waits for the client, watched by
+    one thread on one epoll (pyfast._core.Waiter) instead of a worker
+    each: a readable (or writable, as asked) connection is handed to
+    resume(pending) (the server's pool), one whose deadline passed is
+    closed (logged at DEBUG).  close() closes every connection still
+    waiting and ends the thread."""
+
+    def __init__(self, name: str, resume: Any) -> None:
+        self._resume = resume
+        self._waiter = _core.Waiter()
+        self._lock = threading.Lock()
+        self._parked: dict[int, PendingHandshake] = {}
+        self._deadlines: list[tuple[float, int, PendingHandshake]] = []
+        self._wait_until = float("inf")
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, pending: PendingHandshake, writable: bool = False) -> None:
+        """Wait for pending's socket to be readable (writable) or its
+        deadline; any thread."""
+        fd = pending.fileno()
+        with self._lock:
+            if self._closed:
+                pending.close()
+                return
+            self._parked[fd] = pending
+            if pending.deadline is not None and not pending.in_heap:
+                pending.in_heap = True
+                heapq.heappush(self._deadlines, (pending.deadline, id(pending), pending))
+                if pending.deadline < self._wait_until:
+                    self._waiter.wake()
+            self._waiter.add(fd, not writable, writable)
+
+    def _run(self) -> None:
+        waiter, lock, parked, deadlines = self._waiter, self._lock, self._parked, self._deadlines
+        while True:
+            with lock:
+                if self._closed:
+                    break
+                self._wait_until = deadlines[0][0] if deadlines else float("inf")
+            timeout = None if not deadlines else max(0.0, self._wait_until - monotonic())
+            ready = waiter.wait(timeout)
+            now = monotonic()
+            resumed, expired = [], []
+            with lock:
+                for fd in ready:
+                    pending = parked.pop(fd, None)
+                    if pending is not None:
+                        waiter.remove(fd)
+                        resumed.append(pending)
+                while deadlines and deadlines[0][0] <= now:
+                    pending = heapq.heappop(deadlines)[2]
+                    pending.in_heap = False
+                    fd = pending.fileno()
+                    if parked.get(fd) is pending:   # else a worker has it, and checks the deadline
+                        del parked[fd]
+                        waiter.remove(fd)
+                        expired.append(pending)
+            for pending in expired:
+                pending.expire()
+            for pending in resumed:
+                try:
+                    self._resume(pending)
+                except Exception:    # the pool is closed: the server is closing
+                    pending.close()
+        with lock:
+            left = list(parked.values())
+            parked.clear()
+            deadlines.clear()
+        for pending in left:
+            pending.close()
+        waiter.close()
+
+    def close(self) -> None:
+        """Close every connection still waiting and end the thread (any
+        thread; waits up to a second for it)."""
+        with self._lock:
+            self._closed = True
+            self._waiter.wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
 
 
 def _log_refused(exc, client_address):
