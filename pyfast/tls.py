@@ -131,7 +131,16 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
             return None
         return tls
     prior = request.gettimeout()
-    tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+    if getattr(server, "coalesce_header_blocks", False):
+        # An HTTP header block and its body in one TLS record (and one
+        # send), as the plaintext CoalescingSocket does: what
+        # context.wrap_socket() does, with that class.
+        from pyfast.http.server import coalescing_socket_class
+        cls = coalescing_socket_class(context.sslsocket_class or ssl.SSLSocket)
+        tls = cls._create(sock=request, server_side=True, do_handshake_on_connect=False,
+                          context=context)
+    else:
+        tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
     if getattr(server, "_resume_connection", None) is not None:
         pending = PendingHandshake(server, tls, client_address, prior, timeout)
         return pending.step(spoke=_wait_fd(tls.fileno(), False, 0))
@@ -364,9 +373,9 @@ class TLSSocket:
     other raw-descriptor paths would bypass TLS).
 
     With hold_header_blocks, a write of at most 16 KiB ending in
-    b"\\r\\n\\r\\n" is encrypted at once but sent with what follows it
-    (or before the next read, shutdown or close), so an HTTP header block
-    and its body leave in one send.
+    b"\\r\\n\\r\\n" is held back and encrypted with what follows it
+    (or sent before the next read, shutdown or close), so an HTTP header
+    block and its body leave as one TLS record in one send.
     """
 
     __slots__ = ("_sock", "_send_raw", "_sslobj", "_in", "_out", "_hold", "_held",
@@ -384,7 +393,7 @@ class TLSSocket:
         self._out = ssl.MemoryBIO()
         self._sslobj = context.wrap_bio(self._in, self._out, server_side=server_side)
         self._hold = hold_header_blocks
-        self._held = False
+        self._held = None     # a held-back header block (plaintext bytes)
         self._io_refs = 0
         self._closed = False
         self.context = context
@@ -394,7 +403,6 @@ class TLSSocket:
 
     def _flush(self) -> None:
         """Send what the SSLObject has written (waits on the hub)."""
-        self._held = False
         data = self._out.read()
         if data:
             self._send_raw(self._sock, data)
@@ -440,8 +448,8 @@ class TLSSocket:
 
     def _read(self, n: int, buffer: Any = None) -> Any:
         sslobj = self._sslobj
-        if self._held:
-            self._flush()
+        if self._held is not None:
+            self._release()
         if not sslobj.pending() and not self._in.pending and not self._in.eof:
             # Nothing buffered: wait for ciphertext first, rather than
             # through an SSLWantReadError per read.
@@ -490,10 +498,22 @@ class TLSSocket:
 
     # --------------------------------------------------------------- writing
 
+    def _release(self) -> None:
+        """Encrypt and send a held-back header block (waits on the hub)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._sslobj.write(held)
+        self._flush()
+
     def send(self, data: Any, flags: int = 0) -> int:
         """Encrypt and send up to 256 KiB of data; the bytes taken."""
         if flags:
             raise ValueError("non-zero flags not allowed in calls to send() on TLSSocket")
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._sslobj.write(held)
         with memoryview(data) as view:
             n = self._sslobj.write(view[:_WRITE_CHUNK])
         self._flush()
@@ -505,12 +525,15 @@ class TLSSocket:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
         sslobj = self._sslobj
+        held = self._held
         if type(data) is bytes and len(data) <= _WRITE_CHUNK:
             # The common case, without a memoryview.
-            if (self._hold and len(data) <= _HOLD_MAX and not self._held
-                    and data.endswith(b"\r\n\r\n")):
-                sslobj.write(data)
-                self._held = True
+            if held is not None:
+                # The header block and what follows: one record, one send.
+                self._held = None
+                data = held + data
+            elif self._hold and len(data) <= _HOLD_MAX and data.endswith(b"\r\n\r\n"):
+                self._held = data
                 return
             if data:
                 sslobj.write(data)
@@ -518,16 +541,17 @@ class TLSSocket:
             return
         with memoryview(data) as view, view.cast("B") as view:
             total = view.nbytes
-            if (self._hold and total <= _HOLD_MAX and not self._held
-                    and view[total - 4:] == b"\r\n\r\n"):
-                sslobj.write(view)
-                self._held = True
+            if held is not None:
+                self._held = None
+                sslobj.write(held)
+            elif self._hold and total <= _HOLD_MAX and view[total - 4:] == b"\r\n\r\n":
+                self._held = bytes(view)
                 return
             offset = 0
             while offset < total:
                 offset += sslobj.write(view[offset:offset + _WRITE_CHUNK])
                 self._flush()
-            if not total and self._held:
+            if not total:
                 self._flush()
 
     write = sendall
@@ -572,6 +596,8 @@ class TLSSocket:
     def unwrap(self) -> socket.socket:
         """Send close_notify, wait for the peer's, and return the
         underlying socket (plaintext from here on), as SSLSocket.unwrap."""
+        if self._held is not None:
+            self._release()
         sslobj = self._sslobj
         while True:
             try:
@@ -632,8 +658,8 @@ class TLSSocket:
         """Send what is held back, then shut the socket down (no
         close_notify, as SSLSocket.shutdown)."""
         try:
-            if self._held:
-                self._flush()
+            if self._held is not None:
+                self._release()
         finally:
             self._sock.shutdown(how)
 
@@ -658,9 +684,9 @@ class TLSSocket:
         if self._closed:
             return
         self._closed = True
-        if self._held:
+        if self._held is not None:
             try:
-                self._flush()
+                self._release()
             except OSError:
                 pass
         if self._io_refs <= 0:
