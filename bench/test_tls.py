@@ -11,6 +11,8 @@ import sys
 import pytest
 import support
 
+from test_fairness import _http_exchange
+
 from pyfast.bench.scenarios import SCENARIOS
 from pyfast.bench.servers import Unavailable, serve
 
@@ -58,21 +60,10 @@ def test_tls_echo_servers_speak_tls_13_echo_and_wait_for_the_client_to_close(ben
             sock.recv(1)      # the server waits for the client to close
 
 
-def _https_reply(port):
-    with _tls_connect(port) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            head += support.recv_exact(sock, 1)
-        lines = head.decode("latin-1").split("\r\n")[:-2]
-        headers = dict(line.split(": ", 1) for line in lines[1:])
-        body = support.recv_exact(sock, int(headers["Content-Length"]))
-        return lines[0], sorted(h.lower() for h in headers), body
-
-
 @pytest.mark.parametrize("impl", SCENARIOS["https"].servers)
 def test_https_servers_send_the_stdlib_reply_over_tls(bench_server, impl):
-    assert _https_reply(bench_server(impl, "https")) == _https_reply(bench_server("stdlib", "https"))
+    reference = _http_exchange(bench_server("stdlib", "https"), _tls_connect)
+    assert _http_exchange(bench_server(impl, "https"), _tls_connect) == reference
 
 
 def _closed_after_at_most_an_alert(sock):
