@@ -560,19 +560,19 @@ class BaseServer:
         handshake waiting for its client, handed to a waiting room that
         will submit it again as a pyfast.tls.PendingHandshake request:
         the caller neither serves nor closes it now)."""
-        if self.ssl_context is not None:
+        ssl_context = self.ssl_context
+        if ssl_context is not None:
             from pyfast import tls
-            if type(request) is tls.PendingHandshake:   # back from the waiting room
-                request = request.step()
-                return request if request is None or request is PARKED else (request, client_address)
-        if getattr(self, "proxy_protocol", False):
+        # A connection back from the waiting room had its PROXY header read.
+        if getattr(self, "proxy_protocol", False) and (
+                ssl_context is None or type(request) is not tls.PendingHandshake):
             from pyfast import proxy
             client_address = proxy.setup_connection(self, request, client_address)
             if client_address is None:
                 return None
-        if self.ssl_context is None:
+        if ssl_context is None:
             return request, client_address
-        request = tls.handshake(self, request, client_address)
+        request = tls.handshake(self, request, client_address)   # or its continuation
         return request if request is None or request is PARKED else (request, client_address)
 
     def server_close(self) -> None:

@@ -105,10 +105,13 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
     server that offers _resume_connection (ThreadingMixIn), a handshake
     that has to wait for its client returns pyfast.socketserver.PARKED
     instead: the connection waits in the server's waiting room, costing no
-    worker, and is resumed on a worker (PendingHandshake) once readable.
+    worker, and comes back to a worker as a PendingHandshake request once
+    readable; handshake() then carries on with it.
     Raises TypeError when request is not a stream socket (a datagram
     server with ssl_context set).
     """
+    if type(request) is PendingHandshake:   # back from the waiting room
+        return request.step()
     context = server.ssl_context
     timeout = server.handshake_timeout
     if not isinstance(request, socket.socket) or request.type != socket.SOCK_STREAM:
