@@ -149,14 +149,16 @@ def _message(_class, fields):
 
 
 _HTTPMESSAGE_PLAIN = _is_plain(http.client.HTTPMessage)
-_read_headers = http.client._read_headers        # Python 3.10-3.13
+# http.client's header reader (Python 3.10-3.13); without it, TLS readers
+# go to the stdlib's parse_headers.
+_read_headers = getattr(http.client, "_read_headers", None)
 _header_block_fields = _core.header_block_fields
 
 
 def _is_tls_reader(fp):
     """True when fp is the buffered reader of a TLS socket's makefile()
     (ssl.SSLSocket, or pyfast.tls.TLSSocket, imported by then if in use)."""
-    if type(fp) is not io.BufferedReader:
+    if type(fp) is not io.BufferedReader or _read_headers is None:
         return False
     raw = fp.raw
     if type(raw) is not socket.SocketIO:
