@@ -96,10 +96,11 @@ def test_udp_servers_send_the_datagram_back(bench_server, scenario, impl):
         assert sock.recvfrom(65536) == (request, (support.HOST, port))
 
 
-def _http_exchange(port):
+def _http_exchange(port, connect=lambda port: support.connect((support.HOST, port))):
     """(status line, header names, body) of GET /, and whether the
-    connection then stays open for a second request."""
-    with support.connect((support.HOST, port)) as sock:
+    connection then stays open for a second request; connect(port) makes
+    the client socket (e.g. a TLS one)."""
+    with connect(port) as sock:
         replies = []
         for _ in range(2):
             sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")

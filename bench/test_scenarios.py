@@ -15,7 +15,7 @@ import pytest
 from pyfast.bench.runner import Options, pick_cpus, run_one
 from pyfast.bench.scenarios import SCENARIOS
 
-BENCH_SCENARIOS = ("echo-1k", "line-64", "connect", "connect-cc", "udp", "http")
+BENCH_SCENARIOS = ("echo-1k", "line-64", "connect", "connect-cc", "udp", "http", "tls-echo-1k", "tls-connect", "https")
 CASES = [(name, impl) for name in BENCH_SCENARIOS for impl in SCENARIOS[name].servers]
 
 

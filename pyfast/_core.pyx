@@ -25,7 +25,8 @@ imports, the C declarations and the tunables, and includes them:
   keeps the GIL for sends that need no wait
   (pyfast.http.server.CoalescingSocket).
 - httphdr.pxi: the header fields of SocketReader.read_header_block (an
-  HTTP header block, for pyfast.http.headers).
+  HTTP header block, for pyfast.http.headers), and header_block_fields()
+  for a block read by another file.
 - dgram.pxi: DatagramReceiver (recvmmsg batches, sendmmsg replies) and
   datagram_sendto.
 """

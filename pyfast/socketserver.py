@@ -214,6 +214,20 @@ class RequestSocket(socket.socket):
 _Server = TypeVar("_Server", bound="BaseServer")
 
 
+#: BaseServer._setup_connection()'s answer for a connection handed to a
+#: waiting room (pyfast.tls: a threaded server's TLS handshake waiting for
+#: its client), to be submitted to a worker again later: the caller
+#: neither serves nor closes it now.
+class _Parked:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PARKED"
+
+
+PARKED: Any = _Parked()
+
+
 class BaseServer:
 
     """Base class for server classes.
@@ -557,17 +571,24 @@ class BaseServer:
         socket).  Returns (request, client_address) for the handler, or
         None when the connection was refused (logged there; the handler
         does not run, handle_error() is not called, and the caller shuts
-        the request down as usual)."""
-        if getattr(self, "proxy_protocol", False):
+        the request down as usual), or PARKED (ThreadingMixIn: a TLS
+        handshake waiting for its client, handed to a waiting room that
+        will submit it again as a pyfast.tls.PendingHandshake request:
+        the caller neither serves nor closes it now)."""
+        ssl_context = self.ssl_context
+        if ssl_context is not None:
+            from pyfast import tls
+        # A connection back from the waiting room had its PROXY header read.
+        if getattr(self, "proxy_protocol", False) and (
+                ssl_context is None or type(request) is not tls.PendingHandshake):
             from pyfast import proxy
             client_address = proxy.setup_connection(self, request, client_address)
             if client_address is None:
                 return None
-        if self.ssl_context is None:
+        if ssl_context is None:
             return request, client_address
-        from pyfast import tls
-        request = tls.handshake(self, request, client_address)
-        return None if request is None else (request, client_address)
+        request = tls.handshake(self, request, client_address)   # or its continuation
+        return request if request is None or request is PARKED else (request, client_address)
 
     def server_close(self) -> None:
         """Called to clean-up the server.
@@ -1068,6 +1089,7 @@ class ThreadingMixIn:
     worker_idle_timeout = 10.0
     worker_sched_batch = True
     _pool = None
+    _tls_room = None   # pyfast.tls.WaitingRoom, made by the first handshake that waits
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Same as in BaseServer but on a worker thread.
@@ -1075,15 +1097,28 @@ class ThreadingMixIn:
         In addition, exception handling is done here.
 
         """
+        conn = None
         try:
             conn = self._setup_connection(request, client_address)
+            if conn is PARKED:    # a waiting room has it (pyfast.tls)
+                return
             if conn is not None:
                 request, client_address = conn
                 self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:
-            self.shutdown_request(request)
+            if conn is not PARKED:
+                self.shutdown_request(request)
+
+    def _resume_connection(self, pending: Any) -> None:
+        """pyfast: submit a connection back from the waiting room
+        (pyfast.tls.PendingHandshake) to a worker, as a request.  Raises
+        RuntimeError when the pool is closed (server_close())."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the server is closed")
+        pool.submit(self.process_request_thread, pending, pending.client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Queue the request for a worker thread."""
@@ -1099,6 +1134,10 @@ class ThreadingMixIn:
 
     def server_close(self) -> None:
         super().server_close()
+        room = self._tls_room
+        if room is not None:
+            self._tls_room = None
+            room.close()
         pool = self._pool
         if pool is not None:
             # Its queued requests still run; the next request (the server

@@ -52,14 +52,20 @@ for TLS.
 
 from __future__ import annotations
 
+import heapq
 import io
 import logging
+import select
 import socket
 import ssl
+import threading
 from time import monotonic
 from typing import Any
 
-__all__ = ["handshake", "TLSSocket"]
+from pyfast import _core
+from pyfast.socketserver import PARKED
+
+__all__ = ["handshake", "TLSSocket", "PendingHandshake"]
 
 log = logging.getLogger("pyfast.tls")
 
@@ -78,6 +84,13 @@ _READ_CHUNK = 65536
 # plaintext).
 _HOLD_MAX = 16384
 
+# A threaded server's handshake that waits for a client that has spoken
+# (its ClientHello came: its next flight is one round trip away) waits on
+# the worker up to this long (seconds), once per connection, before the
+# connection goes to the waiting room; a client that has not spoken goes
+# there at once.
+_HANDSHAKE_GRACE = 0.05
+
 # Errors of a client that went away or never spoke: logged at DEBUG.
 _GONE = (ConnectionError, TimeoutError, ssl.SSLEOFError, BrokenPipeError)
 
@@ -88,10 +101,17 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
     Returns the socket the handler gets (an ssl.SSLSocket, or a TLSSocket
     when request's calls wait on a hub: CooperativeSocket), or None when
     the handshake failed: the connection is then closed and the reason
-    logged ("pyfast.tls"), as described in the module docstring.
+    logged ("pyfast.tls"), as described in the module docstring.  On a
+    server that offers _resume_connection (ThreadingMixIn), a handshake
+    that has to wait for its client returns pyfast.socketserver.PARKED
+    instead: the connection waits in the server's waiting room, costing no
+    worker, and comes back to a worker as a PendingHandshake request once
+    readable; handshake() then carries on with it.
     Raises TypeError when request is not a stream socket (a datagram
     server with ssl_context set).
     """
+    if type(request) is PendingHandshake:   # back from the waiting room
+        return request.step()
     context = server.ssl_context
     timeout = server.handshake_timeout
     if not isinstance(request, socket.socket) or request.type != socket.SOCK_STREAM:
@@ -114,7 +134,19 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
             return None
         return tls
     prior = request.gettimeout()
-    tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+    if getattr(server, "coalesce_header_blocks", False):
+        # An HTTP header block and its body in one TLS record (and one
+        # send), as the plaintext CoalescingSocket does: what
+        # context.wrap_socket() does, with that class.
+        from pyfast.http.server import coalescing_socket_class
+        cls = coalescing_socket_class(context.sslsocket_class or ssl.SSLSocket)
+        tls = cls._create(sock=request, server_side=True, do_handshake_on_connect=False,
+                          context=context)
+    else:
+        tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+    if getattr(server, "_resume_connection", None) is not None:
+        pending = PendingHandshake(server, tls, client_address, prior, timeout)
+        return pending.step(spoke=_wait_fd(tls.fileno(), False, 0))
     try:
         tls.settimeout(timeout)
         # One deadline for the whole handshake (_ssl's do_handshake).
@@ -125,6 +157,189 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
         tls.close()
         return None
     return tls
+
+
+def _wait_fd(fd: int, writable: bool, timeout: float) -> bool:
+    """True when fd is readable (writable) within timeout seconds."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if writable else select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+class PendingHandshake:
+    """The TLS handshake of one connection of a threaded server, driven
+    without blocking: step() runs on a worker as long as the client
+    answers at once, and a connection that must wait for its client is
+    parked in the server's WaitingRoom (one thread, one epoll for all of
+    them) rather than holding the worker; readable again, it comes back to
+    a worker as the request of process_request_thread(), whose
+    _setup_connection() calls step() again.  handshake_timeout is one
+    deadline over all of it, enforced by the waiting room too.
+
+    shutdown() and close() act on the socket, so the server's
+    shutdown_request() closes a pending handshake like a request."""
+
+    __slots__ = ("server", "sock", "client_address", "prior", "deadline", "graced", "in_heap")
+
+    def __init__(self, server: Any, sock: ssl.SSLSocket, client_address: Any,
+                 prior: float | None, timeout: float | None) -> None:
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.prior = prior
+        self.deadline = None if timeout is None else monotonic() + timeout
+        self.graced = False      # the one wait on the worker was had
+        self.in_heap = False     # the waiting room holds its deadline
+        sock.settimeout(0.0)
+
+    def step(self, spoke: bool = True) -> Any:
+        """Drive the handshake as far as the client lets it.  Returns the
+        ssl.SSLSocket (handshake done, blocking mode as before), PARKED
+        (waiting in the waiting room), or None (refused or timed out:
+        closed and logged).  spoke: the client has sent something since
+        the last wait (so its next flight is a round trip away)."""
+        sock = self.sock
+        while True:
+            try:
+                sock.do_handshake()
+            except ssl.SSLWantReadError:
+                writable = False
+            except ssl.SSLWantWriteError:
+                writable = True
+            except (OSError, ValueError) as exc:
+                _log_refused(exc, self.client_address)
+                sock.close()
+                return None
+            else:
+                sock.settimeout(self.prior)
+                return sock
+            left = None if self.deadline is None else self.deadline - monotonic()
+            if left is not None and left <= 0:
+                self.expire()
+                return None
+            if spoke and not self.graced:
+                self.graced = True
+                if _wait_fd(sock.fileno(), writable, _HANDSHAKE_GRACE if left is None
+                            else min(_HANDSHAKE_GRACE, left)):
+                    continue
+            _room(self.server).park(self, writable)
+            return PARKED
+
+    def expire(self) -> None:
+        """handshake_timeout passed: close, logged at DEBUG."""
+        _log_refused(TimeoutError(), self.client_address)
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_ROOM_LOCK = threading.Lock()
+
+
+def _room(server: Any) -> WaitingRoom:
+    room = server._tls_room
+    if room is None:
+        with _ROOM_LOCK:
+            room = server._tls_room
+            if room is None:
+                room = server._tls_room = WaitingRoom(f"{type(server).__name__}-tls-handshakes",
+                                                      server._resume_connection)
+    return room
+
+
+class WaitingRoom:
+    """Connections whose TLS handshake waits for the client, watched by
+    one thread on one epoll (pyfast._core.Waiter) instead of a worker
+    each: a readable (or writable, as asked) connection is handed to
+    resume(pending) (the server's pool), one whose deadline passed is
+    closed (logged at DEBUG).  close() closes every connection still
+    waiting and ends the thread."""
+
+    def __init__(self, name: str, resume: Any) -> None:
+        self._resume = resume
+        self._waiter = _core.Waiter()
+        self._lock = threading.Lock()
+        self._parked: dict[int, PendingHandshake] = {}
+        self._deadlines: list[tuple[float, int, PendingHandshake]] = []
+        self._wait_until = float("inf")
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, pending: PendingHandshake, writable: bool = False) -> None:
+        """Wait for pending's socket to be readable (writable) or its
+        deadline; any thread."""
+        fd = pending.fileno()
+        with self._lock:
+            if self._closed:
+                pending.close()
+                return
+            self._parked[fd] = pending
+            if pending.deadline is not None and not pending.in_heap:
+                pending.in_heap = True
+                heapq.heappush(self._deadlines, (pending.deadline, id(pending), pending))
+                if pending.deadline < self._wait_until:
+                    self._waiter.wake()
+            self._waiter.add(fd, not writable, writable)
+
+    def _run(self) -> None:
+        waiter, lock, parked, deadlines = self._waiter, self._lock, self._parked, self._deadlines
+        while True:
+            with lock:
+                if self._closed:
+                    break
+                self._wait_until = deadlines[0][0] if deadlines else float("inf")
+            timeout = None if not deadlines else max(0.0, self._wait_until - monotonic())
+            ready = waiter.wait(timeout)
+            now = monotonic()
+            resumed, expired = [], []
+            with lock:
+                for fd in ready:
+                    pending = parked.pop(fd, None)
+                    if pending is not None:
+                        waiter.remove(fd)
+                        resumed.append(pending)
+                while deadlines and deadlines[0][0] <= now:
+                    pending = heapq.heappop(deadlines)[2]
+                    pending.in_heap = False
+                    fd = pending.fileno()
+                    if parked.get(fd) is pending:   # else a worker has it, and checks the deadline
+                        del parked[fd]
+                        waiter.remove(fd)
+                        expired.append(pending)
+            for pending in expired:
+                pending.expire()
+            for pending in resumed:
+                try:
+                    self._resume(pending)
+                except Exception:    # the pool is closed: the server is closing
+                    pending.close()
+        with lock:
+            left = list(parked.values())
+            parked.clear()
+            deadlines.clear()
+        for pending in left:
+            pending.close()
+        waiter.close()
+
+    def close(self) -> None:
+        """Close every connection still waiting and end the thread (any
+        thread; waits up to a second for it)."""
+        with self._lock:
+            self._closed = True
+            self._waiter.wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
 
 
 def _log_refused(exc, client_address):
@@ -161,9 +376,9 @@ class TLSSocket:
     other raw-descriptor paths would bypass TLS).
 
     With hold_header_blocks, a write of at most 16 KiB ending in
-    b"\\r\\n\\r\\n" is encrypted at once but sent with what follows it
-    (or before the next read, shutdown or close), so an HTTP header block
-    and its body leave in one send.
+    b"\\r\\n\\r\\n" is held back and encrypted with what follows it
+    (or sent before the next read, shutdown or close), so an HTTP header
+    block and its body leave as one TLS record in one send.
     """
 
     __slots__ = ("_sock", "_send_raw", "_sslobj", "_in", "_out", "_hold", "_held",
@@ -181,7 +396,7 @@ class TLSSocket:
         self._out = ssl.MemoryBIO()
         self._sslobj = context.wrap_bio(self._in, self._out, server_side=server_side)
         self._hold = hold_header_blocks
-        self._held = False
+        self._held = None     # a held-back header block (plaintext bytes)
         self._io_refs = 0
         self._closed = False
         self.context = context
@@ -191,7 +406,6 @@ class TLSSocket:
 
     def _flush(self) -> None:
         """Send what the SSLObject has written (waits on the hub)."""
-        self._held = False
         data = self._out.read()
         if data:
             self._send_raw(self._sock, data)
@@ -237,8 +451,8 @@ class TLSSocket:
 
     def _read(self, n: int, buffer: Any = None) -> Any:
         sslobj = self._sslobj
-        if self._held:
-            self._flush()
+        if self._held is not None:
+            self._release()
         if not sslobj.pending() and not self._in.pending and not self._in.eof:
             # Nothing buffered: wait for ciphertext first, rather than
             # through an SSLWantReadError per read.
@@ -287,10 +501,22 @@ class TLSSocket:
 
     # --------------------------------------------------------------- writing
 
+    def _release(self) -> None:
+        """Encrypt and send a held-back header block (waits on the hub)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._sslobj.write(held)
+        self._flush()
+
     def send(self, data: Any, flags: int = 0) -> int:
         """Encrypt and send up to 256 KiB of data; the bytes taken."""
         if flags:
             raise ValueError("non-zero flags not allowed in calls to send() on TLSSocket")
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._sslobj.write(held)
         with memoryview(data) as view:
             n = self._sslobj.write(view[:_WRITE_CHUNK])
         self._flush()
@@ -302,12 +528,15 @@ class TLSSocket:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
         sslobj = self._sslobj
+        held = self._held
         if type(data) is bytes and len(data) <= _WRITE_CHUNK:
             # The common case, without a memoryview.
-            if (self._hold and len(data) <= _HOLD_MAX and not self._held
-                    and data.endswith(b"\r\n\r\n")):
-                sslobj.write(data)
-                self._held = True
+            if held is not None:
+                # The header block and what follows: one record, one send.
+                self._held = None
+                data = held + data
+            elif self._hold and len(data) <= _HOLD_MAX and data.endswith(b"\r\n\r\n"):
+                self._held = data
                 return
             if data:
                 sslobj.write(data)
@@ -315,16 +544,17 @@ class TLSSocket:
             return
         with memoryview(data) as view, view.cast("B") as view:
             total = view.nbytes
-            if (self._hold and total <= _HOLD_MAX and not self._held
-                    and view[total - 4:] == b"\r\n\r\n"):
-                sslobj.write(view)
-                self._held = True
+            if held is not None:
+                self._held = None
+                sslobj.write(held)
+            elif self._hold and total <= _HOLD_MAX and view[total - 4:] == b"\r\n\r\n":
+                self._held = bytes(view)
                 return
             offset = 0
             while offset < total:
                 offset += sslobj.write(view[offset:offset + _WRITE_CHUNK])
                 self._flush()
-            if not total and self._held:
+            if not total:
                 self._flush()
 
     write = sendall
@@ -369,6 +599,8 @@ class TLSSocket:
     def unwrap(self) -> socket.socket:
         """Send close_notify, wait for the peer's, and return the
         underlying socket (plaintext from here on), as SSLSocket.unwrap."""
+        if self._held is not None:
+            self._release()
         sslobj = self._sslobj
         while True:
             try:
@@ -429,8 +661,8 @@ class TLSSocket:
         """Send what is held back, then shut the socket down (no
         close_notify, as SSLSocket.shutdown)."""
         try:
-            if self._held:
-                self._flush()
+            if self._held is not None:
+                self._release()
         finally:
             self._sock.shutdown(how)
 
@@ -455,9 +687,9 @@ class TLSSocket:
         if self._closed:
             return
         self._closed = True
-        if self._held:
+        if self._held is not None:
             try:
-                self._flush()
+                self._release()
             except OSError:
                 pass
         if self._io_refs <= 0:

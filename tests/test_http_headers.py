@@ -16,6 +16,7 @@ import http.server
 import io
 import random
 import socket
+import ssl
 import threading
 
 import pytest
@@ -94,8 +95,46 @@ class Feed:
         self.b.close()
 
 
-def fast_result(block, rest=b"", _class=http.client.HTTPMessage, **feed_kw):
-    feed = Feed(block + rest, **feed_kw)
+_TLS_CONTEXTS = []
+
+
+def tls_contexts():
+    """(server, client) SSLContexts on a trustme CA, made once."""
+    if not _TLS_CONTEXTS:
+        import trustme
+        ca = trustme.CA()
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("localhost").configure_cert(server)
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        _TLS_CONTEXTS[:] = [server, client]
+    return _TLS_CONTEXTS
+
+
+class TLSFeed(Feed):
+    """Feed's data over TLS: the reader is the server side ssl.SSLSocket's
+    makefile('rb'), as a threaded HTTPS handler's rfile; the sending end
+    closes without close_notify (a ragged EOF reads as the end)."""
+
+    def __init__(self, data, eof=True, chunk=None, bufsize=-1):
+        server, self._client = tls_contexts()
+        self.a, b = socket.socketpair()
+        b.settimeout(support.IO_TIMEOUT)
+        self.thread = threading.Thread(target=self._send, args=(data, eof, chunk), daemon=True)
+        self.thread.start()
+        self.b = server.wrap_socket(b, server_side=True)
+        self.reader = self.b.makefile("rb", bufsize)
+
+    def _send(self, data, eof, chunk):
+        try:
+            self.a = self._client.wrap_socket(self.a, server_hostname="localhost")
+        except OSError:
+            return
+        super()._send(data, eof, chunk)
+
+
+def fast_result(block, rest=b"", _class=http.client.HTTPMessage, feed_class=Feed, **feed_kw):
+    feed = feed_class(block + rest, **feed_kw)
     try:
         try:
             result = fast_headers.parse_headers(feed.reader, _class)
@@ -212,6 +251,28 @@ def test_same_result_at_end_of_stream_without_blank_line(block):
             assert_same(block[:cut], rest=b"")
 
 
+@pytest.mark.parametrize("block", NORMAL + ODD)
+def test_same_result_and_consumption_on_a_tls_reader(block):
+    assert_same(block, feed_class=TLSFeed)
+    for cut in sorted({0, len(block) // 2, len(block) - 1}):   # the stream ends inside it
+        if 0 <= cut < len(block):
+            assert_same(block[:cut], rest=b"", feed_class=TLSFeed)
+
+
+def test_plain_blocks_take_the_fast_path_on_a_tls_reader(spy_fallback):
+    """A TLS socket's rfile (no descriptor to read in C): read by
+    http.client's own reader, parsed in C when plain."""
+    for block in NORMAL:
+        assert_same(block, feed_class=TLSFeed)
+    assert spy_fallback == []
+
+
+@pytest.mark.parametrize("block", ODD)
+def test_odd_blocks_on_a_tls_reader_go_to_the_stdlib_parser_on_the_same_bytes(block, spy_fallback):
+    assert_same(block, feed_class=TLSFeed)
+    assert len(spy_fallback) == 1 and spy_fallback[0].getvalue() == block
+
+
 def test_plain_blocks_take_the_fast_path(spy_fallback):
     for block in NORMAL:
         assert_same(block)
@@ -318,6 +379,12 @@ def random_block(rng):
                          + b"\r\n")
     block = b"".join(lines) + rng.choice([b"\r\n", b"\n", b""])
     return block
+
+
+def test_random_blocks_give_the_same_result_on_a_tls_reader():
+    rng = random.Random(20261130)
+    for i in range(200):
+        assert_same(random_block(rng), rest=rng.choice([b"", b"BODY"]), feed_class=TLSFeed)
 
 
 def test_random_blocks_give_the_same_result():

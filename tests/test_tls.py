@@ -450,6 +450,67 @@ def test_https_keepalive_has_no_delayed_ack_stall(server_context, client_context
             assert elapsed < 2.0, (server_class, elapsed)
 
 
+def _response_records(address, client_context, requests):
+    """For each GET of `requests` on one TLS connection: the number of TLS
+    records its response came in (read off the wire under an SSLObject)."""
+    raw = support.connect(address)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    pending = b""   # ciphertext read but not yet a whole record
+
+    def pump():
+        """Read ciphertext; return how many whole records it completed."""
+        nonlocal pending
+        data = raw.recv(65536)
+        assert data, "the server closed"
+        pending += data
+        whole = 0
+        while len(pending) >= 5 and len(pending) >= 5 + int.from_bytes(pending[3:5], "big"):
+            size = 5 + int.from_bytes(pending[3:5], "big")
+            incoming.write(pending[:size])
+            pending = pending[size:]
+            whole += 1
+        return whole
+
+    with raw:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                pump()
+        raw.sendall(outgoing.read())
+        counts = []
+        for path in requests:
+            obj.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            raw.sendall(outgoing.read())
+            body, records = b"", 0
+            while not body.endswith(b"hello " + path.encode()):
+                records += pump()
+                while True:
+                    try:
+                        body += obj.read(65536)
+                    except ssl.SSLWantReadError:
+                        break
+            counts.append(records)
+        return counts
+
+
+@pytest.mark.parametrize("cls", ["threading", "cooperative"])
+def test_https_sends_header_block_and_body_as_one_tls_record(cls, ca, client_context):
+    """http.server's handlers write the header block and the body apart;
+    over TLS each response still leaves as one record (as the plaintext
+    CoalescingSocket sends one segment), not one record per write."""
+    from pyfast.http.server import ThreadingHTTPServer
+    server_class = ThreadingHTTPServer if cls == "threading" else cooperative.CooperativeHTTPServer
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    ctx.num_tickets = 0     # no session ticket records after the handshake
+    with running(server_class, support.hello_http_handler(), ctx) as server:
+        assert _response_records(server.server_address, client_context, ["/a", "/b", "/c"]) == [1, 1, 1]
+
+
 def test_xmlrpc_and_wsgiref_over_tls(server_context, client_context):
     import xmlrpc.client
 

@@ -7,6 +7,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import psutil
@@ -198,3 +199,53 @@ def test_1000_bad_handshakes_return_fds_and_memory(model, server_context, client
         grown = proc.memory_info().rss - rss
     # A leaked SSL object per connection (tens of KiB each) would exceed it.
     assert grown < 8 * 1024 * 1024, grown
+
+
+def test_silent_clients_cost_no_worker_thread_on_a_threaded_server(server_context, client_context):
+    """1,000 clients that connect and never send a ClientHello wait in the
+    server's waiting room (one thread, one epoll), not on worker threads:
+    the pool never grows past max_workers (no overflow thread, though each
+    waits far longer than worker_overflow_after), normal clients are served
+    meanwhile, and once the silent ones hang up every descriptor is back."""
+    n_silent = int(os.environ.get("PYFAST_TEST_SILENT", 1000))
+    max_workers = 8
+    with running(MODELS["threading"], EchoHandler, server_context, handshake_timeout=60,
+                 request_queue_size=2048, max_workers=max_workers, worker_overflow_after=0.2) as server:
+        address = server.server_address
+        assert still_serves(address, client_context)    # warm up, the waiting room too
+        room = lambda: len(getattr(server, "_tls_room", None) or ())  # noqa: E731
+        with support.connect(address):
+            support.wait_until(lambda: room() == 1, timeout=3)   # not asserted: counted below
+        support.wait_until(lambda: room() == 0, timeout=3)
+        fds_before = support.fd_count()
+        peak = [0]
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                peak[0] = max(peak[0], server._pool.stats["workers"])
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        silent = []
+        try:
+            for _ in range(n_silent):
+                silent.append(support.connect(address))
+            time.sleep(1.0)    # 5x worker_overflow_after: a held worker would have overflowed
+            for i in range(5):
+                with tls_connect(address, client_context, timeout=10) as c:
+                    c.sendall(b"hello %d" % i)
+                    assert support.recv_exact(c, 7) == b"hello %d" % i
+            stop.set()
+            watcher.join()
+            assert peak[0] <= max_workers, f"{peak[0]} worker threads for {max_workers} max_workers"
+            assert support.wait_until(lambda: room() == n_silent, timeout=20), room()
+        finally:
+            stop.set()
+            for s in silent:
+                s.close()
+        assert support.wait_until(lambda: room() == 0, timeout=20)
+        assert support.wait_until(lambda: support.fd_count() <= fds_before, timeout=20), \
+            (support.fd_count(), fds_before)
+        assert still_serves(address, client_context)

@@ -207,6 +207,43 @@ def workers_lines(rows: list[Row]) -> list[str]:
     return out
 
 
+def tls_lines(rows: list[Row]) -> list[str]:
+    """The TLS scenarios against the issue's targets, from the medians:
+    tls-connect server CPU per connection over the C reference TLS
+    server's (OpenSSL's own handshake cost; target <= 1.1x), tls-echo-1k
+    req/s over uvloop's (target >= 1.2x for the cooperative server) and
+    over the same server's plaintext echo-1k when both ran (target >= 0.6x),
+    https req/s over the stdlib's (target >= 2x)."""
+    out = []
+    by = {(r.scenario, r.server): r for r in rows if r.ok}
+    for r in rows:
+        if not r.ok:
+            continue
+        parts = []
+        if r.scenario == "tls-connect" and r.server != "c":
+            c = by.get(("tls-connect", "c"))
+            if c is not None and c.cpu_us_per_req:
+                parts.append(f"CPU per connection {r.cpu_us_per_req / c.cpu_us_per_req:.2f}x the C TLS "
+                             f"server's ({r.cpu_us_per_req:.0f} / {c.cpu_us_per_req:.0f} µs)")
+        elif r.scenario == "tls-echo-1k":
+            uv = by.get(("tls-echo-1k", "uvloop"))
+            if uv is not None and r.server not in ("uvloop", "c") and uv.rps:
+                parts.append(f"req/s {r.rps / uv.rps:.2f}x uvloop's")
+            plain = by.get(("echo-1k", r.server))
+            if plain is not None and plain.rps:
+                parts.append(f"{r.rps / plain.rps:.2f}x its plaintext echo-1k")
+        elif r.scenario == "https" and r.vs_stdlib is not None and r.server != "stdlib":
+            parts.append(f"req/s {r.vs_stdlib:.2f}x the stdlib's (wrapped socket)")
+        if parts:
+            out.append(f"{r.scenario} {r.server}: " + "; ".join(parts))
+    return out
+
+
+def extra_lines(rows: list[Row]) -> list[str]:
+    """The per-scenario lines printed under the table."""
+    return c10k_lines(rows) + stalled_lines(rows) + workers_lines(rows) + tls_lines(rows)
+
+
 LEGEND = ("CPU µs/req: server process user+system CPU over the measure window / requests. "
           "gen CPU: load generator core busy (100% = it may be the bottleneck). "
           "errors: in the measure windows (+ during warm-up). "
@@ -234,7 +271,7 @@ def show(rows: list[Row], opts: Options, pinned: bool, console: Console | None =
         console.print(f"  [cyan]{name}[/]: {desc}", highlight=False)
         for impls, text in works:
             console.print(f"    [bold]{impls}[/]: {text}", highlight=False)
-    for line in c10k_lines(rows) + stalled_lines(rows) + workers_lines(rows):
+    for line in extra_lines(rows):
         console.print(line, highlight=False)
     for line in notes(rows):
         console.print(f"[yellow]note[/] {line}", highlight=False)
@@ -250,7 +287,7 @@ def markdown(rows: list[Row], opts: Options, pinned: bool) -> str:
     for name, desc, works in work_lines(rows):
         out.append(f"- **{name}**: {desc}")
         out.extend(f"  - {impls}: {text}" for impls, text in works)
-    extra = c10k_lines(rows) + stalled_lines(rows) + workers_lines(rows) + [f"note: {n}" for n in notes(rows)]
+    extra = extra_lines(rows) + [f"note: {n}" for n in notes(rows)]
     if extra:
         out += [""] + [f"- {line}" for line in extra]
     return "\n".join(out) + "\n"

@@ -118,6 +118,9 @@ class ServerProcess:
                "--host", host, "--port", "0"]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
+        if SCENARIOS[scenario].tls:
+            from .cbuild import certificate
+            cmd += ["--tls", *certificate()]   # BuildError (a RuntimeError) without openssl
         self.stderr = tempfile.TemporaryFile(mode="w+")
         if python is None:
             # Run from the directory holding the pyfast package this process
@@ -247,6 +250,8 @@ class WindowSampler(threading.Thread):
 def _drive(sc: Scenario, impl: str, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
     """Run the load; returns (driver name, loadgen-style dict)."""
     warmup = max(opts.warmup, sc.min_warmup)
+    if sc.tls:
+        return "tlsgen", _drive_tlsgen(sc, host, port, warmup, opts.duration, mark_fd)
     if sc.mode == "http" and opts.use_wrk and shutil.which("wrk"):
         return "wrk", _drive_wrk(sc, host, port, warmup, opts.duration, mark_fd)
     from pyfast import _bench
@@ -254,6 +259,33 @@ def _drive(sc: Scenario, impl: str, host: str, port: int, opts: Options, mark_fd
                              size=max(sc.size, 1), warmup=warmup, duration=opts.duration,
                              mark_fd=mark_fd, **sc.loadgen_kwargs(impl))
     return "pf_loadgen", res
+
+
+def _drive_tlsgen(sc: Scenario, host: str, port: int, warmup: float, duration: float, mark_fd: int) -> dict:
+    """TLS load with tlsgen.c (OpenSSL in C, threads, compiled on first
+    use): warm-up and measure window in one run, the window marked on
+    mark_fd. Raises OSError when tlsgen cannot be built or fails."""
+    from .cbuild import BuildError, compiled
+    try:
+        gen = compiled("tlsgen")
+    except BuildError as e:
+        raise OSError(str(e)) from e
+    cmd = [gen, host, str(port), sc.mode, str(sc.conns), str(max(sc.size, 1)), str(duration),
+           str(warmup), str(mark_fd)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, pass_fds=(mark_fd,),
+                          timeout=warmup + duration + 60)
+    if proc.returncode != 0:
+        raise OSError(f"tlsgen exited {proc.returncode}: {proc.stderr.strip()}")
+    head, _, tail = proc.stdout.strip().partition("hist")
+    f = head.split()
+    res = {k: float(v) for k, v in zip(f[0::2], f[1::2])}
+    hist = [[float(us), int(n)] for us, n in (pair.split(":") for pair in tail.split(",") if pair.strip())]
+    requests = int(res["requests"])
+    return {"requests": requests, "errors": int(res["errors"]), "warmup_errors": int(res["warmup_errors"]),
+            "lost": 0, "elapsed_s": res["elapsed_s"],
+            "rps": requests / res["elapsed_s"] if res["elapsed_s"] else 0.0,
+            "p50_us": res["p50_us"], "p90_us": res["p90_us"], "p99_us": res["p99_us"],
+            "max_us": res["max_us"], "gen_cpu": res["gen_cpu"], "hist": hist}
 
 
 _WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}

@@ -21,6 +21,18 @@ connection first); only how it is built differs. The kinds:
     udp      a datagram back to its sender
     http     HTTP/1.1 keep-alive GET answered by the same BaseHTTPRequestHandler
 
+A scenario with tls=True runs its kind over TLS 1.3: every server gets the
+same certificate (pyfast.bench.cbuild.certificate) and serves TLS the way
+its users would (pyfast: ssl_context; the stdlib: its listening socket
+wrapped; uvloop: create_server(ssl=...); c: the C reference TLS server,
+pyfast/bench/tlsref.c), and the load generator is tlsgen.c (OpenSSL, in C).
+Their kinds are
+tls-echo (echo) and tls-http (http): a server registered for those kinds only
+serves TLS, so no row can serve plaintext in a TLS scenario. The TLS
+scenarios share TLS_SERVERS: a new TLS row (e.g. the message server) is one
+name there, one register(IMPL, "tls-echo") entry in servers.py and its WORK
+line.
+
 connect and connect-cc both open a connection per request. In connect the
 server closes first (socketserver's shape: handle() returns, the server
 shuts the socket down; TIME_WAIT lands on the server). In connect-cc the
@@ -80,6 +92,7 @@ class Scenario:
     loadgen: dict = field(default_factory=dict)  # extra run_loadgen() keywords
     impl_loadgen: dict = field(default_factory=dict)  # impl -> extra run_loadgen() keywords
     pin: bool = True
+    tls: bool = False   # served over TLS 1.3, driven by tlsgen (see the module docstring)
 
     def loadgen_kwargs(self, impl: str | None = None) -> dict:
         """The run_loadgen() keywords beyond the address, mode and timing
@@ -100,7 +113,7 @@ class Scenario:
         so --compare can tell when a scenario changed between two runs."""
         return {"mode": self.mode, "kind": self.kind, "conns": self.conns, "size": self.size,
                 "depth": self.depth, "active": self.active, "closes": self.closes,
-                "loadgen": dict(self.loadgen), "description": self.description}
+                "loadgen": dict(self.loadgen), "tls": self.tls, "description": self.description}
 
     @property
     def transport(self) -> str:
@@ -140,6 +153,14 @@ WORK: dict[tuple[str, str], str] = {
     ("proxy", "pyfast"): "MessageHandler, raw framing: send_message(each chunk read)",
     ("proxy", "pyfast-proxy"): ("the same, proxy_protocol = True: the C loop parses a PROXY v2 "
                                 "header (sent first, in a segment of its own) before framing"),
+    ("tls-echo", "pyfast"): "ThreadingTCPServer with ssl_context, " + _RECV_ECHO,
+    ("tls-echo", "pyfast-coop"): "CooperativeTCPServer with ssl_context (TLSSocket), " + _RECV_ECHO,
+    ("tls-echo", "stdlib"): "ThreadingTCPServer, listening socket wrapped by the SSLContext, " + _RECV_ECHO,
+    ("tls-echo", "uvloop"): "asyncio.Protocol on create_server(ssl=ctx): data_received writes the data back",
+    ("tls-echo", "c"): "C epoll + OpenSSL (tlsref.c): SSL_accept, SSL_read, SSL_write it back, until EOF",
+    ("tls-http", "pyfast"): "pyfast.http.server.ThreadingHTTPServer with ssl_context, " + _HTTP,
+    ("tls-http", "pyfast-coop"): "CooperativeHTTPServer with ssl_context, " + _HTTP,
+    ("tls-http", "stdlib"): "http.server.ThreadingHTTPServer, listening socket wrapped, " + _HTTP,
     ("udp", "pyfast"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
     ("udp", "stdlib"): "UDPServer, BaseRequestHandler: sock.sendto(data, client_address)",
     ("udp", "c"): "C: recvfrom, sendto, up to 64 datagrams a wake-up",
@@ -220,6 +241,24 @@ _ALL += [
              description="connect's load (a new connection per 64 B request, 20 clients; the server "
                          "closes first) while the server reloads (SIGHUP) every second: failed "
                          "requests, p99.9 latency"),
+]
+
+# TLS: the same loads over TLS 1.3, the load generator in C (tlsgen.c).
+#: The servers of the TLS scenarios, in table order.
+TLS_SERVERS = ("pyfast", "pyfast-coop", "stdlib", "uvloop", "c")
+_ALL += [
+    Scenario("tls-echo-1k", "echo", "tls-echo", conns=50, size=1024, tls=True, default=False,
+             servers=TLS_SERVERS,
+             description="echo-1k over TLS 1.3: 50 persistent conns (one handshake each), 1 KiB "
+                         "request/echo"),
+    Scenario("tls-connect", "connect", "tls-echo", conns=20, size=64, tls=True, closes="client",
+             default=False, servers=TLS_SERVERS,
+             description="a new TLS 1.3 connection per 64 B request (full handshake, no resumption), "
+                         "20 clients; the client closes first after the reply; CPU µs/req is the "
+                         "server's CPU per connection"),
+    Scenario("https", "http", "tls-http", conns=50, size=4096, tls=True, default=False,
+             servers=tuple(s for s in TLS_SERVERS if s not in ("uvloop", "c")),
+             description="http over TLS 1.3: 50 keep-alive conns, GET / and its 200 reply"),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}

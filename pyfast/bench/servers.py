@@ -11,6 +11,9 @@ The socketserver-style servers are written once and parametrised by module:
 exposes the same names. Each is the code a user would write; the only
 changes from the defaults, applied to every impl alike, are a listen backlog
 of BACKLOG and address reuse.
+
+The TLS kinds (tls-echo, tls-http) need ``--tls CERT KEY``: each server
+serves TLS the way its users would, with tls_context()'s SSLContext.
 """
 from __future__ import annotations
 
@@ -28,8 +31,23 @@ Ready = Callable[[int], None]
 REGISTRY: dict[tuple[str, str], Callable[[str, int, Ready], None]] = {}
 
 
+_TLS_FILES: tuple[str, str] | None = None   # (cert, key) from --tls
+
+
 class Unavailable(Exception):
     """This impl cannot run here; the message says why."""
+
+
+def tls_context():
+    """The server-side ssl.SSLContext of the TLS kinds, on --tls's
+    certificate and key (TLS 1.2 and 1.3 allowed, the load generator asks
+    for 1.3). Raises Unavailable when the process got no --tls."""
+    import ssl
+    if _TLS_FILES is None:
+        raise Unavailable("a TLS scenario's server needs --tls CERT KEY")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*_TLS_FILES)
+    return ctx
 
 
 def register(impl: str, *kinds: str):
@@ -101,7 +119,11 @@ def socketserver_handler(mod, kind: str):
     raise ValueError(kind)
 
 
-def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready, workers: int = 1) -> None:
+def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready, workers: int = 1,
+                        ssl_context=None) -> None:
+    """kind's handler on mod.ThreadingTCPServer (UDPServer for udp); with
+    ssl_context, TLS: pyfast's ssl_context attribute, the stdlib's
+    listening socket wrapped (its documented way)."""
     server_name = "UDPServer" if kind == "udp" else "ThreadingTCPServer"
     handler_name = "StreamRequestHandler" if kind == "line" else "BaseRequestHandler"
     mod = socketserver_module(impl, server_name, handler_name)
@@ -116,7 +138,11 @@ def _socketserver_serve(impl: str, kind: str, host: str, port: int, ready: Ready
 
     if workers != 1:
         Server.workers = workers
+    if ssl_context is not None and impl != "stdlib":
+        Server.ssl_context = ssl_context
     with Server((host, port), handler) as server:
+        if ssl_context is not None and impl == "stdlib":
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         ready(server.server_address[1])
         server.serve_forever()
 
@@ -126,12 +152,16 @@ for _impl in ("stdlib", "pyfast"):
         register(_impl, _kind)(
             lambda host, port, ready, _i=_impl, _k=_kind: _socketserver_serve(_i, _k, host, port, ready))
 register("stdlib", "c10k")(lambda host, port, ready: _socketserver_serve("stdlib", "echo", host, port, ready))
+for _impl in ("stdlib", "pyfast"):
+    register(_impl, "tls-echo")(
+        lambda host, port, ready, _i=_impl: _socketserver_serve(_i, "echo", host, port, ready,
+                                                                ssl_context=tls_context()))
 
 
 # ---- pyfast MessageHandler (message, c10k) -------------------------------------
 
 def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, loops: int = 1,
-                   proxy: bool = False, workers: int = 1) -> None:
+                   proxy: bool = False, workers: int = 1, ssl_context=None) -> None:
     mod = socketserver_module("pyfast", "MessageHandler", "EchoMessageHandler", "TCPServer")
     framing = "line" if kind == "message" else "raw"
     if cython:
@@ -151,6 +181,8 @@ def _message_serve(kind: str, cython: bool, host: str, port: int, ready: Ready, 
         loop_threads = loops
         proxy_protocol = proxy
 
+    if ssl_context is not None:
+        Server.ssl_context = ssl_context
     if workers != 1:
         Server.workers = workers
     with Server((host, port), handler) as server:
@@ -268,17 +300,24 @@ def _hello_handler():
     return Hello
 
 
-def _serve_http_with(server_class, host: str, port: int, ready: Ready) -> None:
+def _serve_http_with(server_class, host: str, port: int, ready: Ready, ssl_context=None,
+                     wrap: bool = False) -> None:
+    """The hello handler on server_class; with ssl_context, TLS: as its
+    ssl_context attribute, or (wrap) by wrapping the listening socket."""
     class Server(server_class):
         address_family = _family(host)
         request_queue_size = BACKLOG
 
+    if ssl_context is not None and not wrap:
+        Server.ssl_context = ssl_context
     with Server((host, port), _hello_handler()) as server:
+        if ssl_context is not None and wrap:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         ready(server.server_address[1])
         server.serve_forever()
 
 
-def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
+def _http_serve(impl: str, host: str, port: int, ready: Ready, ssl_context=None) -> None:
     import http.server
     if impl == "stdlib":
         server_mod = http.server
@@ -287,11 +326,13 @@ def _http_serve(impl: str, host: str, port: int, ready: Ready) -> None:
             import pyfast.http.server as server_mod
         except ImportError as e:
             raise Unavailable(f"ImportError: {e}") from e
-    _serve_http_with(server_mod.ThreadingHTTPServer, host, port, ready)
+    _serve_http_with(server_mod.ThreadingHTTPServer, host, port, ready, ssl_context, wrap=impl == "stdlib")
 
 
-register("stdlib", "http")(lambda host, port, ready: _http_serve("stdlib", host, port, ready))
-register("pyfast", "http")(lambda host, port, ready: _http_serve("pyfast", host, port, ready))
+for _impl in ("stdlib", "pyfast"):
+    register(_impl, "http")(lambda host, port, ready, _i=_impl: _http_serve(_i, host, port, ready))
+    register(_impl, "tls-http")(
+        lambda host, port, ready, _i=_impl: _http_serve(_i, host, port, ready, tls_context()))
 
 
 @register("stdlib-on-pyfast", "http")
@@ -320,7 +361,7 @@ def _coop_module():
     return pyfast, cooperative
 
 
-def _coop_serve(kind: str, host: str, port: int, ready: Ready, workers: int = 1) -> None:
+def _coop_serve(kind: str, host: str, port: int, ready: Ready, workers: int = 1, ssl_context=None) -> None:
     pyfast, cooperative = _coop_module()
     handler = socketserver_handler(pyfast, kind)
 
@@ -331,6 +372,8 @@ def _coop_serve(kind: str, host: str, port: int, ready: Ready, workers: int = 1)
 
     if workers != 1:
         Server.workers = workers
+    if ssl_context is not None:
+        Server.ssl_context = ssl_context
     with Server((host, port), handler) as server:
         ready(server.server_address[1])
         server.serve_forever()
@@ -343,10 +386,20 @@ for _kind in ("echo", "line", "once"):
 register("pyfast-coop", "c10k")(lambda host, port, ready: _coop_serve("echo", host, port, ready))
 
 
+register("pyfast-coop", "tls-echo")(
+    lambda host, port, ready: _coop_serve("echo", host, port, ready, ssl_context=tls_context()))
+
+
 @register("pyfast-coop", "http")
 def coop_http(host: str, port: int, ready: Ready) -> None:
     _, cooperative = _coop_module()
     _serve_http_with(cooperative.CooperativeHTTPServer, host, port, ready)
+
+
+@register("pyfast-coop", "tls-http")
+def coop_https(host: str, port: int, ready: Ready) -> None:
+    _, cooperative = _coop_module()
+    _serve_http_with(cooperative.CooperativeHTTPServer, host, port, ready, tls_context())
 
 
 # ---- gevent --------------------------------------------------------------------
@@ -461,14 +514,15 @@ def _uvloop_protocol(kind: str):
     return {"echo": Echo, "c10k": Echo, "once": Once, "message": Lines}[kind]
 
 
-def _uvloop_protocol_serve(kind: str, host: str, port: int, ready: Ready) -> None:
+def _uvloop_protocol_serve(kind: str, host: str, port: int, ready: Ready, ssl_context=None) -> None:
     uvloop = _uvloop()
     import asyncio
     protocol = _uvloop_protocol(kind)
 
     async def start():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(protocol, host, port, backlog=BACKLOG, reuse_address=True)
+        server = await loop.create_server(protocol, host, port, backlog=BACKLOG, reuse_address=True,
+                                          ssl=ssl_context)
         ready(server.sockets[0].getsockname()[1])
         return server
 
@@ -478,6 +532,8 @@ def _uvloop_protocol_serve(kind: str, host: str, port: int, ready: Ready) -> Non
 for _kind in ("echo", "once", "message", "c10k"):
     register("uvloop", _kind)(
         lambda host, port, ready, _k=_kind: _uvloop_protocol_serve(_k, host, port, ready))
+register("uvloop", "tls-echo")(
+    lambda host, port, ready: _uvloop_protocol_serve("echo", host, port, ready, tls_context()))
 
 
 @register("uvloop", "line")
@@ -528,6 +584,25 @@ def c_echo_udp(host: str, port: int, ready: Ready) -> None:
         _bench.serve_echo_udp(sock)
 
 
+@register("c", "tls-echo")
+def c_tls_echo(host: str, port: int, ready: Ready) -> None:
+    """The C reference TLS server (tlsref.c: epoll, SSL_accept, echo until
+    EOF, close) on a listening socket made here; it replaces this process
+    (exec), so the pid the runner measures is the C server's."""
+    from .cbuild import BuildError, compiled
+    if _TLS_FILES is None:
+        raise Unavailable("a TLS scenario's server needs --tls CERT KEY")
+    try:
+        exe = compiled("tlsref")
+    except BuildError as e:
+        raise Unavailable(str(e)) from e
+    sock = socket.create_server((host, port), family=_family(host), backlog=BACKLOG)
+    sock.set_inheritable(True)
+    ready(sock.getsockname()[1])
+    sys.stdout.flush()
+    os.execv(exe, [exe, str(sock.fileno()), *_TLS_FILES])
+
+
 # ---- entry point -----------------------------------------------------------------
 
 def serve(impl: str, scenario: str, host: str = "127.0.0.1", port: int = 0, ready: Ready | None = None) -> None:
@@ -547,7 +622,11 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cpu", type=int, default=None, help="pin this process to this core")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None,
+                    help="certificate and key (PEM files) of the TLS kinds")
     args = ap.parse_args(argv)
+    global _TLS_FILES
+    _TLS_FILES = tuple(args.tls) if args.tls else None
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     try:

@@ -17,6 +17,12 @@ file is one of pyfast's C-buffered readers:
   (name, value) pairs the compat32 policy would store, payload '' and no
   defects, made with the calls the feed parser makes (set_raw,
   set_payload);
+- on a TLS connection, whose rfile is a buffered reader of an
+  ssl.SSLSocket or a pyfast.tls.TLSSocket (decrypted in user space, so
+  no C reader on the descriptor), the block is read by http.client's own
+  reader (http.client._read_headers: the same readline calls, limits and
+  errors) and, when plain, parsed in C (_core.header_block_fields) into
+  the same message;
 - anything else (continuation lines, lines without a colon, bare CR,
   non-token names, a "From " line, a message/* or multipart/*
   Content-Type, too long a line, too many lines, end of stream) goes to
@@ -31,8 +37,8 @@ on a message (see _PARSER_NAMES); a class that does gets the stdlib's
 parser.
 
 install() puts parse_headers in place of http.client.parse_headers
-(pyfast.http.server does so when imported); any file that is not a pyfast
-reader goes to the original function, untouched, so http.client's own
+(pyfast.http.server does so when imported); any file that is neither a
+pyfast reader nor a TLS socket's reader goes to the original function, untouched, so http.client's own
 responses and every other caller see the stdlib's behaviour.  uninstall()
 or PYFAST_HTTP_HEADERS=stdlib in the environment (read when
 pyfast.http.server is imported) turn it off.
@@ -43,8 +49,11 @@ import email.policy
 import http.client
 import io
 import os
+import socket
+import ssl
 import threading
 import weakref
+from sys import modules as _sys_modules
 
 from pyfast import _core
 
@@ -105,8 +114,17 @@ def parse_headers(fp, _class=http.client.HTTPMessage):
     when plain, parsed without the email package (see the module
     docstring).  Any other fp goes to the original http.client.parse_headers.
     """
-    if not _enabled or not isinstance(fp, _SocketReader):
+    if not _enabled:
         return _original(fp, _class)
+    if not isinstance(fp, _SocketReader):
+        if not _is_tls_reader(fp):
+            return _original(fp, _class)
+        plain = _class is http.client.HTTPMessage and _HTTPMESSAGE_PLAIN or _is_plain(_class)
+        block = b"".join(_read_headers(fp))   # raises as the stdlib's
+        got = _header_block_fields(block) if plain else None
+        if got is None:
+            return _original(io.BytesIO(block), _class)
+        return _message(_class, got)
     maxline = http.client._MAXLINE
     maxlines = http.client._MAXHEADERS
     if (type(maxline) is not int or type(maxlines) is not int
@@ -116,15 +134,40 @@ def parse_headers(fp, _class=http.client.HTTPMessage):
     got = fp.read_header_block(maxline, maxlines, plain)
     if type(got) is not list:
         return _original(io.BytesIO(got), _class)
+    return _message(_class, got)
+
+
+def _message(_class, fields):
+    """An instance of the plain message class _class holding fields, as
+    the email parser would build it (module docstring)."""
     msg = _class(policy=_compat32)
     set_raw = msg.set_raw
-    for name, value in got:
+    for name, value in fields:
         set_raw(name, value)
     msg.set_payload("")
     return msg
 
 
 _HTTPMESSAGE_PLAIN = _is_plain(http.client.HTTPMessage)
+# http.client's header reader (Python 3.10-3.13); without it, TLS readers
+# go to the stdlib's parse_headers.
+_read_headers = getattr(http.client, "_read_headers", None)
+_header_block_fields = _core.header_block_fields
+
+
+def _is_tls_reader(fp):
+    """True when fp is the buffered reader of a TLS socket's makefile()
+    (ssl.SSLSocket, or pyfast.tls.TLSSocket, imported by then if in use)."""
+    if type(fp) is not io.BufferedReader or _read_headers is None:
+        return False
+    raw = fp.raw
+    if type(raw) is not socket.SocketIO:
+        return False
+    sock = raw._sock
+    if isinstance(sock, ssl.SSLSocket):
+        return True
+    tls = _sys_modules.get("pyfast.tls")
+    return tls is not None and type(sock) is tls.TLSSocket
 
 
 def install():

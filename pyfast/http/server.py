@@ -39,6 +39,7 @@ import http.server as _http_server
 import io
 import os
 import socket
+import ssl
 import sys
 from typing import Any
 
@@ -141,9 +142,14 @@ class CoalescingMixIn:
         self.release()
         return super().send(data, flags)
 
+    # Flags of the send that releases held bytes before a sendfile():
+    # MSG_MORE, so the kernel joins them to the file's first bytes (0 on a
+    # TLS socket, whose sendall takes no flags and which encrypts in user
+    # space anyway).
+    _pf_more = getattr(socket, "MSG_MORE", 0)
+
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        # MSG_MORE: the kernel joins the held headers to the file's first bytes.
-        self.release(getattr(socket, "MSG_MORE", 0))
+        self.release(self._pf_more)
         return super().sendfile(file, offset, count)
 
     def recv(self, *args: Any) -> Any:
@@ -181,7 +187,9 @@ class CoalescingMixIn:
 
 def coalescing_socket_class(base: type[socket.socket]) -> type[socket.socket]:
     """The request socket class `base` (a socket.socket subclass taking
-    (family, type, proto, fileno)) with CoalescingMixIn in front: made once
+    (family, type, proto, fileno), or an ssl.SSLSocket class: what
+    pyfast.tls gives a threaded HTTPS server's handlers) with
+    CoalescingMixIn in front: made once
     per base and cached, so every server of a concurrency model shares it.
     Raises TypeError when base is not a socket.socket subclass."""
     cls = socketserver._coalescing_classes.get(base)
@@ -197,8 +205,15 @@ def coalescing_socket_class(base: type[socket.socket]) -> type[socket.socket]:
         name = "Coalescing" + base.__name__
         if base is RequestSocket:
             name = "CoalescingSocket"
+        if issubclass(base, ssl.SSLSocket):
+            # Made by SSLSocket._create() (context.wrap_socket), which
+            # runs no __init__: _held starts as the class's None, and the
+            # header block and its body leave as one TLS record.
+            extra = {"_held": None, "_pf_more": 0}
+        else:
+            extra = {"__slots__": ("_held",)}
         cls = type(name, (CoalescingMixIn, base), {
-            "__slots__": ("_held",),
+            **extra,
             "__module__": __name__,
             "__qualname__": name,
             "__doc__": f"{base.__name__} with HTTP header blocks held back "
