@@ -152,7 +152,8 @@ WORK: dict[tuple[str, str], str] = {
     ("c10k", "c"): "C epoll: read, write it back, until EOF",
     ("proxy", "pyfast"): "MessageHandler, raw framing: send_message(each chunk read)",
     ("proxy", "pyfast-proxy"): ("the same, proxy_protocol = True: the C loop parses a PROXY v2 "
-                                "header (sent first, in a segment of its own) before framing"),
+                                "header (sent first, in one segment with the request: MSG_MORE, "
+                                "as HAProxy's send-proxy) before framing"),
     ("tls-echo", "pyfast"): "ThreadingTCPServer with ssl_context, " + _RECV_ECHO,
     ("tls-echo", "pyfast-coop"): "CooperativeTCPServer with ssl_context (TLSSocket), " + _RECV_ECHO,
     ("tls-echo", "stdlib"): "ThreadingTCPServer, listening socket wrapped by the SSLContext, " + _RECV_ECHO,
