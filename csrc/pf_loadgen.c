@@ -351,9 +351,13 @@ static void conn_connected(struct lg *g, struct lg_conn *c)
          * server's close) must follow within the connect timeout */
         c->deadline = g->now + (uint64_t)(g->cfg->connect_timeout_s * 1e9) + 1;
         if (g->cfg->prefix_len) {
+            /* As HAProxy's send-proxy (conn_send_proxy): the header goes
+             * out once connected, with MSG_MORE when data waits behind it
+             * (here the request, always), so that header and first data
+             * leave in one segment. */
             ssize_t n;
             do
-                n = send(c->fd, g->cfg->prefix, g->cfg->prefix_len, MSG_NOSIGNAL);
+                n = send(c->fd, g->cfg->prefix, g->cfg->prefix_len, MSG_NOSIGNAL | MSG_MORE);
             while (n < 0 && errno == EINTR);
             if (n != (ssize_t)g->cfg->prefix_len) { /* a new socket takes it whole */
                 conn_fail(g, c);

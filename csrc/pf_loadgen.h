@@ -78,9 +78,11 @@ struct pf_lg_config {
     int mark_fd;                   /* -1, or an fd that gets one byte written at the
                                       start and one at the end of the measure window */
     int stop_fd;                   /* -1, or an fd whose readability ends the run */
-    const unsigned char *prefix;   /* CONNECT: sent first on every connection, as
-                                      a segment of its own (e.g. a PROXY protocol
-                                      header, as a proxy sends it); not counted in
+    const unsigned char *prefix;   /* CONNECT: sent first on every connection, in
+                                      the same segment as the request (MSG_MORE;
+                                      e.g. a PROXY protocol header, as HAProxy's
+                                      send-proxy sends it when the client's data
+                                      is already there); not counted in
                                       bytes_sent. NULL: none */
     size_t prefix_len;             /* bytes (at most a socket buffer's worth) */
 };

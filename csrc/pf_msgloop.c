@@ -43,6 +43,7 @@ struct pf_mproxy {
 
 /* pf_loop tags: the listener's, and a connection's (its pf_mconn) */
 #define TAG_LIS 0
+#define TAG_BOARD 1 /* o.board's eventfd (never a pf_mconn's address) */
 static inline uint64_t conn_tag(const pf_mconn *c) { return (uint64_t)(uintptr_t)c; }
 
 /* A connection handed over by the acceptor (PF_MOP_CONN's ptr). */
@@ -232,6 +233,8 @@ static void resume_accepting(pf_msgloop *l)
 {
     if (__atomic_load_n(&l->accept_paused, __ATOMIC_ACQUIRE))
         set_accepting(l, 0);
+    else if (l->lis_ok && !pf_board_admit(l->o.board))
+        set_accepting(l, 0); /* other workers hold fewer: woken by the board */
     else if (l->lis_ok && !l->accepting && !l->stopped && any_room(l))
         set_accepting(l, 1);
 }
@@ -373,6 +376,7 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
     else
         l->dead = c->next_dead;
 closed:;
+    pf_board_closed(l->o.board);
     int was = __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
     if (l->acceptor && !l->stopped && was == l->o.max_conns)
         pf_msgloop_wake(l->acceptor); /* a slot is free: it may accept again */
@@ -569,7 +573,11 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
             c->proxy->reason = "peer not in proxy_trusted";
             c->flags |= MC_ABORT;
             do_close(l, c, -EACCES); /* before a byte of it is read */
+            return;
         }
+        /* The proxy speaks first, its header usually in the segment that
+         * followed the handshake: read it now, not after another wait. */
+        read_conn(l, c);
         return;
     }
     pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
@@ -588,6 +596,7 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
     return;
 drop:
     close(fd);
+    pf_board_closed(l->o.board);
     __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
 }
 
@@ -597,7 +606,7 @@ static void accept_some(pf_msgloop *l)
         if (l->naddrs >= ACCEPT_BATCH)
             return;
         pf_msgloop *t = pick_target(l);
-        if (!t) {
+        if (!t || !pf_board_admit(l->o.board)) {
             set_accepting(l, 0); /* the backlog holds the rest */
             return;
         }
@@ -606,11 +615,13 @@ static void accept_some(pf_msgloop *l)
         int fd = pf_listener_accept(&l->lis, SOCK_NONBLOCK, (struct sockaddr *)ss, &alen);
         if (fd < 0)
             return; /* -EAGAIN, or EMFILE (one client shed), or an error */
+        pf_board_opened(l->o.board);
         if (t == l) {
             __atomic_fetch_add(&l->load, 1, __ATOMIC_RELAXED);
             add_conn(l, fd, alen);
         } else if (hand_over(t, fd, ss, alen) < 0) {
             close(fd);
+            pf_board_closed(l->o.board);
         }
     }
 }
@@ -669,6 +680,7 @@ static void drop_inbox(pf_msgloop *l, int report)
                 conn_item *it = got[i].ptr;
                 close(it->fd);
                 free(it);
+                pf_board_closed(l->o.board);
                 __atomic_fetch_sub(&l->load, 1, __ATOMIC_RELAXED);
             } else if (report) {
                 report_item(l, &got[i]);
@@ -882,6 +894,10 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
         if (tag == TAG_LIS) {
             if (l->accepting)
                 accept_some(l);
+            continue;
+        }
+        if (tag == TAG_BOARD) {
+            pf_board_clear(l->o.board); /* the next cycle asks it again */
             continue;
         }
         pf_mconn *c = (pf_mconn *)(uintptr_t)tag;
@@ -1151,6 +1167,9 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
         rc = -EINVAL;
         goto fail;
     }
+    if (pf_board_fd(o->board) >= 0 &&
+        (rc = pf_loop_add(&l->loop, pf_board_fd(o->board), EPOLLIN, TAG_BOARD)) < 0)
+        goto fail;
     return 0;
 fail:
     pf_msgloop_destroy(l);

@@ -69,6 +69,14 @@
  * A connection then stays on its loop.  max_conns is per loop; the
  * acceptor stops accepting while every loop is at its limit.
  *
+ * Several processes (pyfast.prefork's workers) sharing one listening
+ * socket admit by least connections through o.board (pf_board.h, joined
+ * to this process's slot; the same board for every loop of the process):
+ * the process's load is its loops' connections (counted on the board at
+ * each accept and close, by whichever loop closes).  While the board gates
+ * this process the acceptor leaves the socket to the others and watches
+ * the board's eventfd, accepting again once woken and admitted.
+ *
  * Threads: everything here is for the loop's thread, except
  * pf_msgloop_wake() and pf_loop_post() on pf_msgloop_loop(l), safe from
  * any thread.
@@ -98,6 +106,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "pf_board.h"
 #include "pf_buf.h"
 #include "pf_frame.h"
 #include "pf_listen.h"
@@ -187,6 +196,8 @@ typedef struct {
     const pf_proxy_net *proxy_trusted; /* peers that may send it, owned by
                              the caller, alive as long as the loop */
     int proxy_ntrusted;   /* entries; < 0: any peer */
+    pf_board *board;      /* workers' admission (see above); NULL: none.
+                             Owned by the caller, alive as long as the loop */
 } pf_msgloop_opts;
 
 typedef struct pf_msgloop {

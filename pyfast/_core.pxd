@@ -6,6 +6,7 @@ from libc.stdint cimport int64_t, uint64_t
 from pyfast.includes.pf_loop cimport pf_loop
 from pyfast.includes.system cimport sockaddr, socklen_t
 from pyfast.includes.pf_buf cimport pf_buf
+from pyfast.includes.pf_board cimport pf_board
 
 
 cdef int raise_errno(long neg) except -1
@@ -62,3 +63,11 @@ cdef class SocketWriter(_SocketStream):
     cdef readonly str mode
     cdef int _send_all(self, const unsigned char *p, size_t n) except -1
     cdef int _flush_buf(self) except -1
+
+
+# Workers' admission (pyfast/_core_pxi/board.pxi); pyfast._message hands
+# its board to the C message loop.
+cdef class Board:
+    cdef pf_board b
+    cdef bint is_open
+    cdef int _check(self) except -1

@@ -53,6 +53,7 @@ from pyfast.includes.pf_buf cimport *
 from pyfast.includes.pf_stream cimport *
 from pyfast.includes.pf_httphdr cimport *
 from pyfast.includes.pf_dgram cimport *
+from pyfast.includes.pf_board cimport *
 
 import errno as _errno
 import io as _io
@@ -112,3 +113,4 @@ include "_core_pxi/pool.pxi"
 include "_core_pxi/stream.pxi"
 include "_core_pxi/httphdr.pxi"
 include "_core_pxi/dgram.pxi"
+include "_core_pxi/board.pxi"

@@ -19,6 +19,7 @@ cdef class MessageLoop:
     cdef unsigned char trailer[8]
     cdef size_t trailer_len
     cdef bytes proxy_nets       # pf_proxy_net[] of server.proxy_trusted
+    cdef object board           # server.admission when a pyfast._core.Board (o.board)
 
     cdef int _dispatch(self, int n) except -1
     cdef int _dispatch_one(self, pf_mevent *ev) except -1

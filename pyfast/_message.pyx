@@ -29,6 +29,7 @@ from pyfast.includes.pf_msgloop cimport *
 from pyfast._core cimport (decode_address, raise_errno, timeout_ms, post_object, steal_posted,
                            release_posted)
 from pyfast.includes.pf_proxy cimport pf_proxy_net
+from pyfast._core cimport Board
 
 import errno as _errno
 import logging as _logging
@@ -121,6 +122,9 @@ cdef class MessageLoop:
     Several loops, each run on its own thread, may serve one server: the
     one made with listen=True accepts and, after share_with(others), hands
     each new connection to the loop with the fewest (csrc/pf_msgloop.h).
+    When server.admission is a pyfast._core.Board (a prefork worker's),
+    the loops count their connections on it and the acceptor accepts only
+    while it admits (least connections across the worker processes).
     """
 
     def __cinit__(self, server, handler_class, max_connections=-1, listen=True):
@@ -156,6 +160,10 @@ cdef class MessageLoop:
         o.nodelay = 1
         if getattr(server, "proxy_protocol", False):
             self.proxy_nets = _proxy_options(server, &o)
+        admission = getattr(server, "admission", None)
+        if isinstance(admission, Board):   # a worker's (pyfast.prefork)
+            self.board = admission
+            o.board = &(<Board>admission).b
         cdef int rc = pf_msgloop_init(&self.l, server.fileno() if listen else -1, &o)
         if rc < 0:
             if rc == -_errno.EINVAL:

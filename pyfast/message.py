@@ -178,6 +178,10 @@ class MessageServerLoop:
 
     While run() runs, server._message_loops holds its MessageLoops and
     server._message_loop the first (their stats).
+
+    In a worker process (pyfast.prefork) server.admission is the workers'
+    board (pyfast._core.Board): the loops count their connections on it
+    and the first accepts only while it admits, in C (csrc/pf_board.h).
     """
 
     def __init__(self, server: Any, handler_class: type[MessageHandler]) -> None:

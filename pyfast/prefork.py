@@ -97,7 +97,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import mmap
 import os
 import socket
 import signal
@@ -106,6 +105,8 @@ import threading
 import time
 import traceback
 from typing import Any, Callable
+
+from pyfast import _core
 
 __all__ = ["serve"]
 
@@ -187,7 +188,7 @@ class Supervisor:
         # The workers hold the read end: EOF there tells them the parent
         # is gone (killed), so that no orphan keeps serving.
         self.life_r, self.life_w = os.pipe2(os.O_CLOEXEC)
-        self.board = _Board(2 * workers + 8) if _balances(server) else None
+        self.board = _core.Board(2 * workers + 8, BALANCE_SLACK) if _balances(server) else None
         self.old_handlers: dict[int, Any] = {}
         self.old_wakeup = -1
 
@@ -460,7 +461,7 @@ def _worker_main(server: Any, poll_interval: float, waiter: Any, inherited: list
         server.worker_id = index
         board, slot = place
         if board is not None and slot is not None:
-            board.join(server, slot, stop)
+            _admit(server, board, slot, stop)
         if generation > 0:
             _reload(server)
         os.write(ready_w, b"r")
@@ -545,14 +546,14 @@ class _WorkerStop:
             timer.start()
 
     def _stop(self) -> None:
-        """Stop accepting (the serve_forever() loop's admission control,
-        _accepting(), or the message loops' pause_accepting(): the other
-        workers take the socket's queue), let the
+        """Stop accepting (the serve_forever() loop's admission, or the
+        message loops' pause_accepting(): the other workers take the
+        socket's queue), let the
         connections just accepted deliver their first request (LINGER
         seconds: a model's drain ends handlers still waiting for their
         first bytes), then shutdown(): the model's graceful path."""
         server = self.server
-        server._accepting = _refuse
+        server.admission = _Refusing()
         for loop in getattr(server, "_message_loops", ()):   # the C message loops
             loop.pause_accepting(True)
         if self.on_stop is not None:
@@ -579,10 +580,6 @@ class _WorkerStop:
         return done
 
 
-def _refuse() -> bool:
-    return False
-
-
 def _hard_exit() -> None:
     log.warning("pyfast.prefork: worker did not finish within drain_timeout: exiting")
     for stream in (sys.stdout, sys.stderr):
@@ -601,152 +598,48 @@ BALANCE_SLACK = 1
 
 
 def _balances(server: Any) -> bool:
-    """Least-connections admission applies to stream servers whose accept
-    loop is BaseServer.serve_forever()'s (threaded, cooperative, HTTP),
-    not to datagram servers nor to the message loop (C)."""
+    """Least-connections admission applies to stream servers (threaded,
+    cooperative, HTTP, message), not to datagram servers."""
+    return getattr(server, "socket_type", None) == socket.SOCK_STREAM
+
+
+def _admit(server: Any, board: Any, slot: int, stop: "_WorkerStop") -> None:
+    """In a worker: its server's admission is the board, joined to slot.
+    A message server's C loops use it themselves (pyfast.message); for
+    serve_forever()'s loop a thread turns the board's wake-ups into
+    server._wake(), so that a gated worker looks again."""
     from pyfast.message import is_message_handler
-    return (getattr(server, "socket_type", None) == socket.SOCK_STREAM
-            and not is_message_handler(server.RequestHandlerClass))
-
-
-class _Board:
-    """Open connections per worker in a page shared by the parent and its
-    workers (an anonymous MAP_SHARED mmap made before the first fork), an
-    eventfd per slot to wake the worker in it, and least-connections
-    admission built on them.
-
-    With one shared listening socket, the worker that wakes first takes
-    every connection queued (on this project's 2-core machines, the same
-    worker each time: a burst of 50 persistent connections landed 50/0).
-    Here a worker accepts only while it holds at most BALANCE_SLACK
-    connections more than the least loaded live worker; above that it
-    leaves the socket to the others (its serve_forever() loop's admission
-    control, _accepting()) until a connection of its own closes or another
-    worker accepts (which wakes it through its eventfd).  The least loaded
-    worker may always accept, so one always does.
-
-    Slots: counts[slot] is -1 while the slot is free or its worker stops
-    (then it does not hold the others back), else its open connections,
-    written only by that worker; gated[slot] is 1 while that worker waits
-    for the others.
-    """
-
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-        self.mem = mmap.mmap(-1, 16 * slots)
-        self.counts = memoryview(self.mem)[:8 * slots].cast("q")
-        self.gated = memoryview(self.mem)[8 * slots:].cast("q")
-        for i in range(slots):
-            self.counts[i] = -1
-            self.gated[i] = 0
-        self.wakers = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(slots)]
-        self.used: set[int] = set()
-        self.lock = threading.Lock()
-        self.slot = -1
-
-    # -- parent --
-
-    def take(self) -> int | None:
-        """A free slot for a new worker (None when all are taken: that
-        worker then accepts without balancing)."""
-        for i in range(self.slots):
-            if i not in self.used:
-                self.used.add(i)
-                self.counts[i] = 0
-                self.gated[i] = 0
-                return i
-        return None
-
-    def free(self, slot: int) -> None:
-        self.counts[slot] = -1
-        self.gated[slot] = 0
-        self.used.discard(slot)
-        self.wake_gated()
-
-    def close(self) -> None:
-        for fd in self.wakers:
-            os.close(fd)
-        self.wakers = []
-        self.counts.release()
-        self.gated.release()
-        self.mem.close()
-
-    # -- both --
-
-    def wake_gated(self) -> None:
-        for i in range(self.slots):
-            if self.gated[i] and i != self.slot:
-                try:
-                    os.eventfd_write(self.wakers[i], 1)
-                except OSError:
-                    pass
-
-    # -- worker --
-
-    def may_accept(self) -> bool:
-        mine = self.counts[self.slot]
-        others = [c for i, c in enumerate(self.counts) if c >= 0 and i != self.slot]
-        return not others or mine <= min(others) + BALANCE_SLACK
-
-    def join(self, server: Any, slot: int, stop: Any) -> None:
-        """In the worker: count its connections and gate its accepts (its
-        server gets instance attributes get_request, shutdown_request and
-        _accepting that wrap its class's), and wake it through its eventfd."""
-        self.slot = slot
-        get_request = server.get_request
-        shutdown_request = server.shutdown_request
-        accepting = server._accepting
-        counts, lock, board = self.counts, self.lock, self
-
-        def gated_get_request() -> Any:
-            if not board.may_accept():
-                raise BlockingIOError("pyfast.prefork: other workers hold fewer connections")
-            request = get_request()
-            with lock:
-                counts[slot] += 1
-            board.wake_gated()
-            return request
-
-        def counted_shutdown_request(request: Any) -> None:
-            try:
-                shutdown_request(request)
-            finally:
-                with lock:
-                    if counts[slot] > 0:
-                        counts[slot] -= 1
-                if board.gated[slot]:
-                    server._wake()
-
-        def gated_accepting() -> bool:
-            ok = bool(accepting()) and board.may_accept()
-            board.gated[slot] = 0 if ok else 1
-            return ok
-
-        def leave() -> None:
-            counts[slot] = -1
-            board.gated[slot] = 0
-            board.wake_gated()
-
-        server.get_request = gated_get_request
-        server.shutdown_request = counted_shutdown_request
-        server._accepting = gated_accepting
-        stop.on_stop = leave
-        waker = self.wakers[slot]
-        threading.Thread(target=_wake_on, args=(waker, server), daemon=True,
+    board.join(slot)
+    server.admission = board
+    stop.on_stop = board.leave
+    if not is_message_handler(server.RequestHandlerClass):
+        threading.Thread(target=_wake_on, args=(board, server), daemon=True,
                          name="pyfast-worker-balance").start()
 
 
-def _wake_on(fd: int, server: Any) -> None:
-    """A worker's thread: each write to its eventfd wakes serve_forever()."""
+def _wake_on(board: Any, server: Any) -> None:
+    """A worker's thread: each wake-up of its board wakes serve_forever()."""
     import select
     poller = select.poll()
-    poller.register(fd, select.POLLIN)
+    poller.register(board.fileno(), select.POLLIN)
     while True:
         poller.poll()
         try:
-            os.eventfd_read(fd)
-        except BlockingIOError:
-            continue
-        except OSError:
+            board.clear()
+        except (OSError, ValueError):
             return
         server._wake()
+
+
+class _Refusing:
+    """A stopping worker's admission: it accepts nothing more (the other
+    workers take the socket's queue)."""
+
+    def admit(self) -> bool:
+        return False
+
+    def opened(self) -> None:
+        pass
+
+    def closed(self) -> None:
+        pass

@@ -54,7 +54,10 @@ own shapes; BaseServer names no model.
    listening socket while ``_accepting()`` returns False (new clients
    wait in the listen backlog) and asks again after each wake-up;
    ``_wake()``, thread-safe, ends its current wait once the mix-in may
-   accept again.
+   accept again.  A server's ``admission`` (pyfast.prefork's workers)
+   is asked too: serve_forever() accepts only while its admit() is
+   true, and counts each connection (opened() once accepted, closed()
+   in shutdown_request()).
 
 2. A serving loop the request handler class brings (pyfast), for models
    that do their own accepting and reading, so that
@@ -268,9 +271,11 @@ class BaseServer:
 
     timeout: float | None = None
 
-    # pyfast.prefork: worker processes.
+    # pyfast.prefork: worker processes; a worker's admission (an object
+    # with admit() -> bool, opened(), closed(); see the module docstring).
     workers: int = 1
     worker_id: int | None = None
+    admission: Any = None
 
     # pyfast.tls: a server-side ssl.SSLContext serves TLS on every
     # connection (None: plaintext); the handshake runs in
@@ -327,7 +332,7 @@ class BaseServer:
             listening = True
             try:
                 while not self.__shutdown_request:
-                    if bool(self._accepting()) != listening:  # admission control
+                    if self._admits() != listening:  # admission control
                         listening = not listening
                         (waiter.add if listening else waiter.remove)(fd)
                     ready = (waiter.wait(0 if self._pending_requests() else poll_interval)
@@ -387,6 +392,11 @@ class BaseServer:
         socket leaves the wait: new clients wait in the kernel's listen
         backlog), and calls _wake() once it may accept again."""
         return True
+
+    def _admits(self):
+        """pyfast: _accepting(), and the worker's admission if any."""
+        admission = self.admission
+        return bool(self._accepting()) and (admission is None or admission.admit())
 
     def _shutdown_requested(self):
         """pyfast: True from shutdown() until serve_forever() has returned;
@@ -487,10 +497,15 @@ class BaseServer:
         no request could be got (get_request raised OSError, e.g.
         BlockingIOError once the backlog is empty).
         """
+        admission = self.admission
+        if admission is not None and not admission.admit():
+            return False
         try:
             request, client_address = self.get_request()
         except OSError:
             return False
+        if admission is not None:
+            admission.opened()
         if self.verify_request(request, client_address):
             try:
                 self.process_request(request, client_address)
@@ -797,6 +812,8 @@ class TCPServer(BaseServer):
         except OSError:
             pass #some platforms may raise ENOTCONN here
         self.close_request(request)
+        if self.admission is not None:
+            self.admission.closed()
 
     def close_request(self, request: Any) -> None:
         """Called to clean up an individual request."""

@@ -174,15 +174,15 @@ def test_workers_share_the_port_and_the_parent_runs_no_handler(launch, model):
     assert server.pid not in answered
 
 
-@pytest.mark.parametrize("model", ["threading", "cooperative"])
+@pytest.mark.parametrize("model", MODELS)
 def test_a_burst_of_persistent_connections_is_shared_by_the_workers(launch, model):
-    """40 connections opened at once and kept: each worker holds about half
-    (least-connections admission; with the shared socket alone, the worker
-    that wakes first took them all)."""
+    """50 connections opened at once and kept: each worker holds about half
+    (least-connections admission, pyfast._core.Board; with the shared
+    socket alone, the worker that wakes first took them all)."""
     server = launch(*serve_args(model))
     port = server.port
     workers = server.wait_workers(2)
-    socks = [support.connect(("127.0.0.1", port)) for _ in range(40)]
+    socks = [support.connect(("127.0.0.1", port)) for _ in range(50)]
     try:
         held = {pid: 0 for pid in workers}
         for sock in socks:

@@ -5,6 +5,7 @@ from pyfast.includes.pf_frame cimport pf_frame_opts
 from pyfast.includes.pf_loop cimport pf_loop
 from pyfast.includes.pf_msgq cimport pf_loop_msg
 from pyfast.includes.pf_proxy cimport pf_proxy_net
+from pyfast.includes.pf_board cimport pf_board
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:
@@ -45,6 +46,7 @@ cdef extern from "pf_msgloop.h" nogil:
         size_t proxy_max
         const pf_proxy_net *proxy_trusted
         int proxy_ntrusted
+        pf_board *board
     ctypedef struct pf_msgloop:
         pf_mevent *ev
         int nconns

@@ -1,7 +1,8 @@
 /* Unit tests for csrc/pf_msgloop.c: backpressure between the messages of a
  * batch (pf_msgloop_take), the per-message deadline (message_ms), and the
  * inbox of its pf_loop (the caller's items handed back as INBOX events,
- * connections handed from an acceptor to a peer loop).
+ * connections handed from an acceptor to a peer loop), and admission by a
+ * workers' board (pf_board.h) between two loops on one listening socket.
  * Built and run by tests/test_message_faults.py, as tests/c/test_frame.c
  * (ASan + UBSan when available).  Loopback TCP only.  Prints one line per
  * failure and "N passed, N failed"; exit status 1 if any failed.
@@ -457,6 +458,75 @@ static void test_acceptor_hands_connections_to_a_peer_loop(void)
     close(lfd);
 }
 
+/* ---- workers' admission (o.board) -------------------------------------- */
+
+/* Two "worker processes" (two loops, each with its own copy of one board
+ * joined to its own slot, as fork() gives them) on one listening socket:
+ * the first to run takes slack + 1 connections and leaves the rest; the
+ * other's accepts wake it through the board's eventfd; a burst ends even. */
+static void test_board_spreads_a_burst_between_two_loops(void)
+{
+    enum { CLIENTS = 12 };
+    pf_board b, w[2];
+    pf_msgloop l[2];
+    pf_msgloop_opts o[2];
+    seen s[2];
+    int cl[CLIENTS];
+    int port, lfd = pf_test_listen(&port);
+
+    EXPECT_EQ(pf_board_open(&b, 2, 1), 0);
+    for (int i = 0; i < 2; i++) {
+        w[i] = b;
+        EXPECT_EQ(pf_board_join(&w[i], pf_board_take(&b)), 0);
+        memset(&s[i], 0, sizeof s[i]);
+        pf_msgloop_opts_init(&o[i]);
+        o[i].board = &w[i];
+        EXPECT_EQ(pf_msgloop_init(&l[i], lfd, &o[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        cl[i] = pf_test_client(port, 0);
+    /* Loop 0 alone: two connections (least 0 + slack 1 + the one that
+     * reaches the limit), then gated. */
+    int64_t end = pf_now_ms() + scaled(200);
+    while (pf_now_ms() < end)
+        cycle(&l[0], &s[0], 10);
+    EXPECT_EQ(l[0].nconns, 2);
+    EXPECT_EQ(pf_board_gated(&b, w[0].self), 1);
+    EXPECT_EQ(l[0].accepting, 0);
+    /* Loop 1 accepts: loop 0 is woken (its wait ends before the timeout)
+     * and they share the rest. */
+    cycle(&l[1], &s[1], 100);
+    EXPECT(l[1].nconns >= 1);
+    int64_t t0 = pf_now_ms();
+    cycle(&l[0], &s[0], scaled(2000));
+    EXPECT(pf_now_ms() - t0 < scaled(1000));
+    end = pf_now_ms() + scaled(2000);
+    while (l[0].nconns + l[1].nconns < CLIENTS && pf_now_ms() < end) {
+        cycle(&l[0], &s[0], 10);
+        cycle(&l[1], &s[1], 10);
+    }
+    EXPECT_EQ(l[0].nconns + l[1].nconns, CLIENTS);
+    EXPECT(abs(l[0].nconns - l[1].nconns) <= 2);
+    EXPECT_EQ(pf_board_count(&b, w[0].self), l[0].nconns);
+    EXPECT_EQ(pf_board_count(&b, w[1].self), l[1].nconns);
+    /* Closes are counted. */
+    for (int i = 0; i < CLIENTS; i++)
+        close(cl[i]);
+    end = pf_now_ms() + scaled(1000);
+    while (l[0].nconns + l[1].nconns > 0 && pf_now_ms() < end) {
+        cycle(&l[0], &s[0], 10);
+        cycle(&l[1], &s[1], 10);
+    }
+    EXPECT_EQ(pf_board_count(&b, w[0].self), 0);
+    EXPECT_EQ(pf_board_count(&b, w[1].self), 0);
+    for (int i = 0; i < 2; i++) {
+        pf_msgloop_shutdown(&l[i], 0);
+        pf_msgloop_destroy(&l[i]);
+    }
+    pf_board_close(&b);
+    close(lfd);
+}
+
 int main(void)
 {
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_arena);
@@ -467,5 +537,6 @@ int main(void)
     RUN(test_inbox_hands_caller_items_back_in_order);
     RUN(test_shutdown_reports_queued_items_and_refuses_posts);
     RUN(test_acceptor_hands_connections_to_a_peer_loop);
+    RUN(test_board_spreads_a_burst_between_two_loops);
     return pf_test_report();
 }
