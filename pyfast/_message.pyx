@@ -77,7 +77,8 @@ cdef object close_reason(MessageLoop loop, int err, pf_mconn *conn):
         return None
     if err == PF_MCLOSE_TLS and pf_mconn_tls(conn) != NULL:
         import ssl
-        return ssl.SSLError(_errno.EPROTO, pf_tls_reason(pf_mconn_tls(conn)).decode(errors="replace"))
+        return ssl.SSLError(_errno.EPROTO,
+                            pf_tls_reason(pf_mconn_tls(conn)).decode(errors="replace"))
     if err == PF_MCLOSE_FRAMING:
         h = loop.handler_class
         if loop.mode == PF_FRAME_LINE:

@@ -17,7 +17,9 @@ import psutil
 import pytest
 
 import support
-from test_tls import _copy_context, ca, client_context, running, server_context, tls_connect  # noqa: F401
+from test_tls import (_copy_context, ca, client_context, running, server_context,  # noqa: F401
+                      tls_connect)
+from test_frame_c import run_c_tests, toolchain  # noqa: F401
 from test_tls_faults import _bad_handshakes, client_hello, closed_by_server, refused
 
 import pyfast
@@ -67,6 +69,12 @@ def many_fds():
 
 
 # ------------------------------------------------------------------ behaviour
+
+def test_pf_tls_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
+    """tests/c/test_tls.c: loading OpenSSL from the process, the SSL_CTX
+    check, bad input on a connection (no certificates needed)."""
+    run_c_tests(toolchain, tmp_path, "test_tls", ["pf_tls.c", "pf_common.c"], timeout=60)
+
 
 @pytest.mark.parametrize("loop_threads", [1, 2])
 def test_line_echo_over_tls(server_context, client_context, loop_threads):
