@@ -634,7 +634,9 @@ static long tls_input(pf_msgloop *l, pf_mconn *c, unsigned char *dst, size_t wan
     if (x->end && x->t)
         return tls_end(l, c, x->end);
     for (;;) {
-        long r = x->t ? pf_tls_read(x->t, dst + got, want - got) : 0;
+        /* Nothing buffered: OpenSSL would only say it wants more (an
+         * SSL_read, SSL_get_error and an error-queue clear saved). */
+        long r = x->t && pf_tls_has_input(x->t) ? pf_tls_read(x->t, dst + got, want - got) : 0;
         if (r > 0) {
             got += (size_t)r;
             if (got < want)
