@@ -305,6 +305,21 @@ void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
 
 /* ---- PROXY protocol header (o.proxy) ----------------------------------- */
 
+/* c, closed before its OPEN, is reported as REFUSED (peer: its address). */
+static void push_refused(pf_msgloop *l, pf_mconn *c, int err, const char *why,
+                         const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
+    if (!e) {
+        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
+        return;
+    }
+    e->err = err;
+    e->reason = why;
+    e->data = (const unsigned char *)peer;
+    e->len = peer_len;
+}
+
 /* c (MC_HEADER) is closed: report it, REFUSED instead of CLOSE. */
 static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
 {
@@ -316,15 +331,7 @@ static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
               : err == PF_MCLOSE_SHUTDOWN ? "server shut down"
               : "socket error before its header was complete";
     l->proxy_refused++;
-    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
-    if (!e) {
-        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
-        return;
-    }
-    e->err = err;
-    e->reason = why;
-    e->data = (const unsigned char *)&x->peer;
-    e->len = x->peer_len;
+    push_refused(l, c, err, why, &x->peer, x->peer_len);
 }
 
 /* Feed the n bytes read at buf to c's header parser.  Returns how many of
@@ -373,15 +380,7 @@ static void tls_refused(pf_msgloop *l, pf_mconn *c, int err)
                       : err == -ENOMEM ? "out of memory"
                       : "socket error during the handshake";
     l->tls_refused++;
-    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
-    if (!e) {
-        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
-        return;
-    }
-    e->err = err;
-    e->reason = why;
-    e->data = (const unsigned char *)&x->peer;
-    e->len = x->peer_len;
+    push_refused(l, c, err, why, &x->peer, x->peer_len);
 }
 
 /* Send c's TLS records without waiting: 0 once all are sent, 1 when the

@@ -7,20 +7,20 @@ certificates made at test time by trustme (fixtures of test_tls)."""
 import hashlib
 import logging
 import os
-import resource
 import socket
 import ssl
 import threading
 import time
 
-import psutil
 import pytest
 
 import support
 from test_tls import (_copy_context, ca, client_context, running, server_context,  # noqa: F401
                       tls_connect)
+from test_cooperative import many_fds  # noqa: F401
 from test_frame_c import run_c_tests, toolchain  # noqa: F401
-from test_tls_faults import _bad_handshakes, client_hello, closed_by_server, refused
+from test_tls_faults import (bad_handshakes_leave_no_trace, client_hello,  # noqa: F401
+                             closed_by_server, no_shared_version, refused)
 
 import pyfast
 from pyfast.message import MessageHandler, TLSInfo
@@ -55,17 +55,6 @@ def still_serves(address, context):
     with tls_connect(address, context) as c:
         c.sendall(b"alive\n")
         return support.recv_until(c, b"\n") == b"alive\n"
-
-
-@pytest.fixture
-def many_fds():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 8192)
-    if want < 2500:
-        pytest.skip("RLIMIT_NOFILE too low for 1,000 connections")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # ------------------------------------------------------------------ behaviour
@@ -403,14 +392,7 @@ def test_reset_mid_handshake(server_context, client_context, caplog):
 
 def test_no_shared_protocol_version(ca, caplog):
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    old = ssl.create_default_context()
-    ca.configure_trust(old)
-    old.maximum_version = ssl.TLSVersion.TLSv1_2
-    strict = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(strict)
-    strict.minimum_version = ssl.TLSVersion.TLSv1_3
-    good = ssl.create_default_context()
-    ca.configure_trust(good)
+    old, strict, good = no_shared_version(ca)
     with serve(LineEcho, strict) as server:
         with pytest.raises(ssl.SSLError):
             tls_connect(server.server_address, old)
@@ -452,20 +434,11 @@ def test_bad_record_after_the_handshake_closes_that_connection(server_context, c
 
 def test_1000_bad_handshakes_return_fds_and_memory(server_context, client_context, caplog):
     caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
-    hello = client_hello()
-    proc = psutil.Process()
     with serve(LineEcho, server_context) as server:
         address = server.server_address
-        _bad_handshakes(address, 200, hello)       # warm up (caches, arenas)
-        assert still_serves(address, client_context)
-        fds = support.fd_count()
-        rss = proc.memory_info().rss
-        _bad_handshakes(address, 1000, hello)
-        assert still_serves(address, client_context)
-        assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
-            (support.fd_count(), fds)
+        grown = bad_handshakes_leave_no_trace(address,
+                                              lambda: still_serves(address, client_context))
         assert support.wait_until(lambda: stats(server)["connections"] == 0)
-        grown = proc.memory_info().rss - rss
         assert stats(server)["tls_refused"] >= 1000
     # A leaked SSL object per connection (tens of KiB each) would exceed it.
     assert grown < 8 * 1024 * 1024, grown
