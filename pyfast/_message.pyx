@@ -659,8 +659,9 @@ cdef class MessageHandler:
     def tls(self):
         """The connection's TLS parameters (a pyfast.message.TLSInfo: its
         getpeercert(), version(), cipher(), selected_alpn_protocol()), or
-        None on a plaintext server.  Read once the connection is open
-        (from setup() on); kept after it closes."""
+        None on a plaintext server.  On the loop thread, once the
+        connection is open (from setup() on); taken at the first read and
+        kept after the connection closes."""
         if self._tls is None and self._conn != NULL and pf_mconn_tls(self._conn) != NULL:
             self._tls = _tls_info(pf_mconn_tls(self._conn), self._loop.ssl_context)
         return self._tls

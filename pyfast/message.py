@@ -121,8 +121,8 @@ handler is unchanged: it gets plaintext messages and sends plaintext.
   client that completed it.  ``server.handshake_timeout`` (seconds,
   default 10; None: no limit) bounds it from the accept; a client silent
   that long is closed and logged at DEBUG on the "pyfast.tls" logger.  A
-  silent client costs a descriptor and ~200 bytes: its OpenSSL state is
-  made at its first byte.
+  silent client costs a descriptor and ~550 bytes (its pf_mconn and TLS
+  record): its OpenSSL state is made at its first byte.
 - A handshake that fails (plaintext on the TLS port, no shared protocol
   or cipher, a truncated or corrupt record, a missing or untrusted client
   certificate under ``verify_mode = ssl.CERT_REQUIRED``) closes that
@@ -150,8 +150,9 @@ handler is unchanged: it gets plaintext messages and sends plaintext.
   options and verify mode), and ValueError for a context with
   ``sni_callback``, ``keylog_filename`` or ``_msg_callback`` (OpenSSL
   would call them with an ``ssl.SSLSocket`` the loop does not have), or
-  with ``proxy_protocol`` (not yet).  Changing the context while the
-  server runs applies to new connections as OpenSSL allows.
+  when the server also has ``proxy_protocol`` (not yet).  The loop threads
+  use the context without the GIL: do not change it (load_cert_chain,
+  set_alpn_protocols...) while the server runs.
 
 Where handlers run: on the loop thread, which takes the GIL once per
 batch (as uvloop runs Python on its loop thread).  ``server.loop_threads``
