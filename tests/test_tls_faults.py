@@ -131,6 +131,30 @@ def test_truncated_record_after_the_handshake(model, server_context, client_cont
         assert still_serves(server.server_address, client_context)
 
 
+def renegotiation_attempt(address):
+    """openssl s_client over TLS 1.2 to address: sends "hello", asks to
+    renegotiate ("R"), then "after".  Returns what s_client printed."""
+    host, port = address
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        for line in (b"hello\n", b"R\n"):   # s_client reads a command per read()
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            time.sleep(0.5)
+        try:
+            proc.stdin.write(b"after\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass   # s_client ended: the server refused and closed
+        time.sleep(0.3)
+    finally:
+        out = proc.communicate(timeout=20)[0]
+    return out
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 @pytest.mark.parametrize("model", THREAD_MODELS)
 def test_client_renegotiation_attempt(model, server_context, client_context):
@@ -138,24 +162,7 @@ def test_client_renegotiation_attempt(model, server_context, client_context):
     refuses client renegotiation; that connection at most ends, the
     server serves on."""
     with running(MODELS[model], EchoHandler, server_context) as server:
-        host, port = server.server_address
-        proc = subprocess.Popen(
-            ["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
-            time.sleep(0.5)
-            for line in (b"hello\n", b"R\n"):   # s_client reads a command per read()
-                proc.stdin.write(line)
-                proc.stdin.flush()
-                time.sleep(0.5)
-            try:
-                proc.stdin.write(b"after\n")
-                proc.stdin.flush()
-            except BrokenPipeError:
-                pass   # s_client ended: the server refused and closed
-            time.sleep(0.3)
-        finally:
-            out = proc.communicate(timeout=20)[0]
+        out = renegotiation_attempt(server.server_address)
         assert b"hello" in out           # served before the attempt
         assert b"RENEGOTIATING" in out   # the attempt was made
         assert still_serves(server.server_address, client_context)

@@ -7,6 +7,7 @@ certificates made at test time by trustme (fixtures of test_tls)."""
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import ssl
 import threading
@@ -20,7 +21,8 @@ from test_tls import (_copy_context, ca, client_context, running, server_context
 from test_cooperative import many_fds  # noqa: F401
 from test_frame_c import run_c_tests, toolchain  # noqa: F401
 from test_tls_faults import (bad_handshakes_leave_no_trace, client_hello,  # noqa: F401
-                             closed_by_server, no_shared_version, refused)
+                             closed_by_server, no_shared_version, refused,
+                             renegotiation_attempt)
 
 import pyfast
 from pyfast.message import MessageHandler, TLSInfo
@@ -430,6 +432,17 @@ def test_bad_record_after_the_handshake_closes_that_connection(server_context, c
         assert still_serves(server.server_address, client_context)
     assert any(r.name == "pyfast.tls" and r.levelno == logging.INFO
                and "closed TLS connection" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_client_renegotiation_attempt(server_context, client_context):
+    """TLS 1.2, the client asks to renegotiate: that connection at most
+    ends (OpenSSL decides), the server serves on."""
+    with serve(RawEcho, server_context) as server:
+        out = renegotiation_attempt(server.server_address)
+        assert b"hello" in out           # served before the attempt
+        assert b"RENEGOTIATING" in out   # the attempt was made
+        assert still_serves(server.server_address, client_context)
 
 
 def test_1000_bad_handshakes_return_fds_and_memory(server_context, client_context, caplog):
