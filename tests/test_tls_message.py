@@ -126,6 +126,37 @@ def test_messages_then_fin_in_one_flight_are_all_answered(server_context, client
         assert data == b"one\ntwo\nthree\n"
 
 
+def test_unix_stream_server_over_tls(tmp_path, server_context, client_context):
+    path = str(tmp_path / "s")
+    server = pyfast.UnixStreamServer(path, LineEcho)
+    server.ssl_context = server_context
+    r = support.Running(server, 0.05)
+    try:
+        with tls_connect(path, client_context, family=socket.AF_UNIX) as c:
+            c.sendall(b"over unix\n")
+            assert support.recv_until(c) == b"over unix\n"
+    finally:
+        assert not r.stop()
+
+
+def test_reset_mid_message_closes_that_connection_only(server_context, client_context):
+    closed = []
+
+    class H(LineEcho):
+        def finish(self):
+            closed.append(self.close_reason)
+
+    with serve(H, server_context) as server:
+        c = tls_connect(server.server_address, client_context)
+        c.sendall(b"whole\npart of a li")
+        assert support.recv_until(c) == b"whole\n"
+        raw = socket.socket(fileno=c.detach())
+        support.reset_close(raw)
+        assert support.wait_until(lambda: closed)
+        assert isinstance(closed[0], ConnectionResetError), closed
+        assert still_serves(server.server_address, client_context)
+
+
 class Info(MessageHandler):
     seen = []
 
