@@ -18,6 +18,7 @@
 #define EV_SOFT_MAX  1024          /* MSG events per batch (CLOSE may exceed) */
 #define CONN_BATCH   64            /* MSG events per connection per batch */
 #define OUT_MAX      ((size_t)1 << 40)
+#define TLS_CHUNK    (64 * 1024)   /* plaintext encrypted per SSL_write (TLS) */
 
 /* pf_mconn.flags */
 #define MC_OPEN     0x001u /* fd open */
@@ -32,6 +33,8 @@
 #define MC_EOF      0x200u /* peer sent FIN */
 #define MC_DEFER    0x400u /* the rest of this batch's messages wait (pf_msgloop_take) */
 #define MC_HEADER   0x800u /* reading its PROXY header: not OPEN yet */
+#define MC_HANDSHAKE 0x1000u /* TLS handshake in progress: not OPEN yet */
+#define MC_TLSMORE  0x2000u /* in l->tls_more */
 
 /* A connection's PROXY header in progress (o.proxy; see pf_msgloop.h). */
 struct pf_mproxy {
@@ -39,6 +42,16 @@ struct pf_mproxy {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     const char *reason;   /* why it is refused, if known */
+};
+
+/* A TLS connection's state (o.tls_ctx). */
+struct pf_mtls {
+    pf_tls *t;            /* made at the connection's first byte */
+    struct sockaddr_storage peer; /* for its OPEN or REFUSED event */
+    socklen_t peer_len;
+    size_t inflight;      /* plaintext bytes whose ciphertext is not all sent */
+    long end;             /* PF_TLS_CLOSED or -EPROTO seen behind plaintext */
+    pf_mconn *next_more;  /* in l->tls_more */
 };
 
 /* pf_loop tags: the listener's, and a connection's (its pf_mconn) */
@@ -62,7 +75,22 @@ void pf_msgloop_opts_init(pf_msgloop_opts *o)
     o->nodelay = 1;
 }
 
-size_t pf_mconn_queued(const pf_mconn *c) { return pf_buf_len(&c->out); }
+/* Output queued, in plaintext bytes (TLS: also what is encrypted and
+ * not all sent yet): what the water marks compare. */
+static size_t queued(const pf_mconn *c)
+{
+    return pf_buf_len(&c->out) + (c->tls ? c->tls->inflight : 0);
+}
+
+/* Anything to write: plaintext, or TLS records (a handshake's too). */
+static int has_output(const pf_mconn *c)
+{
+    return pf_buf_len(&c->out) > 0 || (c->tls && c->tls->t && pf_tls_out_len(c->tls->t) > 0);
+}
+
+size_t pf_mconn_queued(const pf_mconn *c) { return queued(c); }
+
+pf_tls *pf_mconn_tls(const pf_mconn *c) { return c->tls ? c->tls->t : NULL; }
 
 int pf_mconn_active(const pf_mconn *c)
 {
@@ -179,7 +207,7 @@ static int wants_read(const pf_mconn *c)
 
 static void update_mask(pf_msgloop *l, pf_mconn *c)
 {
-    uint32_t want = (wants_read(c) ? EPOLLIN : 0) | (pf_buf_len(&c->out) ? EPOLLOUT : 0);
+    uint32_t want = (wants_read(c) ? EPOLLIN : 0) | (has_output(c) ? EPOLLOUT : 0);
     if (want != c->events && pf_loop_mod(&l->loop, c->fd, want, conn_tag(c)) == 0)
         c->events = want;
 }
@@ -277,6 +305,21 @@ void pf_msgloop_set_peers(pf_msgloop *l, pf_msgloop **peers, int n)
 
 /* ---- PROXY protocol header (o.proxy) ----------------------------------- */
 
+/* c, closed before its OPEN, is reported as REFUSED (peer: its address). */
+static void push_refused(pf_msgloop *l, pf_mconn *c, int err, const char *why,
+                         const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
+    if (!e) {
+        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
+        return;
+    }
+    e->err = err;
+    e->reason = why;
+    e->data = (const unsigned char *)peer;
+    e->len = peer_len;
+}
+
 /* c (MC_HEADER) is closed: report it, REFUSED instead of CLOSE. */
 static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
 {
@@ -288,15 +331,7 @@ static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
               : err == PF_MCLOSE_SHUTDOWN ? "server shut down"
               : "socket error before its header was complete";
     l->proxy_refused++;
-    pf_mevent *e = ev_push(l, PF_MEV_REFUSED, c);
-    if (!e) {
-        l->dead = c->next_dead; /* as do_close: leaked, not freed under the caller */
-        return;
-    }
-    e->err = err;
-    e->reason = why;
-    e->data = (const unsigned char *)&x->peer;
-    e->len = x->peer_len;
+    push_refused(l, c, err, why, &x->peer, x->peer_len);
 }
 
 /* Feed the n bytes read at buf to c's header parser.  Returns how many of
@@ -332,6 +367,80 @@ static size_t proxy_read(pf_msgloop *l, pf_mconn *c, const unsigned char *buf, s
     return n - used;
 }
 
+/* ---- TLS (o.tls_ctx) ---------------------------------------------------- */
+
+/* c (MC_HANDSHAKE) is closed: REFUSED instead of CLOSE. */
+static void tls_refused(pf_msgloop *l, pf_mconn *c, int err)
+{
+    struct pf_mtls *x = c->tls;
+    const char *why = err == PF_MCLOSE_TLS && x->t ? pf_tls_reason(x->t)
+                      : err == 0 ? "closed by the client during the handshake"
+                      : err == PF_MCLOSE_HANDSHAKE ? "timed out (handshake_timeout)"
+                      : err == PF_MCLOSE_SHUTDOWN ? "server shut down"
+                      : err == -ENOMEM ? "out of memory"
+                      : "socket error during the handshake";
+    l->tls_refused++;
+    push_refused(l, c, err, why, &x->peer, x->peer_len);
+}
+
+/* Send c's TLS records without waiting: 0 once all are sent, 1 when the
+ * socket is full, or the socket error. */
+static int tls_send(pf_mconn *c)
+{
+    pf_tls *t = c->tls->t;
+    const unsigned char *p;
+    size_t len;
+    while ((len = pf_tls_out_peek(t, &p)) > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 1;
+            return PF_NEG_ERRNO();
+        }
+        pf_tls_out_drop(t, (size_t)n);
+    }
+    return 0;
+}
+
+/* flush_out for TLS: send what is encrypted, then encrypt the queued
+ * plaintext TLS_CHUNK bytes at a time (a batch's replies in one
+ * SSL_write, so in as few records) and send it, until the socket is full. */
+static int flush_tls(pf_mconn *c)
+{
+    struct pf_mtls *x = c->tls;
+    if (!x->t)
+        return 0;
+    for (;;) {
+        int rc = tls_send(c);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+        x->inflight = 0;
+        size_t n = pf_buf_len(&c->out);
+        if (n == 0 || !pf_tls_done(x->t))
+            return 0;
+        if (n > TLS_CHUNK)
+            n = TLS_CHUNK;
+        long w = pf_tls_write(x->t, pf_buf_data(&c->out), n);
+        if (w < 0)
+            return (int)w;
+        pf_buf_consume(&c->out, n);
+        x->inflight = n;
+    }
+}
+
+/* c has decrypted input (or records) left that no EPOLLIN will announce:
+ * read it again next cycle (run_tls_more). */
+static void tls_more(pf_msgloop *l, pf_mconn *c)
+{
+    if (!(c->flags & MC_TLSMORE)) {
+        c->flags |= MC_TLSMORE;
+        c->tls->next_more = l->tls_more;
+        l->tls_more = c;
+    }
+}
+
 /* Close c's fd now and report it (CLOSE event).  Its memory is freed at
  * the next poll, after the caller has seen the event. */
 static void do_close(pf_msgloop *l, pf_mconn *c, int err)
@@ -343,6 +452,11 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
          * so close() does not turn into a reset that could destroy the
          * replies just written (a lingering close, briefly). */
         unsigned char sink[4096];
+        if (c->tls && c->tls->t && pf_tls_done(c->tls->t)) {
+            /* close_notify before the FIN; best effort, as the FIN. */
+            pf_tls_close_notify(c->tls->t);
+            tls_send(c);
+        }
         shutdown(c->fd, SHUT_WR);
         for (int i = 0; i < 16; i++)
             if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
@@ -360,6 +474,10 @@ static void do_close(pf_msgloop *l, pf_mconn *c, int err)
     l->closed++;
     if (c->flags & MC_HEADER) {
         proxy_refused(l, c, err);
+        goto closed;
+    }
+    if (c->flags & MC_HANDSHAKE) {
+        tls_refused(l, c, err);
         goto closed;
     }
     if (err == PF_MCLOSE_FRAMING)
@@ -386,6 +504,10 @@ closed:;
 static void free_conn(pf_mconn *c)
 {
     free(c->proxy);
+    if (c->tls) {
+        pf_tls_free(c->tls->t);
+        free(c->tls);
+    }
     pf_buf_free(&c->rbuf);
     pf_buf_free(&c->out);
     free(c);
@@ -394,6 +516,8 @@ static void free_conn(pf_mconn *c)
 /* Write queued output without waiting.  0, or the socket error. */
 static int flush_out(pf_mconn *c)
 {
+    if (c->tls)
+        return flush_tls(c);
     while (pf_buf_len(&c->out)) {
         ssize_t n = send(c->fd, pf_buf_data(&c->out), pf_buf_len(&c->out),
                          MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -466,16 +590,114 @@ static void frame_conn(pf_msgloop *l, pf_mconn *c, const unsigned char *base,
         mark_pending(l, c);
 }
 
+/* c is given up on now (an error; abort: no output).  Returns -1. */
+static long tls_abort(pf_msgloop *l, pf_mconn *c, int err)
+{
+    c->flags |= MC_ABORT | MC_SKIP | MC_NOREAD;
+    c->err = err;
+    mark_dirty(l, c);
+    return -1;
+}
+
+/* What ended c's input (got nothing before it): the peer's close_notify
+ * (EOF), a TLS error, or the socket's FIN (n == 0).  Returns -1. */
+static long tls_end(pf_msgloop *l, pf_mconn *c, long end)
+{
+    struct pf_mtls *x = c->tls;
+    if (end < 0 || (c->flags & MC_HANDSHAKE)) {
+        /* An error, or the client gone before its handshake completed:
+         * the alert OpenSSL wrote goes out (best effort), then close. */
+        if (x->t && end < 0)
+            tls_send(c);
+        return tls_abort(l, c, end < 0 ? PF_MCLOSE_TLS : 0);
+    }
+    c->flags |= MC_EOF;
+    if (end == 0 && x->t && pf_tls_has_input(x->t)) {
+        /* FIN inside a record: the record was cut short. */
+        pf_tls_set_reason(x->t, "EOF inside a TLS record (truncated record)");
+        c->err = PF_MCLOSE_TLS;
+    }
+    stop_reading(l, c);
+    return -1;
+}
+
+/* TLS: decrypt up to want bytes of c's input into dst, reading the socket
+ * (once) only when OpenSSL has no whole record left.  Reports OPEN when
+ * the handshake completes.  Returns the plaintext bytes (0: none yet), or
+ * -1 when c is closing. */
+static long tls_input(pf_msgloop *l, pf_mconn *c, unsigned char *dst, size_t want)
+{
+    struct pf_mtls *x = c->tls;
+    size_t got = 0;
+    int fed = 0;
+    if (x->end && x->t)
+        return tls_end(l, c, x->end);
+    for (;;) {
+        /* Nothing buffered: OpenSSL would only say it wants more (an
+         * SSL_read, SSL_get_error and an error-queue clear saved). */
+        long r = x->t && pf_tls_has_input(x->t) ? pf_tls_read(x->t, dst + got, want - got) : 0;
+        if (r > 0) {
+            got += (size_t)r;
+            if (got < want)
+                continue;
+            tls_more(l, c); /* no room left: more may be buffered */
+            break;
+        }
+        if (r != 0) {        /* close_notify or an error */
+            if (got == 0)
+                return tls_end(l, c, r);
+            x->end = r;      /* after this plaintext is framed */
+            tls_more(l, c);
+            break;
+        }
+        if (got > 0 || fed)
+            break;
+        ssize_t n;
+        do {
+            n = recv(c->fd, l->tls_in, READ_CHUNK, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return tls_abort(l, c, PF_NEG_ERRNO());
+        }
+        if (n == 0)
+            return tls_end(l, c, 0);
+        clock_start(l, c, PF_CLOCK_IDLE);
+        if (!x->t && !(x->t = pf_tls_new(l->o.tls_ctx)))
+            return tls_abort(l, c, -ENOMEM);
+        if (pf_tls_feed(x->t, l->tls_in, (size_t)n) < 0)
+            return tls_abort(l, c, -ENOMEM);
+        fed = 1;
+    }
+    if (x->t && pf_tls_out_len(x->t) > 0)
+        mark_dirty(l, c); /* handshake records, tickets: sent at settle */
+    if ((c->flags & MC_HANDSHAKE) && x->t && pf_tls_done(x->t)) {
+        pf_mevent *e = ev_push(l, PF_MEV_OPEN, c);
+        if (!e)
+            return tls_abort(l, c, -ENOMEM);
+        e->data = (const unsigned char *)&x->peer;
+        e->len = x->peer_len;
+        c->flags &= ~MC_HANDSHAKE;
+        clock_stop(l, c, PF_CLOCK_HANDSHAKE);
+        l->handshakes++;
+    }
+    return (long)got;
+}
+
 static void read_conn(pf_msgloop *l, pf_mconn *c)
 {
     unsigned char *dst;
     size_t want;
     int in_arena = pf_buf_len(&c->rbuf) == 0;
-    if (l->nev >= EV_SOFT_MAX)
-        return; /* level-triggered: reported again next cycle */
+    if (l->nev >= EV_SOFT_MAX || (in_arena && ARENA_SIZE - l->arena_used < READ_MIN)) {
+        /* level-triggered: reported again next cycle; TLS input already
+         * decrypted or buffered is not, so it is remembered */
+        if (c->tls)
+            tls_more(l, c);
+        return;
+    }
     if (in_arena) {
-        if (ARENA_SIZE - l->arena_used < READ_MIN)
-            return;
         dst = l->arena + l->arena_used;
         want = ARENA_SIZE - l->arena_used;
         if (want > READ_CHUNK)
@@ -489,6 +711,19 @@ static void read_conn(pf_msgloop *l, pf_mconn *c)
         }
         dst = pf_buf_tail(&c->rbuf);
         want = pf_buf_avail(&c->rbuf);
+    }
+    if (c->tls) {
+        long got = tls_input(l, c, dst, want);
+        if (got <= 0)
+            return;
+        if (in_arena) {
+            l->arena_used += (size_t)got;
+            frame_conn(l, c, dst, (size_t)got, 1);
+        } else {
+            pf_buf_commit(&c->rbuf, (size_t)got);
+            frame_conn(l, c, pf_buf_data(&c->rbuf), pf_buf_len(&c->rbuf), 0);
+        }
+        return;
     }
     ssize_t n;
     do {
@@ -551,6 +786,26 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->events = EPOLLIN;
+    if (l->o.tls_ctx) {
+        /* OPEN once the handshake completed (tls_input). */
+        c->tls = calloc(1, sizeof(*c->tls));
+        if (!c->tls || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
+            free(c->tls);
+            free(c);
+            goto drop;
+        }
+        memcpy(&c->tls->peer, ss, alen);
+        c->tls->peer_len = alen;
+        c->flags |= MC_HANDSHAKE;
+        clock_start(l, c, PF_CLOCK_IDLE);
+        clock_start(l, c, PF_CLOCK_HANDSHAKE);
+        l->nconns++;
+        l->accepted++;
+        /* The client speaks first, its ClientHello usually here by now:
+         * read it at once, not after another wait. */
+        read_conn(l, c);
+        return;
+    }
     if (l->o.proxy) {
         /* OPEN once the header is complete (proxy_read). */
         c->proxy = malloc(sizeof(*c->proxy));
@@ -718,11 +973,11 @@ static void settle_dirty(pf_msgloop *l)
             if (rc < 0 || (c->flags & MC_ABORT)) {
                 c->flags |= MC_ABORT;
                 do_close(l, c, rc < 0 ? rc : c->err);
-            } else if ((c->flags & MC_CLOSING) && pf_buf_len(&c->out) == 0) {
+            } else if ((c->flags & MC_CLOSING) && !has_output(c)) {
                 do_close(l, c, c->err);
             } else {
-                size_t q = pf_buf_len(&c->out);
-                if (q == 0)
+                size_t q = queued(c);
+                if (pf_buf_len(&c->out) == 0)
                     pf_buf_shrink(&c->out);
                 if (!(c->flags & MC_PAUSED) && q > l->o.high_water) {
                     c->flags |= MC_PAUSED;
@@ -748,7 +1003,7 @@ static void expire(pf_msgloop *l, int k, int err)
     if (q->ms <= 0)
         return;
     while ((c = q->head) != NULL && l->now - c->clock[k].since >= q->ms) {
-        if (pf_buf_len(&c->out) == 0 || (c->flags & MC_CLOSING)) {
+        if (!has_output(c) || (c->flags & MC_CLOSING)) {
             /* Nothing queued, or already given a period to drain it. */
             c->flags |= MC_ABORT;
             do_close(l, c, err);
@@ -801,6 +1056,16 @@ static void begin_cycle(pf_msgloop *l)
         c = next;
     }
     l->pending = keep;
+    /* ... and from the TLS list. */
+    pf_mconn **pp = &l->tls_more;
+    while ((c = *pp) != NULL) {
+        if (c->flags & MC_OPEN) {
+            pp = &c->tls->next_more;
+        } else {
+            *pp = c->tls->next_more;
+            c->flags &= ~MC_TLSMORE;
+        }
+    }
     /* Their CLOSE events were handled: no list refers to them any more. */
     while (dead) {
         c = dead->next_dead;
@@ -837,7 +1102,37 @@ static int has_runnable_pending(const pf_msgloop *l)
     for (const pf_mconn *c = l->pending; c; c = c->next_pending)
         if (!(c->flags & MC_PAUSED))
             return 1;
+    for (const pf_mconn *c = l->tls_more; c; c = c->tls->next_more)
+        if (wants_read(c))
+            return 1;
     return 0;
+}
+
+/* TLS connections with input that OpenSSL holds (no EPOLLIN will come
+ * for it): read them now, unless paused or with messages waiting. */
+static void run_tls_more(pf_msgloop *l)
+{
+    pf_mconn *c = l->tls_more, *keep = NULL;
+    l->tls_more = NULL;
+    while (c) {
+        pf_mconn *next = c->tls->next_more;
+        c->flags &= ~MC_TLSMORE;
+        if (wants_read(c) && !(c->flags & (MC_BUSY | MC_PENDING))) {
+            read_conn(l, c); /* may list c again */
+        } else if (c->flags & MC_OPEN) {
+            c->flags |= MC_TLSMORE;
+            c->tls->next_more = keep;
+            keep = c;
+        }
+        c = next;
+    }
+    while ((c = keep) != NULL) {
+        keep = c->tls->next_more;
+        if (c->flags & MC_TLSMORE) {
+            c->flags &= ~MC_TLSMORE;
+            tls_more(l, c);
+        }
+    }
 }
 
 /* One cycle of pf_msgloop_poll.  *io: 1 when epoll reported something
@@ -851,7 +1146,9 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
     expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
     expire(l, PF_CLOCK_MESSAGE, PF_MCLOSE_MESSAGE);
     expire(l, PF_CLOCK_PROXY, PF_MCLOSE_PROXY);
+    expire(l, PF_CLOCK_HANDSHAKE, PF_MCLOSE_HANDSHAKE);
     run_pending(l);
+    run_tls_more(l);
     int user = 0;
     int inbox_left = take_inbox(l, &user);
     resume_accepting(l);
@@ -903,7 +1200,7 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
         pf_mconn *c = (pf_mconn *)(uintptr_t)tag;
         if (!(c->flags & MC_OPEN))
             continue;
-        if ((e & EPOLLOUT) && pf_buf_len(&c->out)) {
+        if ((e & EPOLLOUT) && has_output(c)) {
             int rc = flush_out(c);
             if (rc < 0) {
                 c->flags |= MC_ABORT | MC_SKIP;
@@ -955,7 +1252,7 @@ int pf_msgloop_take(pf_msgloop *l, const pf_mevent *e, size_t extra)
     pf_mconn *c = e->conn;
     if ((c->flags & (MC_OPEN | MC_SKIP | MC_DEFER)) != MC_OPEN)
         return 0;
-    if (pf_buf_len(&c->out) + extra <= l->o.high_water)
+    if (queued(c) + extra <= l->o.high_water)
         return 1;
     /* Above the mark: e and the rest of c's batch wait in c's read buffer,
      * whose unconsumed bytes now start at e's message, and are framed
@@ -986,7 +1283,9 @@ int pf_msgloop_send(pf_msgloop *l, pf_mconn *c, const struct iovec *iov, int iov
         total += iov[i].iov_len;
     if (total == 0)
         return 0;
-    if (pf_buf_len(&c->out) == 0 && !c->cork) {
+    /* TLS: queued, encrypted with the rest of the batch's output when
+     * the batch ends (flush_tls). */
+    if (pf_buf_len(&c->out) == 0 && !c->cork && !c->tls) {
         struct msghdr mh;
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = (struct iovec *)iov;
@@ -1054,7 +1353,7 @@ static void drain_all(pf_msgloop *l, int drain_ms)
         nfds_t n = 0;
         for (pf_mconn *c = l->clocks[PF_CLOCK_IDLE].head; c && n < cap;
              c = c->clock[PF_CLOCK_IDLE].next) {
-            if ((c->flags & MC_ABORT) || !pf_buf_len(&c->out))
+            if ((c->flags & MC_ABORT) || !has_output(c))
                 continue;
             pfds[n].fd = c->fd;
             pfds[n].events = POLLOUT;
@@ -1103,6 +1402,7 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
         do_close(l, c, rc < 0 ? rc : (c->err ? c->err : PF_MCLOSE_SHUTDOWN));
     }
     l->pending = NULL;
+    l->tls_more = NULL;
     return (int)l->nev;
 }
 
@@ -1140,11 +1440,15 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
         if (rc < 0)
             return rc;
     }
+    if (o->tls_ctx)
+        pf_tls_ctx_hold(o->tls_ctx); /* released by pf_msgloop_destroy */
     l->ev_cap = EV_SOFT_MAX + EPOLL_BATCH;
     l->ev = malloc(l->ev_cap * sizeof(*l->ev));
     l->arena = malloc(ARENA_SIZE);
     l->addrs = malloc(ACCEPT_BATCH * sizeof(*l->addrs));
-    if (!l->ev || !l->arena || !l->addrs) {
+    if (o->tls_ctx)
+        l->tls_in = malloc(READ_CHUNK);
+    if (!l->ev || !l->arena || !l->addrs || (o->tls_ctx && !l->tls_in)) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -1155,6 +1459,7 @@ int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
     l->clocks[PF_CLOCK_IDLE].ms = o->idle_ms;
     l->clocks[PF_CLOCK_MESSAGE].ms = o->message_ms;
     l->clocks[PF_CLOCK_PROXY].ms = o->proxy ? o->proxy_ms : 0;
+    l->clocks[PF_CLOCK_HANDSHAKE].ms = o->tls_ctx ? o->handshake_ms : 0;
     l->now = pf_now_ms();
     if (listen_fd < 0)
         return 0; /* served by an acceptor */
@@ -1201,6 +1506,12 @@ void pf_msgloop_destroy(pf_msgloop *l)
     free(l->ev);
     free(l->arena);
     free(l->addrs);
+    free(l->tls_in);
+    l->tls_in = NULL;
+    if (l->o.tls_ctx)
+        pf_tls_ctx_release(l->o.tls_ctx);
+    l->o.tls_ctx = NULL;
+    l->tls_more = NULL;
     l->ev = NULL;
     l->arena = NULL;
     l->addrs = NULL;

@@ -94,6 +94,23 @@
  * shutdown while the connections are still open (replies other threads
  * sent, to be drained), call pf_msgloop_close_inbox() first.
  *
+ * TLS (o.tls_ctx, an SSL_CTX of the libssl pf_tls.h loaded): the loop
+ * decrypts what it reads before framing and encrypts queued output as it
+ * writes it (pf_tls.h, memory BIOs; no socket I/O in OpenSSL).  OPEN comes
+ * once the handshake completed (its SSL object is made at the first byte:
+ * a silent client costs no OpenSSL memory); a handshake that fails, or
+ * does not complete within handshake_ms of the accept, ends in REFUSED
+ * (err: 0 closed by the peer, -ECONNRESET etc., PF_MCLOSE_TLS with
+ * pf_tls_reason(pf_mconn_tls(conn)) the reason, PF_MCLOSE_HANDSHAKE).
+ * After the handshake a TLS error closes the connection at once (CLOSE,
+ * err PF_MCLOSE_TLS); the peer's close_notify, or a FIN between records,
+ * is EOF; a FIN inside a record is PF_MCLOSE_TLS.  Output is queued as
+ * plaintext: pf_mconn_queued() and the water marks count plaintext bytes;
+ * a batch's replies are encrypted together when the batch ends, up to
+ * TLS_CHUNK bytes at a time (the ciphertext held per connection is
+ * bounded by that), and sent with one send.  A graceful close sends
+ * close_notify before the FIN.
+ *
  * Returns: 0 / a count, or a negative errno.  EINTR from epoll_wait is
  * returned (-EINTR) so that the caller can run signal handlers.
  */
@@ -112,6 +129,7 @@
 #include "pf_listen.h"
 #include "pf_loop.h"
 #include "pf_proxy.h"
+#include "pf_tls.h"
 
 enum { PF_MEV_OPEN = 1, PF_MEV_MSG = 2, PF_MEV_CLOSE = 3, PF_MEV_INBOX = 4,
        PF_MEV_REFUSED = 5 };
@@ -128,11 +146,14 @@ enum {
 #define PF_MCLOSE_MESSAGE (-ETIME)     /* message not completed in message_ms */
 #define PF_MCLOSE_SHUTDOWN (-ESHUTDOWN) /* server shut down */
 #define PF_MCLOSE_PROXY   (-ETIMEDOUT) /* REFUSED: no whole PROXY header in proxy_ms */
+#define PF_MCLOSE_TLS     (-EPROTO)    /* TLS error (pf_tls_reason) */
+#define PF_MCLOSE_HANDSHAKE (-ETIMEDOUT) /* REFUSED: no handshake in handshake_ms */
 
 typedef struct pf_mconn pf_mconn;
 
 /* The clocks (see above); l->clocks[k] lists the connections on clock k. */
-enum { PF_CLOCK_IDLE = 0, PF_CLOCK_MESSAGE = 1, PF_CLOCK_PROXY = 2, PF_NCLOCKS = 3 };
+enum { PF_CLOCK_IDLE = 0, PF_CLOCK_MESSAGE = 1, PF_CLOCK_PROXY = 2, PF_CLOCK_HANDSHAKE = 3,
+       PF_NCLOCKS = 4 };
 
 typedef struct {
     pf_mconn *prev, *next;
@@ -159,6 +180,7 @@ typedef struct {
 } pf_mevent;
 
 struct pf_mproxy;
+struct pf_mtls;
 
 struct pf_mconn {
     int fd;
@@ -177,6 +199,7 @@ struct pf_mconn {
     int cork;             /* set by the caller: queue, do not write yet */
     struct pf_mproxy *proxy; /* o.proxy: the PROXY header's parser, until
                                 the header is complete and reported */
+    struct pf_mtls *tls;  /* o.tls_ctx: the connection's TLS state */
 };
 
 typedef struct {
@@ -198,6 +221,11 @@ typedef struct {
     int proxy_ntrusted;   /* entries; < 0: any peer */
     pf_board *board;      /* workers' admission (see above); NULL: none.
                              Owned by the caller, alive as long as the loop */
+    /* TLS (see above): an SSL_CTX * (pf_tls.h), or NULL: plaintext.  The
+     * loop holds a reference to it (SSL_CTX_up_ref) while it lives. */
+    void *tls_ctx;
+    int handshake_ms;     /* the handshake within this long of the accept,
+                             else REFUSED (<= 0: no limit) */
 } pf_msgloop_opts;
 
 typedef struct pf_msgloop {
@@ -221,7 +249,11 @@ typedef struct pf_msgloop {
     pf_mclock clocks[PF_NCLOCKS]; /* [PF_CLOCK_IDLE] lists every open conn */
     pf_mconn *dirty, *pending, *dead;
     uint64_t accepted, closed, framing_errors, idle_closed, message_timeouts, paused;
-    uint64_t proxy_refused; /* REFUSED events */
+    uint64_t proxy_refused; /* REFUSED events for a PROXY header */
+    uint64_t tls_refused; /* REFUSED events for a TLS handshake */
+    uint64_t handshakes;  /* TLS handshakes completed */
+    pf_mconn *tls_more;   /* TLS: decrypted input left behind for lack of room */
+    unsigned char *tls_in; /* TLS: ciphertext read from a socket */
     /* Sharing a listening socket (see above). */
     int load;             /* connections owned or in the inbox (atomic) */
     struct pf_msgloop **peers; /* acceptor: the other loops */
@@ -287,6 +319,9 @@ int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms);
 int pf_msgloop_close_inbox(pf_msgloop *l);
 /* Bytes of output queued for c. */
 size_t pf_mconn_queued(const pf_mconn *c);
+/* c's TLS state (pf_tls.h: version, cipher, peer certificate, the reason
+ * of a PF_MCLOSE_TLS), or NULL (plaintext, or before its first byte). */
+pf_tls *pf_mconn_tls(const pf_mconn *c);
 /* 1 while c takes messages and output: open, not closed by
  * pf_msgloop_close nor by a socket error.  Messages of a batch that follow
  * a close are not handed out. */

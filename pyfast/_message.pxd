@@ -20,6 +20,7 @@ cdef class MessageLoop:
     cdef size_t trailer_len
     cdef bytes proxy_nets       # pf_proxy_net[] of server.proxy_trusted
     cdef object board           # server.admission when a pyfast._core.Board (o.board)
+    cdef object ssl_context     # server.ssl_context (TLS), or None
 
     cdef int _dispatch(self, int n) except -1
     cdef int _dispatch_one(self, pf_mevent *ev) except -1
@@ -41,6 +42,7 @@ cdef class MessageHandler:
     cdef readonly object server
     cdef public object close_reason
     cdef size_t _foreign_out  # bytes other threads sent, not yet queued in C (loop.lock)
+    cdef object _tls          # TLSInfo, made on first use (MessageHandler.tls)
 
     cpdef handle_message(self, message)
     cdef int send_bytes(self, const unsigned char *p, size_t n) except -1

@@ -38,6 +38,9 @@ import socket as _socket
 import threading as _threading
 
 log = _logging.getLogger("pyfast.message")
+tls_log = _logging.getLogger("pyfast.tls")
+
+include "_message_tls.pxi"
 
 # What another thread asks the loop to do with a connection: the op of a
 # pf_loop_msg posted into the loop's inbox (MessageLoop._post, with
@@ -69,9 +72,13 @@ class FramingError(ValueError):
 
 
 
-cdef object close_reason(MessageLoop loop, int err):
+cdef object close_reason(MessageLoop loop, int err, pf_mconn *conn):
     if err == 0 or err == PF_MCLOSE_SHUTDOWN:
         return None
+    if err == PF_MCLOSE_TLS and pf_mconn_tls(conn) != NULL:
+        import ssl
+        return ssl.SSLError(_errno.EPROTO,
+                            pf_tls_reason(pf_mconn_tls(conn)).decode(errors="replace"))
     if err == PF_MCLOSE_FRAMING:
         h = loop.handler_class
         if loop.mode == PF_FRAME_LINE:
@@ -164,6 +171,14 @@ cdef class MessageLoop:
         if isinstance(admission, Board):   # a worker's (pyfast.prefork)
             self.board = admission
             o.board = &(<Board>admission).b
+        context = getattr(server, "ssl_context", None)
+        if context is not None:
+            if o.proxy:
+                raise ValueError("proxy_protocol with ssl_context is not supported on "
+                                 "message servers yet")
+            o.tls_ctx = _ssl_ctx_of(context)
+            o.handshake_ms = timeout_ms(getattr(server, "handshake_timeout", 10.0))
+            self.ssl_context = context
         cdef int rc = pf_msgloop_init(&self.l, server.fileno() if listen else -1, &o)
         if rc < 0:
             if rc == -_errno.EINVAL:
@@ -233,7 +248,9 @@ cdef class MessageLoop:
         framing_errors, idle_closed, message_timeouts (connections closed
         by message_timeout), paused (times backpressure engaged),
         proxy_refused (connections closed for their PROXY header, before
-        any handler: pyfast.proxy)."""
+        any handler: pyfast.proxy), tls_refused (TLS handshakes that
+        failed or timed out: no handler ran), handshakes (TLS handshakes
+        completed)."""
         if not self.inited:
             return {}
         return {"connections": self.l.nconns, "accepting": bool(self.l.accepting),
@@ -241,7 +258,8 @@ cdef class MessageLoop:
                 "framing_errors": self.l.framing_errors,
                 "idle_closed": self.l.idle_closed,
                 "message_timeouts": self.l.message_timeouts, "paused": self.l.paused,
-                "proxy_refused": self.l.proxy_refused}
+                "proxy_refused": self.l.proxy_refused,
+                "tls_refused": self.l.tls_refused, "handshakes": self.l.handshakes}
 
     def run(self, poll_interval=0.5, should_stop=None, service_actions=True):
         """Serve until stop() (or should_stop() returns true after a
@@ -366,7 +384,11 @@ cdef class MessageLoop:
             ev.msg.ptr = NULL
             self._run_posted(ev.msg.op, item)
         elif ev.type == PF_MEV_REFUSED:
-            if ev.err != PF_MCLOSE_SHUTDOWN:
+            if ev.conn.tls != NULL:
+                if ev.err != PF_MCLOSE_SHUTDOWN:
+                    _log_tls_refused(decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len),
+                                     ev.err, ev.reason.decode(errors="replace"))
+            elif ev.err != PF_MCLOSE_SHUTDOWN:
                 from pyfast import proxy
                 proxy.log_refused(decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len),
                                   ev.reason.decode("ascii"))
@@ -397,8 +419,10 @@ cdef class MessageLoop:
         if h is None:
             return 0
         if h.close_reason is None:
-            h.close_reason = close_reason(self, err)
-        if err == PF_MCLOSE_FRAMING:
+            h.close_reason = close_reason(self, err, conn)
+        if err == PF_MCLOSE_TLS and conn.tls != NULL:
+            tls_log.info("closed TLS connection from %s: %s", h.client_address, h.close_reason)
+        elif err == PF_MCLOSE_FRAMING:
             log.warning("closed connection from %s: %s", h.client_address, h.close_reason)
         elif err == PF_MCLOSE_MESSAGE:
             log.warning("closed connection from %s: %s", h.client_address, h.close_reason)
@@ -513,6 +537,15 @@ def _sys_exc():
     return sys.exc_info()[1]
 
 
+cdef _log_tls_refused(address, int err, str reason):
+    """A TLS handshake that failed (REFUSED): as pyfast.tls logs the other
+    models' (INFO for a TLS error, DEBUG for a client gone or too slow)."""
+    if err == PF_MCLOSE_TLS:
+        tls_log.info("TLS handshake with %s refused: %s", address, reason)
+    else:
+        tls_log.debug("TLS handshake with %s ended: %s", address, reason)
+
+
 cdef class MessageHandler:
     """Base class of message handlers: see pyfast.message.MessageHandler."""
 
@@ -618,8 +651,20 @@ cdef class MessageHandler:
 
     @property
     def queued(self):
-        """Bytes of output queued and not yet written (loop thread)."""
+        """Bytes of output queued and not yet written (loop thread); over
+        TLS, plaintext bytes."""
         return pf_mconn_queued(self._conn) if self._conn != NULL else 0
+
+    @property
+    def tls(self):
+        """The connection's TLS parameters (a pyfast.message.TLSInfo: its
+        getpeercert(), version(), cipher(), selected_alpn_protocol()), or
+        None on a plaintext server.  On the loop thread, once the
+        connection is open (from setup() on); taken at the first read and
+        kept after the connection closes."""
+        if self._tls is None and self._conn != NULL and pf_mconn_tls(self._conn) != NULL:
+            self._tls = _tls_info(pf_mconn_tls(self._conn), self._loop.ssl_context)
+        return self._tls
 
 
 cdef class EchoMessageHandler(MessageHandler):

@@ -105,6 +105,55 @@ Hooks and attributes of a MessageHandler
   any thread.  ``closed``, ``queued`` (bytes of output not yet written),
   ``client_address``, ``server``.
 
+TLS
+---
+``server.ssl_context`` (a server-side ``ssl.SSLContext``, class or
+instance attribute, as on every pyfast server) serves TLS.  The C loop
+decrypts what it reads before framing and encrypts the replies queued
+during a batch together when the batch ends (one ``SSL_write`` of up to
+64 KiB, one send), so framing, ``high_water``/``low_water`` (counted in
+plaintext bytes; ``queued`` is plaintext too), ``idle_timeout``,
+``message_timeout`` and the drain on shutdown keep their meaning.  The
+handler is unchanged: it gets plaintext messages and sends plaintext.
+
+- The handshake runs on the loop, between reads, never blocking it;
+  ``setup()`` runs once it completed, so a handler exists only for a
+  client that completed it.  ``server.handshake_timeout`` (seconds,
+  default 10; None: no limit) bounds it from the accept; a client silent
+  that long is closed and logged at DEBUG on the "pyfast.tls" logger.  A
+  silent client costs a descriptor and ~550 bytes (its pf_mconn and TLS
+  record): its OpenSSL state is made at its first byte.
+- A handshake that fails (plaintext on the TLS port, no shared protocol
+  or cipher, a truncated or corrupt record, a missing or untrusted client
+  certificate under ``verify_mode = ssl.CERT_REQUIRED``) closes that
+  connection only, no handler runs, and the reason is logged at INFO on
+  "pyfast.tls" (DEBUG for a client that went away or timed out), as on the
+  other servers (pyfast.tls).  ``stats["tls_refused"]`` counts them.
+- After the handshake, a TLS error (a corrupt record; a FIN inside a
+  record) closes the connection: ``close_reason`` is an ``ssl.SSLError``,
+  logged at INFO.  The peer's close_notify, or a FIN between records, is
+  an ordinary EOF (as ``SSLSocket`` with ``suppress_ragged_eofs``).  A
+  graceful close sends close_notify before the FIN.
+- ``self.tls`` (a TLSInfo, None over plaintext): ``getpeercert()``,
+  ``version()``, ``cipher()``, ``selected_alpn_protocol()``, as on
+  ``ssl.SSLSocket``.
+- How: OpenSSL, called from C on the loop's thread over memory BIOs, on
+  the ``SSL_CTX`` inside the given ``SSLContext`` (its certificates,
+  options, verify mode, ALPN protocols, ciphers, minimum/maximum version
+  apply as they are), through the libssl that CPython's ``_ssl`` module
+  already loaded: csrc/pf_tls.c resolves the ~35 functions it uses with
+  ``dlsym`` at run time, so building pyfast needs no OpenSSL headers and
+  the wheel carries no second OpenSSL.  serve_forever() raises
+  RuntimeError on an interpreter whose ``_ssl`` has OpenSSL linked in
+  statically or whose SSLContext is laid out otherwise than CPython
+  3.10-3.13's (checked: the ``SSL_CTX`` found must report the context's
+  options and verify mode), and ValueError for a context with
+  ``sni_callback``, ``keylog_filename`` or ``_msg_callback`` (OpenSSL
+  would call them with an ``ssl.SSLSocket`` the loop does not have), or
+  when the server also has ``proxy_protocol`` (not yet).  The loop threads
+  use the context without the GIL: do not change it (load_cert_chain,
+  set_alpn_protocols...) while the server runs.
+
 Where handlers run: on the loop thread, which takes the GIL once per
 batch (as uvloop runs Python on its loop thread).  ``server.loop_threads``
 (class or instance attribute, default 1) runs that many loops, each on
@@ -131,6 +180,7 @@ message.  EchoMessageHandler is one (it echoes each message, framed).
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -139,7 +189,8 @@ from pyfast import _core
 from pyfast._message import (EchoMessageHandler, FramingError,
                              MessageHandler, MessageLoop)
 
-__all__ = ["MessageHandler", "EchoMessageHandler", "FramingError", "MessageServerLoop"]
+__all__ = ["MessageHandler", "EchoMessageHandler", "FramingError", "MessageServerLoop",
+           "TLSInfo"]
 
 
 def is_message_handler(cls: object) -> bool:
@@ -161,6 +212,63 @@ def _loop_limits(server: Any) -> list[int | None]:
     return [total // threads + (1 if i < total % threads else 0) for i in range(threads)]
 
 
+class TLSInfo:
+    """The TLS parameters of a message handler's connection
+    (MessageHandler.tls), taken when first asked for; the methods of
+    ssl.SSLSocket that read them."""
+
+    __slots__ = ("_version", "_cipher", "_alpn", "_der", "_verified", "_context")
+
+    def __init__(self, *, version: str, cipher: tuple[str, str | None, int] | None,
+                 alpn: str | None, peer_cert_der: bytes | None, verified: bool,
+                 context: ssl.SSLContext) -> None:
+        self._version = version
+        self._cipher = cipher
+        self._alpn = alpn
+        self._der = peer_cert_der
+        self._verified = verified
+        self._context = context
+
+    def version(self) -> str:
+        """The protocol version, e.g. "TLSv1.3" (as SSLSocket.version)."""
+        return self._version
+
+    def cipher(self) -> tuple[str, str | None, int] | None:
+        """(name, protocol version, secret bits), as SSLSocket.cipher."""
+        return self._cipher
+
+    def selected_alpn_protocol(self) -> str | None:
+        """The ALPN protocol chosen, or None (as SSLSocket.selected_alpn_protocol)."""
+        return self._alpn
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The client's certificate, as SSLSocket.getpeercert: None if it
+        sent none; with binary_form, its DER bytes; else a dict of its
+        fields when the context verifies certificates (verify_mode
+        CERT_OPTIONAL or CERT_REQUIRED) and the certificate was verified,
+        {} otherwise.  The dict is decoded by CPython's own decoder
+        (ssl._ssl._test_decode_cert, through a temporary PEM file), so it
+        has SSLSocket.getpeercert()'s keys."""
+        if self._der is None:
+            return None
+        if binary_form:
+            return self._der
+        if self._context.verify_mode == ssl.CERT_NONE or not self._verified:
+            return {}
+        import os
+        import tempfile
+        fd, path = tempfile.mkstemp(suffix=".pem")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(ssl.DER_cert_to_PEM_cert(self._der))
+            return ssl._ssl._test_decode_cert(path)  # type: ignore[attr-defined]
+        finally:
+            os.unlink(path)
+
+    def __repr__(self) -> str:
+        return f"<TLSInfo {self._version} {self._cipher[0] if self._cipher else None}>"
+
+
 class MessageServerLoop:
     """The serving loop of a server whose RequestHandlerClass is a
     MessageHandler subclass: MessageHandler.pyfast_server_loop(server)
@@ -169,8 +277,10 @@ class MessageServerLoop:
 
     run(poll_interval) serves server.socket on server.loop_threads
     MessageLoops (default 1): the first on the calling thread, the others
-    on threads of their own.  It raises ValueError for a bad loop_threads,
-    NotImplementedError when server.ssl_context is set (no TLS yet),
+    on threads of their own (TLS when server.ssl_context is set: see
+    "TLS" in the module docstring).  It raises ValueError for a bad
+    loop_threads or an ssl_context the loop cannot serve, RuntimeError when
+    this interpreter's ssl module cannot be used from C (see "TLS"),
     or what a loop raised (KeyboardInterrupt in the calling thread, an
     OSError from a loop's epoll); every loop is stopped and has closed its
     connections (finish() ran for each) when it returns or raises.
@@ -200,8 +310,6 @@ class MessageServerLoop:
 
     def run(self, poll_interval: float | None = 0.5) -> None:
         server = self.server
-        if getattr(server, "ssl_context", None) is not None:
-            raise NotImplementedError("pyfast.message servers do not serve TLS yet")
         limits = _loop_limits(server)
         loops = [MessageLoop(server, self.handler_class, limit, i == 0)
                  for i, limit in enumerate(limits)]

@@ -415,7 +415,8 @@ def test_msgloop_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     with the sanitizers where they work (see test_frame_c.toolchain)."""
     run_c_tests(toolchain, tmp_path, "test_msgloop",
                 ["pf_msgloop.c", "pf_loop.c", "pf_msgq.c", "pf_frame.c", "pf_buf.c",
-                 "pf_listen.c", "pf_common.c", "pf_proxy.c", "pf_board.c"], time_scale=2, timeout=60)
+                 "pf_listen.c", "pf_common.c", "pf_proxy.c", "pf_board.c", "pf_tls.c"],
+                time_scale=2, timeout=60)
 
 
 if __name__ == "__main__":

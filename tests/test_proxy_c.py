@@ -32,7 +32,8 @@ def test_msgloop_proxy_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
     before framing (OPEN with the client's address, REFUSED for bad ones)."""
     run_c_tests(toolchain, tmp_path, "test_msgloop_proxy",
                 ["pf_msgloop.c", "pf_loop.c", "pf_msgq.c", "pf_frame.c", "pf_buf.c",
-                 "pf_listen.c", "pf_common.c", "pf_proxy.c", "pf_board.c"], time_scale=2, timeout=60)
+                 "pf_listen.c", "pf_common.c", "pf_proxy.c", "pf_board.c", "pf_tls.c"],
+                time_scale=2, timeout=60)
 
 
 def test_proxy_fuzz_target_short_standalone_run_finds_nothing(toolchain, tmp_path):  # noqa: F811

@@ -287,22 +287,6 @@ def test_handshake_timeout_closes_a_silent_client(model, server_context, caplog)
         for r in caplog.records))
 
 
-def test_message_server_with_ssl_context_refuses_to_serve_plaintext(server_context):
-    from pyfast.message import MessageHandler
-
-    class Echo(MessageHandler):
-        def handle_message(self, msg):
-            self.send(msg)
-
-    server = pyfast.TCPServer((support.HOST, 0), Echo)
-    server.ssl_context = server_context
-    try:
-        with pytest.raises(NotImplementedError):
-            server.serve_forever()
-    finally:
-        server.server_close()
-
-
 def test_unix_stream_server_over_tls(tmp_path, server_context, client_context):
     path = str(tmp_path / "s")
     for cls in (pyfast.ThreadingUnixStreamServer, cooperative.CooperativeUnixStreamServer):

@@ -89,9 +89,9 @@ def test_reset_mid_handshake(model, server_context, client_context, caplog):
         assert still_serves(server.server_address, client_context)
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
-def test_no_shared_protocol_version(model, server_context, ca, caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+def no_shared_version(ca):
+    """(client context with TLS 1.2 at most, server context with TLS 1.3
+    at least, a client context that can talk to that server)."""
     old = ssl.create_default_context()
     ca.configure_trust(old)
     old.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -100,6 +100,13 @@ def test_no_shared_protocol_version(model, server_context, ca, caplog):
     strict.minimum_version = ssl.TLSVersion.TLSv1_3
     good = ssl.create_default_context()
     ca.configure_trust(good)
+    return old, strict, good
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_no_shared_protocol_version(model, server_context, ca, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    old, strict, good = no_shared_version(ca)
     with running(MODELS[model], EchoHandler, strict) as server:
         with pytest.raises(ssl.SSLError):
             tls_connect(server.server_address, old)
@@ -125,6 +132,30 @@ def test_truncated_record_after_the_handshake(model, server_context, client_cont
         assert still_serves(server.server_address, client_context)
 
 
+def renegotiation_attempt(address):
+    """openssl s_client over TLS 1.2 to address: sends "hello", asks to
+    renegotiate ("R"), then "after".  Returns what s_client printed."""
+    host, port = address
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        for line in (b"hello\n", b"R\n"):   # s_client reads a command per read()
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            time.sleep(0.5)
+        try:
+            proc.stdin.write(b"after\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass   # s_client ended: the server refused and closed
+        time.sleep(0.3)
+    finally:
+        out = proc.communicate(timeout=20)[0]
+    return out
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 @pytest.mark.parametrize("model", THREAD_MODELS)
 def test_client_renegotiation_attempt(model, server_context, client_context):
@@ -132,24 +163,7 @@ def test_client_renegotiation_attempt(model, server_context, client_context):
     refuses client renegotiation; that connection at most ends, the
     server serves on."""
     with running(MODELS[model], EchoHandler, server_context) as server:
-        host, port = server.server_address
-        proc = subprocess.Popen(
-            ["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
-            time.sleep(0.5)
-            for line in (b"hello\n", b"R\n"):   # s_client reads a command per read()
-                proc.stdin.write(line)
-                proc.stdin.flush()
-                time.sleep(0.5)
-            try:
-                proc.stdin.write(b"after\n")
-                proc.stdin.flush()
-            except BrokenPipeError:
-                pass   # s_client ended: the server refused and closed
-            time.sleep(0.3)
-        finally:
-            out = proc.communicate(timeout=20)[0]
+        out = renegotiation_attempt(server.server_address)
         assert b"hello" in out           # served before the attempt
         assert b"RENEGOTIATING" in out   # the attempt was made
         assert still_serves(server.server_address, client_context)
@@ -180,23 +194,31 @@ def _bad_handshakes(address, n, hello):
         s.close()
 
 
+def bad_handshakes_leave_no_trace(address, serves):
+    """200 bad handshakes (warm-up: threads, caches), then 1,000: serves()
+    is true after each round and the descriptors come back to their level.
+    Returns how much this process's RSS grew over the 1,000."""
+    hello = client_hello()
+    proc = psutil.Process()
+    _bad_handshakes(address, 200, hello)
+    assert serves()
+    fds = support.fd_count()
+    rss = proc.memory_info().rss
+    _bad_handshakes(address, 1000, hello)
+    assert serves()
+    assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
+        (support.fd_count(), fds)
+    return proc.memory_info().rss - rss
+
+
 @pytest.mark.parametrize("model", THREAD_MODELS)
 def test_1000_bad_handshakes_return_fds_and_memory(model, server_context, client_context,
                                                    caplog):
     caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
-    hello = client_hello()
-    proc = psutil.Process()
     with running(MODELS[model], EchoHandler, server_context) as server:
         address = server.server_address
-        _bad_handshakes(address, 200, hello)       # warm up (threads, caches)
-        assert still_serves(address, client_context)
-        fds = support.fd_count()
-        rss = proc.memory_info().rss
-        _bad_handshakes(address, 1000, hello)
-        assert still_serves(address, client_context)
-        assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
-            (support.fd_count(), fds)
-        grown = proc.memory_info().rss - rss
+        grown = bad_handshakes_leave_no_trace(address,
+                                              lambda: still_serves(address, client_context))
     # A leaked SSL object per connection (tens of KiB each) would exceed it.
     assert grown < 8 * 1024 * 1024, grown
 

@@ -6,6 +6,7 @@ from pyfast.includes.pf_loop cimport pf_loop
 from pyfast.includes.pf_msgq cimport pf_loop_msg
 from pyfast.includes.pf_proxy cimport pf_proxy_net
 from pyfast.includes.pf_board cimport pf_board
+from pyfast.includes.pf_tls cimport pf_tls
 
 cdef extern from "pf_msgloop.h" nogil:
     enum:
@@ -20,10 +21,13 @@ cdef extern from "pf_msgloop.h" nogil:
         PF_MCLOSE_IDLE
         PF_MCLOSE_MESSAGE
         PF_MCLOSE_SHUTDOWN
+        PF_MCLOSE_TLS
+        PF_MCLOSE_HANDSHAKE
     ctypedef struct pf_mconn:
         int fd
         void *user
         int cork
+        void *tls          # struct pf_mtls *: non-NULL on a TLS loop
     ctypedef struct pf_mevent:
         int type
         int more
@@ -47,6 +51,8 @@ cdef extern from "pf_msgloop.h" nogil:
         const pf_proxy_net *proxy_trusted
         int proxy_ntrusted
         pf_board *board
+        void *tls_ctx
+        int handshake_ms
     ctypedef struct pf_msgloop:
         pf_mevent *ev
         int nconns
@@ -57,6 +63,8 @@ cdef extern from "pf_msgloop.h" nogil:
         uint64_t idle_closed
         uint64_t message_timeouts
         uint64_t proxy_refused
+        uint64_t tls_refused
+        uint64_t handshakes
         uint64_t paused
     void pf_msgloop_opts_init(pf_msgloop_opts *o)
     int pf_msgloop_init(pf_msgloop *l, int listen_fd, const pf_msgloop_opts *o)
@@ -73,3 +81,4 @@ cdef extern from "pf_msgloop.h" nogil:
     int pf_msgloop_shutdown(pf_msgloop *l, int drain_ms)
     size_t pf_mconn_queued(const pf_mconn *c)
     int pf_mconn_active(const pf_mconn *c)
+    pf_tls *pf_mconn_tls(const pf_mconn *c)

@@ -1,0 +1,522 @@
+"""TLS on message servers (pyfast.message with server.ssl_context): the C
+loop decrypts before framing and encrypts queued replies (csrc/pf_tls.c
+over the libssl CPython's _ssl loaded).  Behaviour, the handler's view of
+its connection, and the bad inputs of issue 15: each closes that
+connection only, logged on "pyfast.tls", never the server.  Loopback only;
+certificates made at test time by trustme (fixtures of test_tls)."""
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+import support
+from test_tls import (_copy_context, ca, client_context, running, server_context,  # noqa: F401
+                      tls_connect)
+from test_cooperative import many_fds  # noqa: F401
+from test_frame_c import run_c_tests, toolchain  # noqa: F401
+from test_tls_faults import (bad_handshakes_leave_no_trace, client_hello,  # noqa: F401
+                             closed_by_server, no_shared_version, refused,
+                             renegotiation_attempt)
+
+import pyfast
+from pyfast.message import MessageHandler, TLSInfo
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class LineEcho(MessageHandler):
+    def handle_message(self, msg):
+        self.send_message(msg)
+
+
+class Len32Echo(LineEcho):
+    framing = "len32"
+    max_size = 1 << 20
+
+
+class RawEcho(LineEcho):
+    framing = "raw"
+
+
+def serve(handler, context, **attrs):
+    """A running message TCPServer (test_tls.running) on context."""
+    return running(pyfast.TCPServer, handler, context, **attrs)
+
+
+def stats(server):
+    return server._message_loop.stats
+
+
+def still_serves(address, context):
+    with tls_connect(address, context) as c:
+        c.sendall(b"alive\n")
+        return support.recv_until(c, b"\n") == b"alive\n"
+
+
+# ------------------------------------------------------------------ behaviour
+
+def test_pf_tls_c_unit_tests_pass(toolchain, tmp_path):  # noqa: F811
+    """tests/c/test_tls.c: loading OpenSSL from the process, the SSL_CTX
+    check, bad input on a connection (no certificates needed)."""
+    run_c_tests(toolchain, tmp_path, "test_tls", ["pf_tls.c", "pf_common.c"], timeout=60)
+
+
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_line_echo_over_tls(server_context, client_context, loop_threads):
+    with serve(LineEcho, server_context, loop_threads=loop_threads) as server:
+        clients = [tls_connect(server.server_address, client_context) for _ in range(4)]
+        try:
+            for c in clients:
+                assert c.version() == "TLSv1.3"
+                lines = [b"a\n", b"bb" * 20000 + b"\n", b"ccc\n"]
+                c.sendall(b"".join(lines))
+                for line in lines:
+                    assert support.recv_until(c, b"\n") == line
+        finally:
+            for c in clients:
+                c.close()
+        assert support.wait_until(lambda: sum(
+            loop.stats["handshakes"] for loop in server._message_loops) == 4)
+
+
+def test_len32_messages_larger_than_a_record(server_context, client_context):
+    """A 500 KB message spans ~31 TLS records: framed after decryption."""
+    with serve(Len32Echo, server_context) as server:
+        with tls_connect(server.server_address, client_context) as c:
+            for size in (0, 1, 16384, 500_000):
+                data = os.urandom(size)
+                c.sendall(len(data).to_bytes(4, "big") + data)
+                assert support.recv_exact(c, 4 + size) == len(data).to_bytes(4, "big") + data
+
+
+def test_many_pipelined_messages_in_one_flight(server_context, client_context):
+    """10,000 lines sent at once: more decrypted input than one read has
+    room for (the loop comes back for what OpenSSL holds), every reply in
+    order."""
+    n = 10_000
+    with serve(LineEcho, server_context) as server:
+        with tls_connect(server.server_address, client_context) as c:
+            payload = b"".join(b"%06d\n" % i for i in range(n))
+            c.sendall(payload)
+            assert support.recv_exact(c, len(payload)) == payload
+
+
+def test_messages_then_fin_in_one_flight_are_all_answered(server_context, client_context):
+    """Records and the FIN together (no close_notify): the messages are
+    handled, their replies written, then the server closes (close_notify
+    and FIN)."""
+    with serve(LineEcho, server_context) as server:
+        c = tls_connect(server.server_address, client_context)
+        c.sendall(b"one\ntwo\nthree\n")
+        with socket.socket(fileno=os.dup(c.fileno())) as raw:
+            raw.shutdown(socket.SHUT_WR)   # the TCP FIN, no close_notify
+        data = b""
+        while True:
+            chunk = c.recv(100)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        assert data == b"one\ntwo\nthree\n"
+
+
+def test_unix_stream_server_over_tls(tmp_path, server_context, client_context):
+    path = str(tmp_path / "s")
+    server = pyfast.UnixStreamServer(path, LineEcho)
+    server.ssl_context = server_context
+    r = support.Running(server, 0.05)
+    try:
+        with tls_connect(path, client_context, family=socket.AF_UNIX) as c:
+            c.sendall(b"over unix\n")
+            assert support.recv_until(c) == b"over unix\n"
+    finally:
+        assert not r.stop()
+
+
+def test_reset_mid_message_closes_that_connection_only(server_context, client_context):
+    closed = []
+
+    class H(LineEcho):
+        def finish(self):
+            closed.append(self.close_reason)
+
+    with serve(H, server_context) as server:
+        c = tls_connect(server.server_address, client_context)
+        c.sendall(b"whole\npart of a li")
+        assert support.recv_until(c) == b"whole\n"
+        raw = socket.socket(fileno=c.detach())
+        support.reset_close(raw)
+        assert support.wait_until(lambda: closed)
+        assert isinstance(closed[0], ConnectionResetError), closed
+        assert still_serves(server.server_address, client_context)
+
+
+class Info(MessageHandler):
+    seen = []
+
+    def setup(self):
+        t = self.tls
+        Info.seen.append((t, t.version(), t.cipher(), t.selected_alpn_protocol(),
+                          t.getpeercert(), t.getpeercert(binary_form=True)))
+
+    def handle_message(self, msg):
+        self.send_message(msg)
+
+
+def test_handler_reads_version_cipher_and_alpn_in_setup(server_context, ca):
+    Info.seen = []
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.set_alpn_protocols(["x-pyfast", "http/1.1"])
+    sctx = _copy_context(server_context, ca)
+    sctx.set_alpn_protocols(["x-pyfast"])
+    with serve(Info, sctx) as server:
+        with tls_connect(server.server_address, ctx) as c:
+            c.sendall(b"x\n")
+            assert support.recv_until(c, b"\n") == b"x\n"
+            client_cipher = c.cipher()
+    [(info, version, cipher, alpn, cert, der)] = Info.seen
+    assert isinstance(info, TLSInfo)
+    assert version == "TLSv1.3"
+    assert cipher == client_cipher
+    assert alpn == "x-pyfast"
+    assert cert is None and der is None      # no client certificate asked for
+
+
+def test_plaintext_server_has_no_tls_info():
+    seen = []
+
+    class H(LineEcho):
+        def setup(self):
+            seen.append(self.tls)
+
+    with serve(H, None) as server:
+        with support.connect(server.server_address) as c:
+            c.sendall(b"x\n")
+            assert support.recv_until(c) == b"x\n"
+    assert seen == [None]
+
+
+def test_client_certificate_required(ca, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    Info.seen = []
+    sctx = _copy_context(None, ca, ssl.CERT_REQUIRED)
+    with serve(Info, sctx) as server:
+        # Without a certificate: refused at the handshake (TLS 1.3: the
+        # client learns it at its first read); no handler made.
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with tls_connect(server.server_address, client_context) as c:
+                c.sendall(b"?\n")
+                if not c.recv(100):
+                    raise ConnectionError("closed")
+        assert refused(caplog, "refused")
+        assert Info.seen == []
+        assert stats(server)["tls_refused"] == 1
+        # With one the CA issued: served, and the handler reads it.
+        ctx = ssl.create_default_context()
+        ca.configure_trust(ctx)
+        ca.issue_cert("client@example.org").configure_cert(ctx)
+        with tls_connect(server.server_address, ctx) as c:
+            c.sendall(b"?\n")
+            assert support.recv_until(c, b"\n") == b"?\n"
+    [(info, _, _, _, cert, der)] = Info.seen
+    assert cert["subjectAltName"] == (("email", "client@example.org"),)
+    assert ssl.DER_cert_to_PEM_cert(der).startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_handshake_timeout_closes_a_silent_client_at_debug(server_context, client_context,
+                                                           caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    with serve(LineEcho, server_context, handshake_timeout=0.3) as server:
+        with support.connect(server.server_address, timeout=10) as s:
+            t0 = time.monotonic()
+            assert support.is_closed_by_peer(s)
+            assert time.monotonic() - t0 < 5
+        # A client that trickles its ClientHello is bounded by the same deadline.
+        with support.connect(server.server_address, timeout=10) as s:
+            t0 = time.monotonic()
+            with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                for b in client_hello() * 10:
+                    s.sendall(bytes([b]))
+                    time.sleep(0.02)
+            assert time.monotonic() - t0 < 5
+        assert still_serves(server.server_address, client_context)
+    assert support.wait_until(lambda: any(
+        r.name == "pyfast.tls" and r.levelno == logging.DEBUG and "timed out" in r.getMessage()
+        for r in caplog.records))
+
+
+def test_1000_silent_clients_while_normal_clients_are_served(server_context, client_context,
+                                                              many_fds):
+    n_silent = int(os.environ.get("PYFAST_TEST_SILENT", 1000))
+    with serve(LineEcho, server_context, handshake_timeout=60,
+               request_queue_size=2048) as server:
+        address = server.server_address
+        assert still_serves(address, client_context)   # warm up
+        fds_before = support.fd_count()
+        silent = []
+        try:
+            for _ in range(n_silent):
+                silent.append(support.connect(address))
+            assert support.wait_until(
+                lambda: stats(server)["connections"] >= n_silent, timeout=30)
+            t0 = time.monotonic()
+            for i in range(5):
+                with tls_connect(address, client_context, timeout=30) as c:
+                    c.sendall(b"hello %d\n" % i)
+                    assert support.recv_until(c) == b"hello %d\n" % i
+            served_in = time.monotonic() - t0
+        finally:
+            for s in silent:
+                s.close()
+        assert served_in < 10     # generous: a stall would wait for handshake_timeout
+        assert support.wait_until(lambda: support.fd_count() <= fds_before, timeout=30), \
+            (support.fd_count(), fds_before)
+        assert support.wait_until(lambda: stats(server)["connections"] == 0)
+
+
+def test_idle_and_message_timeouts_keep_their_meaning(server_context, client_context):
+    closed = []
+
+    class Timed(LineEcho):
+        idle_timeout = 0.3
+
+        def finish(self):
+            closed.append(self.close_reason)
+
+    with serve(Timed, server_context) as server:
+        with tls_connect(server.server_address, client_context) as c:
+            c.sendall(b"x\n")
+            assert support.recv_until(c) == b"x\n"
+            t0 = time.monotonic()
+            assert c.recv(10) == b""     # idle: closed (close_notify)
+            assert time.monotonic() - t0 < 5
+    assert support.wait_until(lambda: closed)
+    assert isinstance(closed[0], TimeoutError)
+
+
+# ------------------------------------------------------------- backpressure, drain
+
+class Big(MessageHandler):
+    """Answers "N\\n" with N bytes (a repeating pattern)."""
+    high_water = 64 * 1024
+    low_water = 16 * 1024
+    queued_after = []
+
+    def handle_message(self, msg):
+        n = int(msg)
+        self.send((b"0123456789abcdef" * (n // 16 + 1))[:n])
+        Big.queued_after.append(self.queued)
+
+
+def _pattern(n):
+    return (b"0123456789abcdef" * (n // 16 + 1))[:n]
+
+
+def test_16mb_reply_to_a_slow_reader_counts_plaintext(server_context, client_context):
+    """A 16 MB reply is queued as plaintext (queued == 16 MB, not its
+    ciphertext) and encrypted 64 KiB at a time as the client reads."""
+    Big.queued_after = []
+    size = 16 * 1024 * 1024
+    with serve(Big, server_context) as server:
+        with tls_connect(server.server_address, client_context, timeout=30) as c:
+            c.sendall(b"%d\n" % size)
+            time.sleep(0.5)              # a slow reader: nothing read for a while
+            h = hashlib.sha256()
+            got = 0
+            while got < size:
+                chunk = c.recv(1 << 20)
+                assert chunk
+                h.update(chunk)
+                got += len(chunk)
+                if got < 1 << 20:
+                    time.sleep(0.01)
+            assert got == size
+            assert h.digest() == hashlib.sha256(_pattern(size)).digest()
+    # After the first SSL_write at most 64 KiB of it was taken from the queue.
+    assert size - 64 * 1024 <= Big.queued_after[0] <= size
+
+
+def test_backpressure_pauses_a_client_that_does_not_read(server_context, client_context):
+    Big.queued_after = []
+    with serve(Big, server_context) as server:
+        with tls_connect(server.server_address, client_context) as c:
+            n = 200     # 20 MB of replies asked, none read: more than the sockets hold
+            c.sendall(b"100000\n" * n)
+            assert support.wait_until(lambda: stats(server)["paused"] >= 1)
+            time.sleep(0.3)
+            # Handled before the pause: at most high_water + one reply queued.
+            assert len(Big.queued_after) < n
+            assert max(Big.queued_after) <= Big.high_water + 100000
+            data = support.recv_exact(c, n * 100000)
+            assert data == _pattern(100000) * n
+    assert len(Big.queued_after) == n
+
+
+def test_queued_replies_are_drained_on_shutdown(server_context, client_context):
+    started = threading.Event()
+
+    class Slow(Big):
+        def handle_message(self, msg):
+            super().handle_message(msg)
+            started.set()
+
+    server = pyfast.TCPServer((support.HOST, 0), Slow)
+    server.ssl_context = server_context
+    server.drain_timeout = 10
+    r = support.Running(server, 0.05)
+    try:
+        c = tls_connect(server.server_address, client_context, timeout=20)
+        c.sendall(b"1000000\n")
+        assert started.wait(10)
+        stopper = threading.Thread(target=server.shutdown)
+        stopper.start()            # drains while the client reads
+        data = support.recv_exact(c, 1000000)
+        assert data == _pattern(1000000)
+        assert c.recv(10) == b""   # then close_notify / FIN
+        c.close()
+        stopper.join(20)
+    finally:
+        assert not r.stop()
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_plaintext_http_to_the_tls_port(server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    with serve(LineEcho, server_context) as server:
+        with support.connect(server.server_address) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = closed_by_server(s)
+        assert b"HTTP" not in data        # an alert at most, never an echo
+        assert refused(caplog, "refused")
+        assert still_serves(server.server_address, client_context)
+
+
+def test_truncated_client_hello_then_fin(server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    hello = client_hello()
+    with serve(LineEcho, server_context) as server:
+        with support.connect(server.server_address) as s:
+            s.sendall(hello[:len(hello) // 2])
+            s.shutdown(socket.SHUT_WR)
+            closed_by_server(s)
+        assert refused(caplog, "TLS handshake with")
+        assert still_serves(server.server_address, client_context)
+
+
+def test_reset_mid_handshake(server_context, client_context, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    hello = client_hello()
+    with serve(LineEcho, server_context) as server:
+        s = support.connect(server.server_address)
+        s.sendall(hello[:40])
+        time.sleep(0.1)
+        support.reset_close(s)
+        assert refused(caplog, "TLS handshake with")
+        assert still_serves(server.server_address, client_context)
+
+
+def test_no_shared_protocol_version(ca, caplog):
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    old, strict, good = no_shared_version(ca)
+    with serve(LineEcho, strict) as server:
+        with pytest.raises(ssl.SSLError):
+            tls_connect(server.server_address, old)
+        assert refused(caplog, "refused")
+        assert still_serves(server.server_address, good)
+
+
+@pytest.mark.parametrize("end", ["fin", "garbage"])
+def test_bad_record_after_the_handshake_closes_that_connection(server_context, client_context,
+                                                               caplog, end):
+    """A record cut short by the FIN, or a record that does not decrypt:
+    close_reason is an ssl.SSLError, logged at INFO; others are served."""
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    closed = []
+
+    class H(LineEcho):
+        def finish(self):
+            closed.append(self.close_reason)
+
+    with serve(H, server_context) as server:
+        c = tls_connect(server.server_address, client_context)
+        c.sendall(b"x\n")
+        assert support.recv_until(c) == b"x\n"
+        raw = socket.socket(fileno=c.detach())
+        raw.settimeout(support.IO_TIMEOUT)
+        if end == "fin":
+            raw.sendall(b"\x17\x03\x03\x04\x00" + b"\x00" * 10)
+            raw.shutdown(socket.SHUT_WR)
+        else:
+            raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+        closed_by_server(raw)
+        raw.close()
+        assert support.wait_until(lambda: closed)
+        assert isinstance(closed[0], ssl.SSLError), closed
+        assert still_serves(server.server_address, client_context)
+    assert any(r.name == "pyfast.tls" and r.levelno == logging.INFO
+               and "closed TLS connection" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_client_renegotiation_attempt(server_context, client_context):
+    """TLS 1.2, the client asks to renegotiate: that connection at most
+    ends (OpenSSL decides), the server serves on."""
+    with serve(RawEcho, server_context) as server:
+        out = renegotiation_attempt(server.server_address)
+        assert b"hello" in out           # served before the attempt
+        assert b"RENEGOTIATING" in out   # the attempt was made
+        assert still_serves(server.server_address, client_context)
+
+
+def test_1000_bad_handshakes_return_fds_and_memory(server_context, client_context, caplog):
+    caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
+    with serve(LineEcho, server_context) as server:
+        address = server.server_address
+        grown = bad_handshakes_leave_no_trace(address,
+                                              lambda: still_serves(address, client_context))
+        assert support.wait_until(lambda: stats(server)["connections"] == 0)
+        assert stats(server)["tls_refused"] >= 1000
+    # A leaked SSL object per connection (tens of KiB each) would exceed it.
+    assert grown < 8 * 1024 * 1024, grown
+
+
+# ------------------------------------------------------- contexts it refuses
+
+def _serve_forever_raises(context, exc, match, **attrs):
+    server = pyfast.TCPServer((support.HOST, 0), LineEcho)
+    server.ssl_context = context
+    for k, v in attrs.items():
+        setattr(server, k, v)
+    try:
+        with pytest.raises(exc, match=match):
+            server.serve_forever(0.05)
+    finally:
+        server.server_close()
+
+
+def test_context_with_an_sni_callback_is_refused_at_start(server_context, ca):
+    ctx = _copy_context(server_context, ca)
+    ctx.sni_callback = lambda sslobj, name, c: None
+    _serve_forever_raises(ctx, ValueError, "sni_callback")
+
+
+def test_proxy_protocol_with_tls_is_refused_at_start(server_context):
+    _serve_forever_raises(server_context, ValueError, "proxy_protocol",
+                          proxy_protocol=True)
+
+
+def test_a_client_context_is_not_served(ca):
+    """A client-side context has no certificate: every handshake fails,
+    logged, never a crash."""
+    ctx = ssl.create_default_context()
+    with serve(LineEcho, ctx) as server:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_connect(server.server_address, ssl._create_unverified_context())
