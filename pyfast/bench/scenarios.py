@@ -47,8 +47,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Row order in the table; also the default --servers.
-IMPLS = ("pyfast", "pyfast-proxy", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "stdlib-on-pyfast", "stdlib",
-         "gevent", "uvloop", "c", "pyfast-1w", "pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w")
+IMPLS = ("pyfast", "pyfast-proxy", "pyfast-cy", "pyfast-2loops", "pyfast-coop", "pyfast-msg", "stdlib-on-pyfast",
+         "stdlib", "gevent", "uvloop", "c", "pyfast-1w", "pyfast-2w", "pyfast-coop-2w", "pyfast-msg-2w")
 
 #: A PROXY protocol v2 header (HAProxy's send-proxy-v2 for a TCP4 client
 #: 192.0.2.1:40000 -> 127.0.0.1:8000): what the load generator sends first
@@ -156,6 +156,8 @@ WORK: dict[tuple[str, str], str] = {
                                 "as HAProxy's send-proxy) before framing"),
     ("tls-echo", "pyfast"): "ThreadingTCPServer with ssl_context, " + _RECV_ECHO,
     ("tls-echo", "pyfast-coop"): "CooperativeTCPServer with ssl_context (TLSSocket), " + _RECV_ECHO,
+    ("tls-echo", "pyfast-msg"): ("TCPServer with ssl_context and a MessageHandler, raw framing: "
+                                 "send_message(each chunk read); TLS in the C message loop"),
     ("tls-echo", "stdlib"): "ThreadingTCPServer, listening socket wrapped by the SSLContext, " + _RECV_ECHO,
     ("tls-echo", "uvloop"): "asyncio.Protocol on create_server(ssl=ctx): data_received writes the data back",
     ("tls-echo", "c"): "C epoll + OpenSSL (tlsref.c): SSL_accept, SSL_read, SSL_write it back, until EOF",
@@ -246,7 +248,7 @@ _ALL += [
 
 # TLS: the same loads over TLS 1.3, the load generator in C (tlsgen.c).
 #: The servers of the TLS scenarios, in table order.
-TLS_SERVERS = ("pyfast", "pyfast-coop", "stdlib", "uvloop", "c")
+TLS_SERVERS = ("pyfast", "pyfast-coop", "pyfast-msg", "stdlib", "uvloop", "c")
 _ALL += [
     Scenario("tls-echo-1k", "echo", "tls-echo", conns=50, size=1024, tls=True, default=False,
              servers=TLS_SERVERS,
@@ -258,7 +260,7 @@ _ALL += [
                          "20 clients; the client closes first after the reply; CPU µs/req is the "
                          "server's CPU per connection"),
     Scenario("https", "http", "tls-http", conns=50, size=4096, tls=True, default=False,
-             servers=tuple(s for s in TLS_SERVERS if s not in ("uvloop", "c")),
+             servers=tuple(s for s in TLS_SERVERS if s not in ("pyfast-msg", "uvloop", "c")),
              description="http over TLS 1.3: 50 keep-alive conns, GET / and its 200 reply"),
 ]
 

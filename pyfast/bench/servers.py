@@ -198,6 +198,9 @@ register("pyfast-2loops", "message")(
 register("pyfast", "proxy")(lambda host, port, ready: _message_serve("proxy", False, host, port, ready))
 register("pyfast-proxy", "proxy")(
     lambda host, port, ready: _message_serve("proxy", False, host, port, ready, proxy=True))
+# tls-echo: the raw echo over TLS, decrypted and encrypted in the C loop.
+register("pyfast-msg", "tls-echo")(
+    lambda host, port, ready: _message_serve("c10k", False, host, port, ready, ssl_context=tls_context()))
 for _kind in ("message", "c10k"):
     register("pyfast", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, False, host, port, ready))
     register("pyfast-cy", _kind)(lambda host, port, ready, _k=_kind: _message_serve(_k, True, host, port, ready))
