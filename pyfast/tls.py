@@ -45,9 +45,8 @@ What the handler gets as ``self.request``:
 The peer's certificate (CERT_OPTIONAL / CERT_REQUIRED on the context) is
 ``self.request.getpeercert()``.  DTLS is not offered: ssl_context on a
 datagram server raises TypeError in handle_error().  Message-handler
-servers (pyfast.message) do not serve TLS yet: serve_forever() raises
-NotImplementedError rather than serve plaintext on a server configured
-for TLS.
+servers (pyfast.message) serve TLS in their C loop, not here: see the
+"TLS" section of pyfast.message.
 """
 
 from __future__ import annotations
