@@ -99,6 +99,28 @@ def test_compare_gives_each_rows_ratio_to_the_earlier_run(rows):
     assert c[5] == "0.50×" and c[6] == "0.50×"   # CPU per request and p99 halved in the made-up data
 
 
+def test_baseline_grid_pairs_each_round_with_its_twin():
+    """--baseline: the machine's speed swings between rounds (here 1x, 2x,
+    0.5x) and both twins of a round swing with it; the grid gives the
+    median (min-max) of each round's now/before, not the spread of the
+    swings (which compare_grid's bounds, now's min over before's max,
+    would show: 0.22x-1.80x here)."""
+    machine = [1.0, 2.0, 0.5]
+    pair = [0.9, 0.8, 1.0]                  # now/before in each round
+    runs = []
+    for rnd in range(3):
+        for server, rps in (("pyfast", 1e5 * machine[rnd] * pair[rnd]), ("pyfast@base", 1e5 * machine[rnd])):
+            runs.append(Run("echo-1k", server, rnd, ok=True, rps=rps, requests=int(rps * 2), elapsed_s=2.0,
+                            p50_us=1e6 / rps, p99_us=4e6 / rps, cpu_us_per_req=5e5 / rps, server_cpu_s=1.0))
+    rows = medians(runs, Options(scenarios=("echo-1k",), servers=("pyfast",), rounds=3, baseline="OLD"))
+    g = report.baseline_grid(runs, rows, "OLD")
+    (cells,) = [c for group in g.groups for c in group]
+    assert cells[1] == "pyfast" and cells[-1] == "3"
+    assert cells[4] == "0.90× (0.80–1.00)"
+    assert cells[5] == f"{1 / 0.9:.2f}× (1.00–{1 / 0.8:.2f})"   # CPU per request: the inverse here
+    assert "OLD" in g.title
+
+
 def test_compare_flags_scenarios_whose_definition_changed():
     new = to_json(OPTS, [], [])["scenarios"]
     old = json.loads(json.dumps(new))

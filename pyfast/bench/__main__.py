@@ -165,13 +165,12 @@ def main(argv=None) -> int:
     table = rows
     if opts.baseline:   # the baseline's rows are shown against their twins, below
         from .runner import split_baseline
-        table, base = split_baseline(rows)
+        table, _ = split_baseline(rows)
     report.show(table, opts, pinned, console)
     if args.markdown:
         print("\n" + report.markdown(table, opts, pinned))
     if opts.baseline:
-        cmp = report.compare_grid(table, base, set())
-        cmp.title = f"pyfast.bench --baseline: this interpreter's pyfast / {opts.baseline}'s (same run)"
+        cmp = report.baseline_grid(runs, rows, opts.baseline)
         console.print(cmp.rich())
         if args.markdown:
             print("\n" + cmp.markdown() + "\n")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
-from .runner import Options, Row, Run, to_json
+from .runner import BASELINE_SUFFIX, Options, Row, Run, to_json
 from .scenarios import SCENARIOS
 
 
@@ -317,6 +317,42 @@ def compare_grid(rows: list[Row], old_rows: list[Row], changed: set[str]) -> Gri
                                   _ratio(r.cpu_us_per_req / o.cpu_us_per_req if o.cpu_us_per_req else None),
                                   _ratio(r.p99_us / o.p99_us if o.p99_us else None),
                                   _ratio(r.vs_c), _ratio(o.vs_c)])
+    return g
+
+
+def baseline_grid(runs: list[Run], rows: list[Row], baseline: str) -> Grid:
+    """--baseline: each pyfast row against its IMPL@base twin of the same
+    run, round by round.  The two run back to back in every round, so the
+    machine's state (other load, the host's CPU) is nearly the same for
+    both, while it can differ twofold between rounds on a shared virtual
+    machine: the ratio of each round's pair, median (min–max) over the
+    rounds, is the figure; the medians of req/s are shown beside it."""
+    g = Grid(f"pyfast.bench --baseline: this interpreter's pyfast / {baseline}'s (same run; "
+             "ratios per round, median (min–max))",
+             ["scenario", "server", "req/s now", "req/s before", "req/s now/before", "CPU µs/req now/before",
+              "p99 now/before", "rounds"], right=set(range(2, 8)))
+    by_key = {(r.scenario, r.server, r.round): r for r in runs if r.ok}
+    for row in rows:
+        if row.server.endswith(BASELINE_SUFFIX):
+            continue
+        twin = row.server + BASELINE_SUFFIX
+        base = next((b for b in rows if b.scenario == row.scenario and b.server == twin), None)
+        if base is None:
+            continue
+        if not (row.ok and base.ok):
+            g.add(row.scenario, row.scenario, [row.server, f"{row.rps:,.0f}" if row.ok else "failed",
+                                               f"{base.rps:,.0f}" if base.ok else "failed", "not in both"]
+                  + [""] * 3)
+            continue
+        pairs = [(r, by_key[(row.scenario, twin, r.round)]) for r in runs
+                 if r.ok and r.scenario == row.scenario and r.server == row.server
+                 and (row.scenario, twin, r.round) in by_key]
+        cells = []
+        for attr in ("rps", "cpu_us_per_req", "p99_us"):
+            ratios = [getattr(a, attr) / getattr(b, attr) for a, b in pairs if getattr(b, attr)]
+            cells.append(_ratio(statistics.median(ratios), min(ratios), max(ratios)) if ratios else "")
+        g.add(row.scenario, row.scenario, [row.server, f"{row.rps:,.0f}", f"{base.rps:,.0f}", *cells,
+                                           str(len(pairs))])
     return g
 
 
