@@ -51,16 +51,24 @@ def refused(caplog, text):
         r.name == "pyfast.tls" and text in r.getMessage() for r in caplog.records))
 
 
+def plaintext_http_is_refused(address, caplog, serves):
+    """An HTTP request sent in the clear to the TLS port at address: that
+    connection is closed and logged (no echo of it); serves() (the
+    server still serves a TLS client) is then true."""
+    with support.connect(address) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = closed_by_server(s)
+    assert b"HTTP" not in data        # an alert at most, never an echo
+    assert refused(caplog, "refused")
+    assert serves()
+
+
 @pytest.mark.parametrize("model", THREAD_MODELS)
 def test_plaintext_http_to_the_tls_port(model, server_context, client_context, caplog):
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
     with running(MODELS[model], EchoHandler, server_context) as server:
-        with support.connect(server.server_address) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = closed_by_server(s)
-        assert b"HTTP" not in data        # an alert at most, never an echo
-        assert refused(caplog, "refused")
-        assert still_serves(server.server_address, client_context)
+        plaintext_http_is_refused(server.server_address, caplog,
+                                  lambda: still_serves(server.server_address, client_context))
 
 
 @pytest.mark.parametrize("model", THREAD_MODELS)
