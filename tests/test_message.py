@@ -1,5 +1,6 @@
 """MessageHandler behaviour (pyfast.message): framing, ordering, faults,
 backpressure, limits, shutdown.  Loopback only; no absolute speed."""
+import collections
 import logging
 import os
 import socket
@@ -60,11 +61,12 @@ class Server:
 
 
 def stats(srv):
-    """The server's MessageLoop stats, summed over its loop threads."""
-    total = {}
-    for loop in srv.server._message_loops:
-        for k, v in loop.stats.items():
-            total[k] = total.get(k, 0) + v
+    """The server's MessageLoop stats, summed over its loop threads (every
+    count 0 until serve_forever() has started them: callers poll with
+    wait_for, which may come first)."""
+    total = collections.Counter()
+    for loop in getattr(srv.server, "_message_loops", ()):
+        total.update(loop.stats)
     return total
 
 
