@@ -1,6 +1,7 @@
 """Bad input on a TLS port (pyfast.tls): each closes that connection only,
 logged on "pyfast.tls", never the server; descriptors and memory return to
-their level.  Threaded and cooperative servers; loopback only."""
+their level.  Threaded, cooperative and message servers (FAULT_MODELS);
+loopback only."""
 import logging
 import os
 import shutil
@@ -17,7 +18,31 @@ import support
 from test_tls import (EchoHandler, MODELS, THREAD_MODELS, ca, client_context,  # noqa: F401
                       running, server_context, tls_connect)
 
+import pyfast
+from pyfast.message import MessageHandler
+
 pytestmark = pytest.mark.timeout(180)
+
+
+class MessageEcho(MessageHandler):
+    """The message model's echo: each chunk read is sent back (raw
+    framing), so a client sees what EchoHandler would send it."""
+    framing = "raw"
+
+    def handle_message(self, msg):
+        self.send_message(msg)
+
+
+#: The models whose handshakes run off the serving thread: the threaded and
+#: cooperative servers (EchoHandler) and a message server (MessageEcho).
+FAULT_MODELS = THREAD_MODELS + ["message"]
+
+
+def serving(model, context, **attrs):
+    """test_tls.running for one of FAULT_MODELS, serving an echo."""
+    if model == "message":
+        return running(pyfast.TCPServer, MessageEcho, context, **attrs)
+    return running(MODELS[model], EchoHandler, context, **attrs)
 
 
 def client_hello(context=None):
@@ -51,31 +76,25 @@ def refused(caplog, text):
         r.name == "pyfast.tls" and text in r.getMessage() for r in caplog.records))
 
 
-def plaintext_http_is_refused(address, caplog, serves):
-    """An HTTP request sent in the clear to the TLS port at address: that
-    connection is closed and logged (no echo of it); serves() (the
-    server still serves a TLS client) is then true."""
-    with support.connect(address) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = closed_by_server(s)
-    assert b"HTTP" not in data        # an alert at most, never an echo
-    assert refused(caplog, "refused")
-    assert serves()
-
-
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_plaintext_http_to_the_tls_port(model, server_context, client_context, caplog):
+    """An HTTP request in the clear: that connection is closed and logged,
+    never echoed."""
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    with running(MODELS[model], EchoHandler, server_context) as server:
-        plaintext_http_is_refused(server.server_address, caplog,
-                                  lambda: still_serves(server.server_address, client_context))
+    with serving(model, server_context) as server:
+        with support.connect(server.server_address) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = closed_by_server(s)
+        assert b"HTTP" not in data        # an alert at most, never an echo
+        assert refused(caplog, "refused")
+        assert still_serves(server.server_address, client_context)
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_truncated_client_hello_then_fin(model, server_context, client_context, caplog):
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
     hello = client_hello()
-    with running(MODELS[model], EchoHandler, server_context) as server:
+    with serving(model, server_context) as server:
         with support.connect(server.server_address) as s:
             s.sendall(hello[:len(hello) // 2])
             s.shutdown(socket.SHUT_WR)
@@ -84,11 +103,11 @@ def test_truncated_client_hello_then_fin(model, server_context, client_context, 
         assert still_serves(server.server_address, client_context)
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_reset_mid_handshake(model, server_context, client_context, caplog):
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
     hello = client_hello()
-    with running(MODELS[model], EchoHandler, server_context) as server:
+    with serving(model, server_context) as server:
         s = support.connect(server.server_address)
         s.sendall(hello[:40])
         time.sleep(0.1)
@@ -111,33 +130,73 @@ def no_shared_version(ca):
     return old, strict, good
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_no_shared_protocol_version(model, server_context, ca, caplog):
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
     old, strict, good = no_shared_version(ca)
-    with running(MODELS[model], EchoHandler, strict) as server:
+    with serving(model, strict) as server:
         with pytest.raises(ssl.SSLError):
             tls_connect(server.server_address, old)
         assert refused(caplog, "refused")
         assert still_serves(server.server_address, good)
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
-def test_truncated_record_after_the_handshake(model, server_context, client_context):
-    """A record header announcing more than comes, then FIN: that
-    connection ends (EOF or an SSL error in the handler, which goes to
-    handle_error), the server serves on."""
-    with running(MODELS[model], EchoHandler, server_context) as server:
-        c = tls_connect(server.server_address, client_context)
-        c.sendall(b"x")
-        assert c.recv(1) == b"x"
-        raw = socket.socket(fileno=c.detach())
-        raw.settimeout(support.IO_TIMEOUT)
+def served_then_raw(address, context):
+    """A TLS connection to an echo at address, served once ("x" then
+    "\\n" back), then its TCP socket without the TLS layer."""
+    c = tls_connect(address, context)
+    c.sendall(b"x\n")
+    assert support.recv_exact(c, 2) == b"x\n"
+    raw = socket.socket(fileno=c.detach())
+    raw.settimeout(support.IO_TIMEOUT)
+    return raw
+
+
+def send_bad_record(raw, end):
+    """end "fin": a record header announcing more than comes, then FIN;
+    "garbage": a whole application-data record that does not decrypt."""
+    if end == "fin":
         raw.sendall(b"\x17\x03\x03\x04\x00" + b"\x00" * 10)
         raw.shutdown(socket.SHUT_WR)
-        closed_by_server(raw)
-        raw.close()
+    else:
+        raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+
+
+@pytest.mark.parametrize("end", ["fin", "garbage"])
+@pytest.mark.parametrize("model", FAULT_MODELS)
+def test_bad_record_after_the_handshake(model, end, server_context, client_context):
+    """A record cut short by the FIN, or one that does not decrypt: that
+    connection ends (EOF or an SSL error in the handler, which goes to
+    handle_error; a message handler's close_reason), the server serves on."""
+    with serving(model, server_context) as server:
+        with served_then_raw(server.server_address, client_context) as raw:
+            send_bad_record(raw, end)
+            closed_by_server(raw)
         assert still_serves(server.server_address, client_context)
+
+
+@pytest.mark.parametrize("model", FAULT_MODELS)
+def test_handshake_timeout_closes_a_silent_client_at_debug(model, server_context,
+                                                           client_context, caplog):
+    """A client that sends nothing, and one that trickles its ClientHello a
+    byte at a time, are both closed at handshake_timeout, logged at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
+    with serving(model, server_context, handshake_timeout=0.3) as server:
+        with support.connect(server.server_address, timeout=10) as s:
+            t0 = time.monotonic()
+            assert support.is_closed_by_peer(s)
+            assert time.monotonic() - t0 < 5
+        with support.connect(server.server_address, timeout=10) as s:
+            t0 = time.monotonic()
+            with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                for b in client_hello() * 10:
+                    s.sendall(bytes([b]))
+                    time.sleep(0.02)
+            assert time.monotonic() - t0 < 5
+        assert still_serves(server.server_address, client_context)
+    assert support.wait_until(lambda: any(
+        r.name == "pyfast.tls" and r.levelno == logging.DEBUG and "timed out" in r.getMessage()
+        for r in caplog.records))
 
 
 def renegotiation_attempt(address):
@@ -165,12 +224,12 @@ def renegotiation_attempt(address):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_client_renegotiation_attempt(model, server_context, client_context):
     """openssl s_client over TLS 1.2 asks to renegotiate ("R"): OpenSSL 3
     refuses client renegotiation; that connection at most ends, the
     server serves on."""
-    with running(MODELS[model], EchoHandler, server_context) as server:
+    with serving(model, server_context) as server:
         out = renegotiation_attempt(server.server_address)
         assert b"hello" in out           # served before the attempt
         assert b"RENEGOTIATING" in out   # the attempt was made
@@ -219,14 +278,18 @@ def bad_handshakes_leave_no_trace(address, serves):
     return proc.memory_info().rss - rss
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", FAULT_MODELS)
 def test_1000_bad_handshakes_return_fds_and_memory(model, server_context, client_context,
                                                    caplog):
     caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
-    with running(MODELS[model], EchoHandler, server_context) as server:
+    with serving(model, server_context) as server:
         address = server.server_address
         grown = bad_handshakes_leave_no_trace(address,
                                               lambda: still_serves(address, client_context))
+        if model == "message":    # the C loop counts its refusals
+            assert support.wait_until(
+                lambda: server._message_loop.stats["connections"] == 0)
+            assert server._message_loop.stats["tls_refused"] >= 1000
     # A leaked SSL object per connection (tens of KiB each) would exceed it.
     assert grown < 8 * 1024 * 1024, grown
 

@@ -7,7 +7,6 @@ certificates made at test time by trustme (fixtures of test_tls)."""
 import hashlib
 import logging
 import os
-import shutil
 import socket
 import ssl
 import threading
@@ -20,9 +19,7 @@ from test_tls import (_copy_context, ca, client_context, running, server_context
                       tls_connect)
 from test_cooperative import many_fds  # noqa: F401
 from test_frame_c import run_c_tests, toolchain  # noqa: F401
-from test_tls_faults import (bad_handshakes_leave_no_trace, client_hello,  # noqa: F401
-                             closed_by_server, no_shared_version, plaintext_http_is_refused,
-                             refused, renegotiation_attempt)
+from test_tls_faults import closed_by_server, refused, send_bad_record, served_then_raw
 
 import pyfast
 from pyfast.message import MessageHandler, TLSInfo
@@ -139,14 +136,21 @@ def test_unix_stream_server_over_tls(tmp_path, server_context, client_context):
         assert not r.stop()
 
 
-def test_reset_mid_message_closes_that_connection_only(server_context, client_context):
+def recording_close_reasons():
+    """(a LineEcho handler class, the list its finish() appends each
+    connection's close_reason to)."""
     closed = []
 
     class H(LineEcho):
         def finish(self):
             closed.append(self.close_reason)
 
-    with serve(H, server_context) as server:
+    return H, closed
+
+
+def test_reset_mid_message_closes_that_connection_only(server_context, client_context):
+    handler, closed = recording_close_reasons()
+    with serve(handler, server_context) as server:
         c = tls_connect(server.server_address, client_context)
         c.sendall(b"whole\npart of a li")
         assert support.recv_until(c) == b"whole\n"
@@ -228,28 +232,6 @@ def test_client_certificate_required(ca, client_context, caplog):
     [(info, _, _, _, cert, der)] = Info.seen
     assert cert["subjectAltName"] == (("email", "client@example.org"),)
     assert ssl.DER_cert_to_PEM_cert(der).startswith("-----BEGIN CERTIFICATE-----")
-
-
-def test_handshake_timeout_closes_a_silent_client_at_debug(server_context, client_context,
-                                                           caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    with serve(LineEcho, server_context, handshake_timeout=0.3) as server:
-        with support.connect(server.server_address, timeout=10) as s:
-            t0 = time.monotonic()
-            assert support.is_closed_by_peer(s)
-            assert time.monotonic() - t0 < 5
-        # A client that trickles its ClientHello is bounded by the same deadline.
-        with support.connect(server.server_address, timeout=10) as s:
-            t0 = time.monotonic()
-            with pytest.raises((BrokenPipeError, ConnectionResetError)):
-                for b in client_hello() * 10:
-                    s.sendall(bytes([b]))
-                    time.sleep(0.02)
-            assert time.monotonic() - t0 < 5
-        assert still_serves(server.server_address, client_context)
-    assert support.wait_until(lambda: any(
-        r.name == "pyfast.tls" and r.levelno == logging.DEBUG and "timed out" in r.getMessage()
-        for r in caplog.records))
 
 
 def test_1000_silent_clients_while_normal_clients_are_served(server_context, client_context,
@@ -388,100 +370,22 @@ def test_queued_replies_are_drained_on_shutdown(server_context, client_context):
 
 # ---------------------------------------------------------------- bad input
 
-def test_plaintext_http_to_the_tls_port(server_context, client_context, caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    with serve(LineEcho, server_context) as server:
-        plaintext_http_is_refused(server.server_address, caplog,
-                                  lambda: still_serves(server.server_address, client_context))
-
-
-def test_truncated_client_hello_then_fin(server_context, client_context, caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    hello = client_hello()
-    with serve(LineEcho, server_context) as server:
-        with support.connect(server.server_address) as s:
-            s.sendall(hello[:len(hello) // 2])
-            s.shutdown(socket.SHUT_WR)
-            closed_by_server(s)
-        assert refused(caplog, "TLS handshake with")
-        assert still_serves(server.server_address, client_context)
-
-
-def test_reset_mid_handshake(server_context, client_context, caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    hello = client_hello()
-    with serve(LineEcho, server_context) as server:
-        s = support.connect(server.server_address)
-        s.sendall(hello[:40])
-        time.sleep(0.1)
-        support.reset_close(s)
-        assert refused(caplog, "TLS handshake with")
-        assert still_serves(server.server_address, client_context)
-
-
-def test_no_shared_protocol_version(ca, caplog):
-    caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    old, strict, good = no_shared_version(ca)
-    with serve(LineEcho, strict) as server:
-        with pytest.raises(ssl.SSLError):
-            tls_connect(server.server_address, old)
-        assert refused(caplog, "refused")
-        assert still_serves(server.server_address, good)
-
-
 @pytest.mark.parametrize("end", ["fin", "garbage"])
-def test_bad_record_after_the_handshake_closes_that_connection(server_context, client_context,
-                                                               caplog, end):
-    """A record cut short by the FIN, or a record that does not decrypt:
-    close_reason is an ssl.SSLError, logged at INFO; others are served."""
+def test_bad_record_is_the_close_reason_logged_at_info(server_context, client_context,
+                                                      caplog, end):
+    """A record cut short by the FIN, or one that does not decrypt
+    (test_tls_faults.test_bad_record_after_the_handshake for every model):
+    the handler's close_reason is an ssl.SSLError, logged at INFO."""
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")
-    closed = []
-
-    class H(LineEcho):
-        def finish(self):
-            closed.append(self.close_reason)
-
-    with serve(H, server_context) as server:
-        c = tls_connect(server.server_address, client_context)
-        c.sendall(b"x\n")
-        assert support.recv_until(c) == b"x\n"
-        raw = socket.socket(fileno=c.detach())
-        raw.settimeout(support.IO_TIMEOUT)
-        if end == "fin":
-            raw.sendall(b"\x17\x03\x03\x04\x00" + b"\x00" * 10)
-            raw.shutdown(socket.SHUT_WR)
-        else:
-            raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
-        closed_by_server(raw)
-        raw.close()
+    handler, closed = recording_close_reasons()
+    with serve(handler, server_context) as server:
+        with served_then_raw(server.server_address, client_context) as raw:
+            send_bad_record(raw, end)
+            closed_by_server(raw)
         assert support.wait_until(lambda: closed)
         assert isinstance(closed[0], ssl.SSLError), closed
-        assert still_serves(server.server_address, client_context)
     assert any(r.name == "pyfast.tls" and r.levelno == logging.INFO
                and "closed TLS connection" in r.getMessage() for r in caplog.records)
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-def test_client_renegotiation_attempt(server_context, client_context):
-    """TLS 1.2, the client asks to renegotiate: that connection at most
-    ends (OpenSSL decides), the server serves on."""
-    with serve(RawEcho, server_context) as server:
-        out = renegotiation_attempt(server.server_address)
-        assert b"hello" in out           # served before the attempt
-        assert b"RENEGOTIATING" in out   # the attempt was made
-        assert still_serves(server.server_address, client_context)
-
-
-def test_1000_bad_handshakes_return_fds_and_memory(server_context, client_context, caplog):
-    caplog.set_level(logging.CRITICAL, logger="pyfast.tls")
-    with serve(LineEcho, server_context) as server:
-        address = server.server_address
-        grown = bad_handshakes_leave_no_trace(address,
-                                              lambda: still_serves(address, client_context))
-        assert support.wait_until(lambda: stats(server)["connections"] == 0)
-        assert stats(server)["tls_refused"] >= 1000
-    # A leaked SSL object per connection (tens of KiB each) would exceed it.
-    assert grown < 8 * 1024 * 1024, grown
 
 
 # ------------------------------------------------------- contexts it refuses
