@@ -61,6 +61,17 @@ def test_baseline_runs_each_pyfast_row_again_on_the_other_interpreter(tmp_path):
     assert "pyfast@base" not in main_table
 
 
+def test_baseline_twins_alternate_which_runs_first():
+    """ABBA: a row before its @base twin in even rounds, after it in odd
+    ones; rows without a twin keep their place."""
+    from pyfast.bench.runner import Options, plan
+    opts = Options(scenarios=("echo-1k",), servers=("pyfast", "stdlib"), rounds=3, baseline="OLD")
+    assert [(r, impl) for r, _, impl in plan(opts)] == [
+        (0, "pyfast"), (0, "pyfast@base"), (0, "stdlib"),
+        (1, "pyfast@base"), (1, "pyfast"), (1, "stdlib"),
+        (2, "pyfast"), (2, "pyfast@base"), (2, "stdlib")]
+
+
 def test_a_server_that_does_not_start_fails_its_row_with_its_stderr_and_the_run_goes_on(tmp_path):
     """A baseline whose pyfast predates a scenario: its server exits at
     once.  That row fails, saying what the server printed; the rest runs."""

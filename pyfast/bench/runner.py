@@ -85,16 +85,20 @@ class Run:
 
 
 def plan(opts: Options) -> list[tuple[int, Scenario, str]]:
-    """(round, scenario, server) in run order: rounds interleaved."""
+    """(round, scenario, server) in run order: rounds interleaved.  With
+    --baseline each row and its twin run back to back, the row first in
+    even rounds and the twin first in odd ones (ABBA), so a machine that
+    speeds up or slows down over a pair does not favour one side."""
     out = []
     for r in range(opts.rounds):
         for name in opts.scenarios:
             sc = SCENARIOS[name]
             for impl in sc.servers:
                 if opts.servers is None or impl in opts.servers:
-                    out.append((r, sc, impl))
+                    pair = [impl]
                     if opts.baseline and impl in BASELINE_IMPLS:
-                        out.append((r, sc, impl + BASELINE_SUFFIX))
+                        pair.append(impl + BASELINE_SUFFIX)
+                    out += [(r, sc, i) for i in (pair if r % 2 == 0 else pair[::-1])]
     return out
 
 
