@@ -1,7 +1,8 @@
 """ThreadingTCPServer and the serve_forever lifecycle, stdlib and pyfast:
 concurrent sessions, daemon_threads, block_on_close, shutdown() latency with
-idle clients connected, Ctrl-C in serve_forever, restart after shutdown.
-pyfast only: bounded, reused threads (max_workers)."""
+idle clients connected, Ctrl-C in serve_forever, restart after shutdown,
+one blocking wait per request of a keep-alive session.
+pyfast only: bounded, reused threads (max_workers); the same for HTTP."""
 
 import os
 import queue
@@ -325,3 +326,109 @@ def test_max_workers_bounds_concurrent_handlers(pyfast_impl, serve, client):
     for c in clients:                         # ... and are all served
         assert recv_all(c) == b"done"
     assert running[1] == 4
+
+
+# ---------------------------------------------------------------- cost per request
+#
+# A keep-alive session on a worker thread costs one blocking wait per
+# request, the worker's recv, when the next request comes after a pause.
+# Anything more (a wake-up of serve_forever()'s thread, a hand-off to
+# another thread, a wait for the GIL held elsewhere) is another voluntary
+# context switch of one of the server's threads per request: the kind of
+# change the threaded rows of issue 12's benchmark were suspected of.  The
+# client runs in another process so that only the server's threads count.
+
+_COST_CLIENT = textwrap.dedent("""
+    import socket, sys, time
+    port, kind, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    def recv_until(marker):
+        global buf
+        while marker not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        i = buf.index(marker) + len(marker)
+        out, buf = buf[:i], buf[i:]
+        return out
+    def one():
+        if kind == "http":
+            s.sendall(b"GET /x HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n")
+            head = recv_until(b"\\r\\n\\r\\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+            recv_until(b"hello /x")
+            assert length == 8
+        else:
+            s.sendall(b"x" * 63 + b"\\n")
+            assert recv_until(b"\\n") == b"x" * 63 + b"\\n"
+    for _ in range(50):                  # warm-up: the worker is running
+        one()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in range(n):
+        time.sleep(0.001)                # the worker is waiting in recv
+        one()
+    print("done", flush=True)
+    sys.stdin.readline()
+    s.close()
+""")
+
+
+def _switches(tids):
+    """Voluntary context switches of the threads tids (native ids) of this
+    process, {tid: count}; threads that ended are left out."""
+    out = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        out[tid] = int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def switches_per_request(server, serve, kind, n=300):
+    """Voluntary context switches of the threads serving `server` (its
+    serve_forever() thread and its workers) per request over n sequential
+    keep-alive requests of one client process, each 1 ms after the reply
+    to the one before, after 50 of warm-up."""
+    before = {t.native_id for t in threading.enumerate()}
+    r = serve(server, poll_interval=0.5)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _COST_CLIENT, str(r.address[1]), kind, str(n)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        ours = lambda: {t.native_id for t in threading.enumerate()} - before
+        start = _switches(ours())
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "done\n"
+        end = _switches(ours())
+    finally:
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    return sum(end[t] - start.get(t, 0) for t in end) / n
+
+
+@pytest.mark.timeout(30)
+def test_line_session_costs_one_wait_per_request(impl, serve):
+    class S(impl.ThreadingTCPServer):
+        daemon_threads = True
+
+    per_request = switches_per_request(S((HOST, 0), line_echo(impl)), serve, "line")
+    assert per_request < 1.3, per_request
+
+
+@pytest.mark.timeout(30)
+def test_http_keepalive_request_costs_one_wait(pyfast_impl, serve):
+    http_server = support.http_server_of(pyfast_impl)
+    handler = support.hello_http_handler(http_server.BaseHTTPRequestHandler)
+    server = http_server.ThreadingHTTPServer((HOST, 0), handler)
+    per_request = switches_per_request(server, serve, "http")
+    assert per_request < 1.3, per_request
