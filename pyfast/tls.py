@@ -51,6 +51,7 @@ servers (pyfast.message) serve TLS in their C loop, not here: see the
 
 from __future__ import annotations
 
+import _socket
 import heapq
 import io
 import logging
@@ -93,6 +94,12 @@ _HANDSHAKE_GRACE = 0.05
 # Errors of a client that went away or never spoke: logged at DEBUG.
 _GONE = (ConnectionError, TimeoutError, ssl.SSLEOFError, BrokenPipeError)
 
+# A socket's family and type as plain ints: socket.socket's properties make
+# an enum member of each (a microsecond apiece, twice per connection).
+_sock_family = _socket.socket.family.__get__
+_sock_type = _socket.socket.type.__get__
+_INET = (socket.AF_INET, socket.AF_INET6)
+
 
 def handshake(server: Any, request: Any, client_address: Any) -> Any:
     """The TLS handshake of one accepted connection on server.ssl_context.
@@ -113,9 +120,9 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
         return request.step()
     context = server.ssl_context
     timeout = server.handshake_timeout
-    if not isinstance(request, socket.socket) or request.type != socket.SOCK_STREAM:
+    if not isinstance(request, socket.socket) or _sock_type(request) != socket.SOCK_STREAM:
         raise TypeError(f"ssl_context is for stream servers; the request is {request!r}")
-    if request.family in (socket.AF_INET, socket.AF_INET6):
+    if _sock_family(request) in _INET:
         # TLS 1.3 servers send their session tickets after the handshake,
         # in a segment of their own: with Nagle's algorithm on, the first
         # reply then waits for the client's delayed ACK (~40 ms a
@@ -133,6 +140,11 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
             return None
         return tls
     prior = request.gettimeout()
+    driven = getattr(server, "_resume_connection", None) is not None
+    if driven:
+        # Non-blocking from the start (PendingHandshake drives it so):
+        # wrap_socket() copies the timeout, so it is set once.
+        request.settimeout(0.0)
     if getattr(server, "coalesce_header_blocks", False):
         # An HTTP header block and its body in one TLS record (and one
         # send), as the plaintext CoalescingSocket does: what
@@ -143,7 +155,7 @@ def handshake(server: Any, request: Any, client_address: Any) -> Any:
                           context=context)
     else:
         tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-    if getattr(server, "_resume_connection", None) is not None:
+    if driven:
         pending = PendingHandshake(server, tls, client_address, prior, timeout)
         return pending.step(spoke=_wait_fd(tls.fileno(), False, 0))
     try:
@@ -178,18 +190,24 @@ class PendingHandshake:
     shutdown() and close() act on the socket, so the server's
     shutdown_request() closes a pending handshake like a request."""
 
-    __slots__ = ("server", "sock", "client_address", "prior", "deadline", "graced", "in_heap")
+    __slots__ = ("server", "sock", "sslobj", "client_address", "prior", "deadline", "graced",
+                 "in_heap")
 
     def __init__(self, server: Any, sock: ssl.SSLSocket, client_address: Any,
                  prior: float | None, timeout: float | None) -> None:
         self.server = server
         self.sock = sock
+        # The _ssl object under sock: its do_handshake() without
+        # SSLSocket.do_handshake's timeout dance (two settimeout calls,
+        # each an ioctl, per step) on a socket that stays non-blocking.
+        self.sslobj = sock._sslobj
         self.client_address = client_address
         self.prior = prior
         self.deadline = None if timeout is None else monotonic() + timeout
         self.graced = False      # the one wait on the worker was had
         self.in_heap = False     # the waiting room holds its deadline
-        sock.settimeout(0.0)
+        if sock.gettimeout() != 0.0:
+            sock.settimeout(0.0)
 
     def step(self, spoke: bool = True) -> Any:
         """Drive the handshake as far as the client lets it.  Returns the
@@ -200,7 +218,7 @@ class PendingHandshake:
         sock = self.sock
         while True:
             try:
-                sock.do_handshake()
+                self.sslobj.do_handshake()
             except ssl.SSLWantReadError:
                 writable = False
             except ssl.SSLWantWriteError:
@@ -380,7 +398,7 @@ class TLSSocket:
     block and its body leave as one TLS record in one send.
     """
 
-    __slots__ = ("_sock", "_send_raw", "_sslobj", "_in", "_out", "_hold", "_held",
+    __slots__ = ("_sock", "_send_raw", "_sslobj", "_ssl", "_in", "_out", "_hold", "_held",
                  "_io_refs", "_closed", "context", "server_side",
                  "__weakref__")
 
@@ -394,6 +412,9 @@ class TLSSocket:
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._sslobj = context.wrap_bio(self._in, self._out, server_side=server_side)
+        # The _ssl object under the SSLObject: its read, write, pending
+        # and do_handshake are SSLObject's without a Python frame each.
+        self._ssl = self._sslobj._sslobj
         self._hold = hold_header_blocks
         self._held = None     # a held-back header block (plaintext bytes)
         self._io_refs = 0
@@ -425,31 +446,36 @@ class TLSSocket:
         sock = self._sock
         prior = sock.gettimeout()
         deadline = None if timeout is None else monotonic() + timeout
-        sslobj = self._sslobj
+        sslobj = self._ssl
+        # A server has nothing to say before the ClientHello: wait for it
+        # first (not through an SSLWantReadError).
+        wait = self.server_side and not self._in.pending
         try:
             while True:
+                if wait:
+                    if deadline is not None:
+                        left = deadline - monotonic()
+                        if left <= 0:
+                            raise TimeoutError("_ssl.c: The handshake operation timed out")
+                        sock.settimeout(left)
+                    if self._in.eof:
+                        raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF,
+                                              "EOF occurred in violation of protocol")
+                    self._fill()
                 try:
                     sslobj.do_handshake()
                     break
                 except ssl.SSLWantReadError:
                     pass
                 self._flush()
-                if deadline is not None:
-                    left = deadline - monotonic()
-                    if left <= 0:
-                        raise TimeoutError("_ssl.c: The handshake operation timed out")
-                    sock.settimeout(left)
-                if self._in.eof:
-                    raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF,
-                                          "EOF occurred in violation of protocol")
-                self._fill()
+                wait = True
             self._flush()   # the server's last flight, session tickets
         finally:
             if deadline is not None:
                 sock.settimeout(prior)
 
     def _read(self, n: int, buffer: Any = None) -> Any:
-        sslobj = self._sslobj
+        sslobj = self._ssl
         if self._held is not None:
             self._release()
         if not sslobj.pending() and not self._in.pending and not self._in.eof:
@@ -496,7 +522,7 @@ class TLSSocket:
 
     def pending(self) -> int:
         """Decrypted bytes ready to read without waiting."""
-        return self._sslobj.pending()
+        return self._ssl.pending()
 
     # --------------------------------------------------------------- writing
 
@@ -505,7 +531,7 @@ class TLSSocket:
         held = self._held
         if held is not None:
             self._held = None
-            self._sslobj.write(held)
+            self._ssl.write(held)
         self._flush()
 
     def send(self, data: Any, flags: int = 0) -> int:
@@ -515,9 +541,9 @@ class TLSSocket:
         held = self._held
         if held is not None:
             self._held = None
-            self._sslobj.write(held)
+            self._ssl.write(held)
         with memoryview(data) as view:
-            n = self._sslobj.write(view[:_WRITE_CHUNK])
+            n = self._ssl.write(view[:_WRITE_CHUNK])
         self._flush()
         return n
 
@@ -526,7 +552,7 @@ class TLSSocket:
         write to a slow reader holds is bounded by that)."""
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
-        sslobj = self._sslobj
+        sslobj = self._ssl
         held = self._held
         if type(data) is bytes and len(data) <= _WRITE_CHUNK:
             # The common case, without a memoryview.
