@@ -180,14 +180,16 @@ message.  EchoMessageHandler is one (it echoes each message, framed).
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyfast import _core
 from pyfast._message import (EchoMessageHandler, FramingError,
                              MessageHandler, MessageLoop)
+
+if TYPE_CHECKING:   # ssl is imported where TLS is used: `import pyfast` does not load it
+    import ssl
 
 __all__ = ["MessageHandler", "EchoMessageHandler", "FramingError", "MessageServerLoop",
            "TLSInfo"]
@@ -253,6 +255,7 @@ class TLSInfo:
             return None
         if binary_form:
             return self._der
+        import ssl
         if self._context.verify_mode == ssl.CERT_NONE or not self._verified:
             return {}
         import os

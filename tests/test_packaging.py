@@ -40,3 +40,17 @@ def test_source_checkout_does_not_borrow_an_installed_copys_extensions():
         # Source .py files: the compiled modules must not be the installed copy's.
         assert not Path(core_file).resolve().is_relative_to(installed_dir), (
             f"the checkout's {init_file} runs with the installed copy's {core_file}")
+
+
+def test_importing_pyfast_loads_no_more_than_socketserver_does():
+    """`import pyfast` (and its socketserver and message modules) loads ssl
+    only when TLS is used, as `import socketserver` does not load it: a
+    plaintext server pays neither its import time nor its memory, and an
+    interpreter built without ssl can import pyfast.  (The HTTP servers load
+    it as the stdlib's http.server does, through http.client.)"""
+    probe = ("import sys, {mod}; print(sorted(m for m in ('ssl', '_ssl') "
+             "if m in sys.modules))")
+    for mod in ("socketserver", "pyfast", "pyfast.socketserver", "pyfast.message"):
+        out = subprocess.run([sys.executable, "-c", probe.format(mod=mod)],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "[]", (mod, out)
