@@ -1137,12 +1137,13 @@ static void run_tls_more(pf_msgloop *l)
 
 /* One cycle of pf_msgloop_poll.  *io: 1 when epoll reported something
  * other than the wake-up, -1 when woken (or the inbox held the caller's
- * items), 0 when it timed out. */
-static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
+ * items), 0 when it timed out.  *began: the cycle's start (l->now then). */
+static int poll_once(pf_msgloop *l, int timeout_ms, int *io, int64_t *began)
 {
     pf_loop_event evs[EPOLL_BATCH];
     *io = 0;
     begin_cycle(l);
+    *began = l->now;
     expire(l, PF_CLOCK_IDLE, PF_MCLOSE_IDLE);
     expire(l, PF_CLOCK_MESSAGE, PF_MCLOSE_MESSAGE);
     expire(l, PF_CLOCK_PROXY, PF_MCLOSE_PROXY);
@@ -1166,7 +1167,9 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
     int n = pf_loop_wait(&l->loop, timeout_ms, evs, EPOLL_BATCH);
     if (n < 0)
         return l->nev > 0 ? (int)l->nev : n;
-    if (n > 0 && timeout_ms != 0)
+    /* The wait may have blocked: the clock again, for this cycle's reads
+     * (the idle and message clocks start at l->now) and for the caller. */
+    if (timeout_ms != 0)
         l->now = pf_now_ms();
     /* A wake-up: take the inbox before the fd events, for the same reason.
      * If it held caller items, this wait's fd events are left to the next
@@ -1227,17 +1230,21 @@ static int poll_once(pf_msgloop *l, int timeout_ms, int *io)
 
 int pf_msgloop_poll(pf_msgloop *l, int timeout_ms)
 {
-    int64_t deadline = timeout_ms > 0 ? pf_now_ms() + timeout_ms : 0;
+    int64_t deadline = -1, began;
     for (;;) {
-        int io, n = poll_once(l, timeout_ms, &io);
+        int io, n = poll_once(l, timeout_ms, &io, &began);
         if (n != 0 || io <= 0 || timeout_ms == 0)
             return n;
         /* I/O that gave no event (an accept whose OPEN waits for its PROXY
          * header, part of a message): wait again for what is left of
          * timeout_ms, so that 0 still means a timeout or a wake-up and the
-         * caller does not run its idle work once per such read. */
+         * caller does not run its idle work once per such read.  The
+         * deadline counts from the first cycle's start: no clock read of
+         * its own in the common case, a poll that returns events. */
         if (timeout_ms > 0) {
-            int64_t left = deadline - pf_now_ms();
+            if (deadline < 0)
+                deadline = began + timeout_ms;
+            int64_t left = deadline - l->now;
             if (left <= 0)
                 return 0;
             timeout_ms = (int)left;

@@ -239,7 +239,9 @@ typedef struct pf_msgloop {
     int nconns;
     int stopped;          /* pf_msgloop_shutdown ran */
     int accept_paused;    /* pf_msgloop_pause_accept (atomic) */
-    int64_t now;
+    int64_t now;          /* pf_now_ms() at the cycle's start and after a wait
+                           * that could block: when pf_msgloop_poll returns,
+                           * the time it returned at, for the caller's clock */
     unsigned char *arena;
     size_t arena_used;
     pf_mevent *ev;        /* this batch's events */
@@ -287,7 +289,10 @@ pf_loop *pf_msgloop_loop(pf_msgloop *l);
 /* Finish the previous batch (drop delivered bytes, write queued output,
  * close what was closed), then wait up to timeout_ms (-1: no limit; the
  * idle timeout shortens it) and do the I/O that is ready.  Returns the
- * number of events in l->ev (0: timeout or wake-up), -EINTR, -errno. */
+ * number of events in l->ev (0: timeout or wake-up), -EINTR, -errno.
+ * Unless it returned -EINTR, l->now is then the time it returned at (the
+ * loop reads the clock once per cycle and once after a wait that could
+ * block: a caller timing its idle work need not read it again). */
 int pf_msgloop_poll(pf_msgloop *l, int timeout_ms);
 /* Before handling MSG event e: 1 to handle it now, 0 to skip it.  0 when
  * e's connection was closed earlier in the batch, and when its queued

@@ -290,7 +290,7 @@ cdef class MessageLoop:
                     self._dispatch(n)
                 if n == 0 and should_stop is not None and should_stop():
                     break  # a wake-up (shutdown) or a timeout
-                now = pf_now_ms()
+                now = self.l.now   # pf_msgloop_poll's return time: no clock read here
                 if n == 0 or now - last >= ms:
                     last = now
                     service()

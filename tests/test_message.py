@@ -751,6 +751,25 @@ def test_cython_cpdef_handler():
         assert recv_exactly(c, 5) == b"\x00\x03abc"
 
 
+def test_service_actions_run_about_every_poll_interval_while_messages_keep_coming():
+    # serve_forever(0.05): a loop whose waits always return messages never
+    # times out, and still calls service_actions() about every 0.05 s (the
+    # loop's clock), not once per batch.
+    calls = []
+    with Server(Echo, service_actions=lambda self: calls.append(time.monotonic())) as srv, \
+            srv.connect() as c:
+        assert wait_for(lambda: calls)
+        start, sent = time.monotonic(), 0
+        del calls[:]
+        while time.monotonic() - start < 1.0:
+            c.sendall(b"ping\n")
+            assert recv_exactly(c, 5) == b"ping\n"
+            sent += 1
+        ran = len(calls)
+    # About 20 in 1 s; once per batch would be `sent` (hundreds at least).
+    assert 5 <= ran <= max(60, sent // 4), (ran, sent)
+
+
 @pytest.mark.parametrize("loop_threads", [1, 2])
 def test_ctrl_c_reaches_serve_forever(tmp_path, loop_threads):
     import signal

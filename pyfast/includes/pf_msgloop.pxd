@@ -1,5 +1,5 @@
 # csrc/pf_msgloop.h: the message loop (C framing, queued replies).
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int64_t, uint64_t
 from pyfast.includes.system cimport iovec
 from pyfast.includes.pf_frame cimport pf_frame_opts
 from pyfast.includes.pf_loop cimport pf_loop
@@ -56,6 +56,7 @@ cdef extern from "pf_msgloop.h" nogil:
     ctypedef struct pf_msgloop:
         pf_mevent *ev
         int nconns
+        int64_t now            # pf_now_ms() when pf_msgloop_poll returned
         int accepting
         uint64_t accepted
         uint64_t closed

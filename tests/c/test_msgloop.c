@@ -238,6 +238,66 @@ static void test_message_deadline_off_by_default_and_not_for_idle_conns(void)
     close(lfd);
 }
 
+typedef struct {
+    int fd;
+    int64_t until, every;
+} trickle_arg;
+
+/* A client that sends a byte of a line it never ends every `every` ms. */
+static void *trickle(void *p)
+{
+    trickle_arg *a = p;
+    while (pf_now_ms() < a->until) {
+        usleep((useconds_t)(a->every * 1000));
+        send(a->fd, "x", 1, MSG_NOSIGNAL);
+    }
+    return NULL;
+}
+
+/* pf_msgloop_poll leaves the time it returned at in l.now (the caller's
+ * clock: MessageLoop.run times service_actions with it), also after a
+ * wait that timed out; and bytes that complete no message make it wait
+ * again for what is left of timeout_ms, from the poll's start. */
+static void test_poll_returns_its_time_in_now_and_waits_out_partial_messages(void)
+{
+    pf_msgloop l;
+    pf_msgloop_opts o;
+    seen s;
+    pthread_t th;
+    int port, lfd = pf_test_listen(&port);
+    const int64_t ms = scaled(100);
+
+    memset(&s, 0, sizeof s);
+    pf_msgloop_opts_init(&o);
+    EXPECT_EQ(pf_msgloop_init(&l, lfd, &o), 0);
+    int c = pf_test_client(port, 0);
+    int64_t end = pf_now_ms() + scaled(5000);
+    while (s.nconns < 1 && pf_now_ms() < end)
+        cycle(&l, &s, 10);
+    EXPECT_EQ(s.nconns, 1);
+    /* Nothing comes: a timeout, and l.now is its end, not its start. */
+    int64_t t0 = pf_now_ms();
+    EXPECT_EQ(pf_msgloop_poll(&l, (int)ms), 0);
+    int64_t t1 = pf_now_ms();
+    EXPECT(t1 - t0 >= ms - 2);
+    EXPECT(l.now >= t1 - scaled(5) && l.now <= t1);
+    /* A byte every ms/10 and never a newline: one poll, ~ms long. */
+    trickle_arg a = {c, pf_now_ms() + 3 * ms, ms / 10};
+    EXPECT_EQ(pthread_create(&th, NULL, trickle, &a), 0);
+    t0 = pf_now_ms();
+    EXPECT_EQ(pf_msgloop_poll(&l, (int)ms), 0);
+    t1 = pf_now_ms();
+    EXPECT(t1 - t0 >= ms - 2);
+    EXPECT(t1 - t0 <= 2 * ms);
+    EXPECT(l.now >= t1 - scaled(5) && l.now <= t1);
+    pthread_join(th, NULL);
+    EXPECT_EQ(s.nhandled, 0);
+    close(c);
+    pf_msgloop_shutdown(&l, 0);
+    pf_msgloop_destroy(&l);
+    close(lfd);
+}
+
 /* A paused loop leaves new clients in the backlog and serves its open
  * connections; resumed, it accepts the waiting client. */
 static void test_pause_accept_leaves_new_clients_in_the_backlog(void)
@@ -533,6 +593,7 @@ int main(void)
     RUN(test_take_defers_the_rest_of_a_batch_framed_in_the_conn_buffer);
     RUN(test_message_deadline_closes_a_trickler_not_a_slow_sender);
     RUN(test_message_deadline_off_by_default_and_not_for_idle_conns);
+    RUN(test_poll_returns_its_time_in_now_and_waits_out_partial_messages);
     RUN(test_pause_accept_leaves_new_clients_in_the_backlog);
     RUN(test_inbox_hands_caller_items_back_in_order);
     RUN(test_shutdown_reports_queued_items_and_refuses_posts);
