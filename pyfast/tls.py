@@ -195,6 +195,8 @@ class PendingHandshake:
 
     def __init__(self, server: Any, sock: ssl.SSLSocket, client_address: Any,
                  prior: float | None, timeout: float | None) -> None:
+        # sock is non-blocking: handshake() set the timeout 0 before
+        # wrap_socket(), which copies it; prior is the one it had before.
         self.server = server
         self.sock = sock
         # The _ssl object under sock: its do_handshake() without
@@ -206,8 +208,6 @@ class PendingHandshake:
         self.deadline = None if timeout is None else monotonic() + timeout
         self.graced = False      # the one wait on the worker was had
         self.in_heap = False     # the waiting room holds its deadline
-        if sock.gettimeout() != 0.0:
-            sock.settimeout(0.0)
 
     def step(self, spoke: bool = True) -> Any:
         """Drive the handshake as far as the client lets it.  Returns the

@@ -19,18 +19,15 @@ from test_tls import (EchoHandler, MODELS, THREAD_MODELS, ca, client_context,  #
                       running, server_context, tls_connect)
 
 import pyfast
-from pyfast.message import MessageHandler
+from pyfast.message import EchoMessageHandler
 
 pytestmark = pytest.mark.timeout(180)
 
 
-class MessageEcho(MessageHandler):
+class MessageEcho(EchoMessageHandler):
     """The message model's echo: each chunk read is sent back (raw
     framing), so a client sees what EchoHandler would send it."""
     framing = "raw"
-
-    def handle_message(self, msg):
-        self.send_message(msg)
 
 
 #: The models whose handshakes run off the serving thread: the threaded and

@@ -37,10 +37,6 @@ class Len32Echo(LineEcho):
     max_size = 1 << 20
 
 
-class RawEcho(LineEcho):
-    framing = "raw"
-
-
 def serve(handler, context, **attrs):
     """A running message TCPServer (test_tls.running) on context."""
     return running(pyfast.TCPServer, handler, context, **attrs)
