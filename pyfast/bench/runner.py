@@ -557,22 +557,34 @@ def from_json(data: dict) -> tuple[Options, list[Run], list[Row]]:
 def merge_json(datas: list[dict]) -> dict:
     """Several --json files as one: the runs of all, in order, their
     scenarios in first-seen order, the medians computed again over all the
-    runs (a scenario's rows are only comparable within one file's rounds:
-    keep each scenario in one file). Options and machine are the first's."""
+    runs. Options and machine are the first's.
+
+    Rows are compared round by round (a row against its IMPL@base twin or
+    the stdlib/C row of the same round), so a scenario's rounds stay
+    within their file: where an earlier file holds the same scenario, this
+    file's rounds of it are numbered after that file's (the runs of
+    `--baseline` repeated three times report as one run of every round,
+    each row still paired with its own file's twin)."""
     if len(datas) == 1:
         return datas[0]
     out = dict(datas[0])
     names: list[str] = []
     defs: dict = {}
     runs: list[dict] = []
+    next_round: dict[str, int] = {}   # scenario -> first free round number
     for d in datas:
         for name in d.get("options", {}).get("scenarios", []):
             if name not in names:
                 names.append(name)
         defs.update(d.get("scenarios", {}))
-        runs.extend(d.get("runs", []))
+        mine = d.get("runs", [])
+        offset = {sc: next_round.get(sc, 0) for sc in {r["scenario"] for r in mine}}
+        for r in mine:
+            runs.append(dict(r, round=r["round"] + offset[r["scenario"]]))
+        for r in runs[len(runs) - len(mine):]:
+            next_round[r["scenario"]] = max(next_round.get(r["scenario"], 0), r["round"] + 1)
     out["options"] = dict(out.get("options", {}), scenarios=names, servers=None,
-                          rounds=max(d.get("options", {}).get("rounds", 1) for d in datas))
+                          rounds=max(next_round.values(), default=1))
     out["scenarios"] = defs
     out["runs"] = runs
     opts, run_objs, _ = from_json(dict(out, medians=[]))
