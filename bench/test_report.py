@@ -172,6 +172,37 @@ def test_runs_saved_in_turns_report_as_one(tmp_path, capsys):
     assert rows2 == medians(runs, OPTS)
 
 
+def test_baseline_runs_saved_in_turns_pair_each_round_with_its_own_files_twin(capsys, tmp_path):
+    """The same --baseline command run twice (--load a.json b.json): both
+    files number their rounds from 0, and each round's row must still be
+    divided by the twin of its own file, not by the other file's twin of
+    the same round number.  The machine runs twice as fast during b's
+    rounds, so a pair across the files would read 2x or 0.5x."""
+    from pyfast.bench.runner import merge_json
+    opts = Options(scenarios=("echo-1k",), servers=("pyfast",), rounds=2, baseline="OLD")
+    pair = {"a": [0.9, 1.1], "b": [0.95, 1.05]}   # now/before in each round of each file
+    parts = []
+    for name, machine in (("a", 1.0), ("b", 2.0)):
+        runs = []
+        for rnd, ratio in enumerate(pair[name]):
+            for server, rps in (("pyfast", 1e5 * machine * ratio), ("pyfast@base", 1e5 * machine)):
+                runs.append(Run("echo-1k", server, rnd, ok=True, rps=rps, requests=int(rps * 2), elapsed_s=2.0,
+                                p50_us=1e6 / rps, p99_us=4e6 / rps, cpu_us_per_req=5e5 / rps,
+                                server_cpu_s=1.0))
+        parts.append(to_json(opts, runs, medians(runs, opts)))
+        (tmp_path / f"{name}.json").write_text(json.dumps(parts[-1]))
+    merged_opts, runs, rows = from_json(merge_json(parts))
+    g = report.baseline_grid(runs, rows, "OLD")
+    (cells,) = [c for group in g.groups for c in group]
+    ratios = sorted(pair["a"] + pair["b"])
+    assert cells[4] == f"{statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f})"
+    assert cells[-1] == "4"
+    assert sorted(r.round for r in runs if r.server == "pyfast") == [0, 1, 2, 3]
+    assert merged_opts.rounds == 4
+    assert main(["--load", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "1.00× (0.90–1.10)" in capsys.readouterr().out
+
+
 def test_compare_reads_a_file_written_before_spreads_and_definitions(rows, tmp_path, capsys):
     """An older --json file (no spread, no histograms, no scenario
     definitions): its rows compare by median, its scenarios are flagged."""

@@ -20,6 +20,7 @@ def test_a_short_run_measures_every_server_and_writes_its_reports(tmp_path):
         assert r["ok"], r["reason"]
         assert r["requests"] > 0 and r["errors"] == 0
         assert sum(n for _, n in r["hist"]) == r["requests"]
+        assert r["ctx_switches_per_req"] > 0   # each server sleeps in a wait between connections
     rows = {r["server"]: r for r in data["medians"]}
     assert rows["c"]["vs_c"] == 1.0 and rows["pyfast"]["vs_c"] > 0
     assert "| connect (server closes first) | pyfast |" in proc.stdout
@@ -80,3 +81,58 @@ def test_a_server_that_does_not_start_fails_its_row_with_its_stderr_and_the_run_
     assert runs["pyfast"]["ok"] and runs["pyfast"]["requests"] > 0
     assert not runs["pyfast@base"]["ok"]
     assert "no such scenario here" in runs["pyfast@base"]["reason"]
+
+
+
+#: A process whose 4 threads each sleep 50 times (a context switch each)
+#: once told to on stdin, then wait; its first thread only reads stdin.
+_SLEEPERS = """\
+import sys, threading, time
+go, stop, slept = threading.Event(), threading.Event(), threading.Semaphore(0)
+def work():
+    go.wait()
+    for _ in range(50):
+        time.sleep(0.001)
+    slept.release()
+    stop.wait()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+print("started", flush=True)
+sys.stdin.readline()
+go.set()
+for t in threads:
+    slept.acquire()
+print("slept", flush=True)
+sys.stdin.readline()
+stop.set()
+"""
+
+
+def test_server_context_switches_count_every_thread_not_the_first_only():
+    """ServerProcess.ctx_switches() sums every thread's context switches:
+    psutil's num_ctx_switches() reads the process's first thread only,
+    which misses the switches of a server whose handlers run on threads."""
+    import psutil
+    from pyfast.bench.runner import ServerProcess, window_switches
+    child = subprocess.Popen([sys.executable, "-c", _SLEEPERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        server = ServerProcess.__new__(ServerProcess)   # the measuring half only: no server to start
+        server.ps = psutil.Process(child.pid)
+        assert child.stdout.readline() == "started\n"
+        start, first = server.ctx_switches(), server.ps.num_ctx_switches()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "slept\n"
+        end, last = server.ctx_switches(), server.ps.num_ctx_switches()
+        child.stdin.write("end\n")
+        child.stdin.flush()
+    finally:
+        child.stdin.close()
+        child.wait(10)
+    assert len(end) == 5   # the first thread and the 4 sleepers
+    assert window_switches(start, end) >= 4 * 50
+    assert (last.voluntary + last.involuntary) - (first.voluntary + first.involuntary) < 4 * 50
+    # a thread started between the samples counts from 0
+    assert window_switches({(1, "1"): 10}, {(1, "1"): 12, (1, "2"): 5}) == 7

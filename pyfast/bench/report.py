@@ -326,11 +326,14 @@ def baseline_grid(runs: list[Run], rows: list[Row], baseline: str) -> Grid:
     machine's state (other load, the host's CPU) is nearly the same for
     both, while it can differ twofold between rounds on a shared virtual
     machine: the ratio of each round's pair, median (min–max) over the
-    rounds, is the figure; the medians of req/s are shown beside it."""
+    rounds, is the figure; the medians of req/s are shown beside it.
+    Context switches per request tell how the server's threads ran: a
+    round whose twins differ there (e.g. one of them in a GIL convoy,
+    its threads queueing for the GIL) compares scheduling, not code."""
     g = Grid(f"pyfast.bench --baseline: this interpreter's pyfast / {baseline}'s (same run; "
              "ratios per round, median (min–max))",
              ["scenario", "server", "req/s now", "req/s before", "req/s now/before", "CPU µs/req now/before",
-              "p99 now/before", "rounds"], right=set(range(2, 8)))
+              "p99 now/before", "ctx switches/req now/before", "rounds"], right=set(range(2, 9)))
     by_key = {(r.scenario, r.server, r.round): r for r in runs if r.ok}
     for row in rows:
         if row.server.endswith(BASELINE_SUFFIX):
@@ -342,13 +345,13 @@ def baseline_grid(runs: list[Run], rows: list[Row], baseline: str) -> Grid:
         if not (row.ok and base.ok):
             g.add(row.scenario, row.scenario, [row.server, f"{row.rps:,.0f}" if row.ok else "failed",
                                                f"{base.rps:,.0f}" if base.ok else "failed", "not in both"]
-                  + [""] * 3)
+                  + [""] * 4)
             continue
         pairs = [(r, by_key[(row.scenario, twin, r.round)]) for r in runs
                  if r.ok and r.scenario == row.scenario and r.server == row.server
                  and (row.scenario, twin, r.round) in by_key]
         cells = []
-        for attr in ("rps", "cpu_us_per_req", "p99_us"):
+        for attr in ("rps", "cpu_us_per_req", "p99_us", "ctx_switches_per_req"):
             ratios = [getattr(a, attr) / getattr(b, attr) for a, b in pairs if getattr(b, attr)]
             cells.append(_ratio(statistics.median(ratios), min(ratios), max(ratios)) if ratios else "")
         g.add(row.scenario, row.scenario, [row.server, f"{row.rps:,.0f}", f"{base.rps:,.0f}", *cells,

@@ -73,6 +73,11 @@ class Run:
     elapsed_s: float = 0.0
     server_cpu_s: float = 0.0      # user+system seconds over the measure window
     cpu_us_per_req: float = 0.0    # server CPU microseconds per request
+    # Context switches of every server thread (voluntary + involuntary) per
+    # request over the measure window: with one thread per connection,
+    # ~1 when each handler blocks once per request, more when the threads
+    # queue for the GIL (a GIL convoy costs CPU per request).
+    ctx_switches_per_req: float = 0.0
     gen_cpu: float = 0.0           # load generator CPU seconds per second (1.0 = saturated)
     others: float = 0.0            # cores kept busy by other processes (noise), on average
     rss_idle_kib: float = 0.0      # server RSS once ready, before any connection
@@ -177,6 +182,32 @@ class ServerProcess:
             total += c.user + c.system
         return total
 
+    def ctx_switches(self) -> dict[tuple[int, str], int]:
+        """(pid, thread id) -> context switches so far (voluntary +
+        involuntary) of every thread of the server process and of its child
+        processes (Linux: /proc/PID/task/*/status; psutil's
+        num_ctx_switches() reads the process's first thread only).  Empty
+        where /proc is missing."""
+        counts = {}
+        try:
+            procs = [self.ps, *self.ps.children(recursive=True)]
+        except psutil.Error:
+            procs = [self.ps]
+        for proc in procs:
+            try:
+                tids = os.listdir(f"/proc/{proc.pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open(f"/proc/{proc.pid}/task/{tid}/status") as f:
+                        status = f.read()
+                except OSError:
+                    continue   # the thread exited
+                counts[(proc.pid, tid)] = sum(int(n) for n in re.findall(
+                    r"^(?:non)?voluntary_ctxt_switches:\s*(\d+)$", status, re.M))
+        return counts
+
     def worker_conns(self) -> list[int]:
         """Established TCP connections held by each worker process: each
         child of the server that holds the listening socket too
@@ -220,6 +251,7 @@ class WindowSampler(threading.Thread):
         self.me = psutil.Process()
         self.rfd, self.wfd = os.pipe()
         self.marks: list[tuple[float, float, float, float]] = []
+        self.ctx_switches: list[dict] = []   # the server's threads', at each mark
         self.rss_kib = 0.0   # server RSS and threads at the end mark
         self.threads = 0
         self.worker_conns: list[int] = []
@@ -229,6 +261,7 @@ class WindowSampler(threading.Thread):
             while len(self.marks) < 2 and os.read(self.rfd, 1):
                 mine = self.me.cpu_times()
                 self.marks.append((self.server.cpu_s(), mine.user + mine.system, _busy_s(), time.monotonic()))
+                self.ctx_switches.append(self.server.ctx_switches())
                 if len(self.marks) == 1:
                     # At the start: the generator closes its connections at the end.
                     self.worker_conns = self.server.worker_conns()
@@ -249,6 +282,14 @@ class WindowSampler(threading.Thread):
         (s0, m0, b0, t0), (s1, m1, b1, t1) = self.marks
         others = ((b1 - b0) - (s1 - s0) - (m1 - m0)) / (t1 - t0) if t1 > t0 else 0.0
         return s1 - s0, max(others, 0.0)
+
+
+def window_switches(start: dict, end: dict) -> int:
+    """Context switches between two ServerProcess.ctx_switches() samples:
+    each thread's count at the end less its count at the start (0 for a
+    thread started in between).  A thread that exited in between is not
+    counted."""
+    return sum(n - start.get(key, 0) for key, n in end.items())
 
 
 def _drive(sc: Scenario, impl: str, host: str, port: int, opts: Options, mark_fd: int) -> tuple[str, dict]:
@@ -363,6 +404,8 @@ def run_one(rnd: int, sc: Scenario, impl: str, opts: Options, cpus: tuple[int | 
     if window is not None:
         run.server_cpu_s, run.others = window
         run.cpu_us_per_req = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
+        if run.requests and len(sampler.ctx_switches) == 2:
+            run.ctx_switches_per_req = window_switches(*sampler.ctx_switches) / run.requests
     if not alive:
         run.ok = False
         run.reason = f"server died: {tail}"
@@ -394,6 +437,7 @@ class Row:
     p50_us: float = 0.0
     p99_us: float = 0.0
     cpu_us_per_req: float = 0.0
+    ctx_switches_per_req: float = 0.0   # the server's threads', median (see Run)
     gen_cpu: float = 0.0
     others: float = 0.0            # cores kept busy by other processes, median
     rss_per_conn_kib: float = 0.0  # (RSS at the end of the window - idle RSS) / conns, median
@@ -427,6 +471,7 @@ def _row(name: str, impl: str, sc: Scenario, mine: list[Run]) -> Row:
     row = Row(name, impl, ok=True, rounds=len(good), rps=med("rps"),
               rps_min=min(r.rps for r in good), rps_max=max(r.rps for r in good),
               p50_us=med("p50_us"), p99_us=med("p99_us"), cpu_us_per_req=med("cpu_us_per_req"),
+              ctx_switches_per_req=med("ctx_switches_per_req"),
               gen_cpu=med("gen_cpu"), others=med("others"),
               rss_per_conn_kib=statistics.median((r.rss_kib - r.rss_idle_kib) / sc.conns for r in good),
               threads=max(r.threads for r in good),
@@ -557,22 +602,34 @@ def from_json(data: dict) -> tuple[Options, list[Run], list[Row]]:
 def merge_json(datas: list[dict]) -> dict:
     """Several --json files as one: the runs of all, in order, their
     scenarios in first-seen order, the medians computed again over all the
-    runs (a scenario's rows are only comparable within one file's rounds:
-    keep each scenario in one file). Options and machine are the first's."""
+    runs. Options and machine are the first's.
+
+    Rows are compared round by round (a row against its IMPL@base twin or
+    the stdlib/C row of the same round), so a scenario's rounds stay
+    within their file: where an earlier file holds the same scenario, this
+    file's rounds of it are numbered after that file's (the runs of
+    `--baseline` repeated three times report as one run of every round,
+    each row still paired with its own file's twin)."""
     if len(datas) == 1:
         return datas[0]
     out = dict(datas[0])
     names: list[str] = []
     defs: dict = {}
     runs: list[dict] = []
+    next_round: dict[str, int] = {}   # scenario -> first free round number
     for d in datas:
         for name in d.get("options", {}).get("scenarios", []):
             if name not in names:
                 names.append(name)
         defs.update(d.get("scenarios", {}))
-        runs.extend(d.get("runs", []))
+        mine = d.get("runs", [])
+        offset = {sc: next_round.get(sc, 0) for sc in {r["scenario"] for r in mine}}
+        for r in mine:
+            runs.append(dict(r, round=r["round"] + offset[r["scenario"]]))
+        for r in runs[len(runs) - len(mine):]:
+            next_round[r["scenario"]] = max(next_round.get(r["scenario"], 0), r["round"] + 1)
     out["options"] = dict(out.get("options", {}), scenarios=names, servers=None,
-                          rounds=max(d.get("options", {}).get("rounds", 1) for d in datas))
+                          rounds=max(next_round.values(), default=1))
     out["scenarios"] = defs
     out["runs"] = runs
     opts, run_objs, _ = from_json(dict(out, medians=[]))
