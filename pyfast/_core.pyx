@@ -41,7 +41,7 @@ from cpython.pythread cimport (PyThread_get_thread_ident, PyThread_allocate_lock
                                PyThread_release_lock, NOWAIT_LOCK, PY_LOCK_ACQUIRED)
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint64_t, int64_t
-from libc.errno cimport EAGAIN, EMSGSIZE, ENOBUFS
+from libc.errno cimport EAGAIN, EINTR, EMSGSIZE, ENOBUFS, ENOMEM, ESHUTDOWN
 from libc.string cimport memchr, memcpy
 
 from pyfast.includes.system cimport *

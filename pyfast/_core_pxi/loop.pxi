@@ -60,7 +60,7 @@ cdef class Waiter:
         while True:
             with nogil:
                 n = pf_loop_wait(&self.loop, ms, evs, _TAGS)
-            if n == -_errno.EINTR:
+            if n == -EINTR:
                 PyErr_CheckSignals()
                 if ms > 0:
                     ms = <int>(deadline - pf_now_ms())
@@ -108,9 +108,9 @@ cdef int post_object(pf_loop *loop, int op, object obj, uint64_t arg) except -2:
         return 0
     if obj is not None:
         Py_DECREF(obj)
-    if rc == -_errno.ESHUTDOWN:
+    if rc == -ESHUTDOWN:
         return -1
-    if rc == -_errno.ENOMEM:
+    if rc == -ENOMEM:
         raise MemoryError()
     raise_errno(rc)
 

@@ -112,7 +112,7 @@ cdef class Pool:
         cdef int rc = pf_pool_submit(&self.p, <void *>item)
         if rc < 0:
             Py_DECREF(item)
-            if rc == -_errno.ESHUTDOWN:
+            if rc == -ESHUTDOWN:
                 raise RuntimeError("cannot submit to a closed pool")
             raise_errno(rc)
         if rc == PF_POOL_START_WORKER:

@@ -15,7 +15,7 @@ cdef int wait_fd(int fd, short events, int64_t deadline_ms) except -1:
             ms = 0 if left <= 0 else <int>min(left, 0x7fffffff)
         with nogil:
             rc = pf_wait_fd(fd, events, ms)
-        if rc == -_errno.EINTR:
+        if rc == -EINTR:
             PyErr_CheckSignals()
             continue
         if rc < 0:
@@ -251,9 +251,9 @@ cdef class SocketReader(_SocketStream):
             self._leave()
             if n >= 0:
                 return n
-            if n == -_errno.EINTR:
+            if n == -EINTR:
                 PyErr_CheckSignals()
-            elif n == -_errno.EAGAIN:
+            elif n == -EAGAIN:
                 # The socket has a timeout (Python made the fd non-blocking).
                 self._wait(POLLIN, &left)
             else:
@@ -495,7 +495,7 @@ cdef class SocketWriter(_SocketStream):
             while n > 0:
                 with nogil:
                     r = pf_sock_send(self.fd, p, n, MSG_DONTWAIT)
-                if r == -_errno.EAGAIN:
+                if r == -EAGAIN:
                     self._wait(POLLOUT, &left)
                     continue
                 if r < 0:
@@ -604,7 +604,7 @@ def sock_sendall(sock, data, int flags=0):
         n = <size_t>view.len
         while True:
             r = pf_sock_send(fd, p, n, flags | MSG_DONTWAIT)
-            if r == -_errno.EAGAIN:
+            if r == -EAGAIN:
                 if deadline == -2:
                     timeout = sock.gettimeout()
                     if timeout == 0:
