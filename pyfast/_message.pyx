@@ -173,9 +173,6 @@ cdef class MessageLoop:
             o.board = &(<Board>admission).b
         context = getattr(server, "ssl_context", None)
         if context is not None:
-            if o.proxy:
-                raise ValueError("proxy_protocol with ssl_context is not supported on "
-                                 "message servers yet")
             o.tls_ctx = _ssl_ctx_of(context)
             o.handshake_ms = timeout_ms(getattr(server, "handshake_timeout", 10.0))
             self.ssl_context = context
