@@ -381,6 +381,7 @@ cdef class MessageLoop:
             ev.msg.ptr = NULL
             self._run_posted(ev.msg.op, item)
         elif ev.type == PF_MEV_REFUSED:
+            # conn.tls is NULL while a PROXY header is read (pf_msgloop.h)
             if ev.conn.tls != NULL:
                 if ev.err != PF_MCLOSE_SHUTDOWN:
                     _log_tls_refused(decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len),
