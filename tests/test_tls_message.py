@@ -555,10 +555,14 @@ def test_proxy_header_then_tls_slow_header_and_slow_handshake_time_out(server_co
         assert stats(server)["proxy_refused"] == stats(server)["tls_refused"] == 1
 
 
-def test_proxy_header_then_tls_many_connections_return_fds(server_context, client_context):
-    """300 connections in a row, good and refused by turns: the server's
-    descriptors come back to their level."""
-    with serve(WhoEcho, server_context, proxy_protocol=True) as server:
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_proxy_header_then_tls_many_connections_return_fds(server_context, client_context,
+                                                           loop_threads):
+    """300 connections in a row, good and refused by turns (on one loop, or
+    handed by the accepting loop to another): the server's descriptors
+    come back to their level."""
+    with serve(WhoEcho, server_context, proxy_protocol=True,
+               loop_threads=loop_threads) as server:
         address = server.server_address
         hello = client_hello()
 
@@ -581,8 +585,13 @@ def test_proxy_header_then_tls_many_connections_return_fds(server_context, clien
         round_(300)
         assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
             (support.fd_count(), fds)
-        assert support.wait_until(lambda: stats(server)["connections"] == 0)
-        assert stats(server)["handshakes"] == 110
+
+        def total(key):
+            return sum(loop.stats[key] for loop in server._message_loops)
+
+        assert support.wait_until(lambda: total("connections") == 0)
+        assert (total("handshakes"), total("tls_refused"), total("proxy_refused")) \
+            == (110, 110, 110)
 
 
 # ------------------------------------------------------- contexts it refuses
