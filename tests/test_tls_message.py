@@ -492,8 +492,8 @@ def test_proxy_header_then_tls_the_handler_sees_the_client_certificate(server_co
 
 def test_proxy_header_then_tls_bad_input(server_context, client_context, caplog):
     """A bad header: refused for it ("pyfast.proxy", proxy_refused).  A good
-    header then garbage, or a ClientHello cut short by a FIN: refused at the
-    handshake ("pyfast.tls", tls_refused) with the header's client in the
+    header then garbage, or a ClientHello cut short by a FIN or a reset:
+    refused at the handshake ("pyfast.tls", tls_refused) with the header's client in the
     log.  No handler runs for either; a good client is served meanwhile."""
     caplog.set_level(logging.INFO, logger="pyfast.proxy")
     caplog.set_level(logging.DEBUG, logger="pyfast.tls")   # last: the handler's level
@@ -508,17 +508,22 @@ def test_proxy_header_then_tls_bad_input(server_context, client_context, caplog)
         good = support.connect(address)
         good_tls = proxied_tls_handshake(good, v1(("192.0.2.1", 1)), client_context)
         for data in (b"PROXY TCP4 nonsense\r\n" + client_hello(),
-                     v1(("192.0.2.44", 44)) + os.urandom(600),
+                     v1(("192.0.2.44", 44)) + b"GET / HTTP/1.0\r\n\r\n",
                      v1(("192.0.2.45", 45)) + client_hello()[:40]):
             with support.connect(address) as s:
                 s.sendall(data)
                 s.shutdown(socket.SHUT_WR)
                 closed_by_server(s)
+        s = support.connect(address)     # reset mid-handshake
+        s.sendall(v1(("192.0.2.47", 47)) + client_hello()[:30])
+        time.sleep(0.05)
+        support.reset_close(s)
         assert support.wait_until(lambda: stats(server)["proxy_refused"] == 1
-                                  and stats(server)["tls_refused"] == 2)
+                                  and stats(server)["tls_refused"] == 3)
         assert any(r.name == "pyfast.proxy" for r in caplog.records)
         assert refused(caplog, "('192.0.2.44', 44) refused")
         assert refused(caplog, "('192.0.2.45', 45) ended")
+        assert refused(caplog, "('192.0.2.47', 47) ended")
         assert ask_tls(good, good_tls, b"ok\n") == b"('192.0.2.1', 1)|TLSv1.3|ok\n"
         good.close()
     assert opened == [("192.0.2.1", 1)]
