@@ -334,9 +334,42 @@ static void proxy_refused(pf_msgloop *l, pf_mconn *c, int err)
     push_refused(l, c, err, why, &x->peer, x->peer_len);
 }
 
+/* The header of c, a TLS server's connection, is complete: its handshake
+ * begins (MC_HANDSHAKE, handshake_ms from now), the n bytes that followed
+ * the header at rest (the ClientHello's first, if any) fed to its TLS
+ * state, the header's client the address its OPEN or REFUSED reports.
+ * Till now c->tls was NULL, so the header was read as plaintext is. */
+static int proxy_to_tls(pf_msgloop *l, pf_mconn *c, const unsigned char *rest, size_t n)
+{
+    struct pf_mproxy *x = c->proxy;
+    const pf_proxy_header *h = &x->p.hdr;
+    struct pf_mtls *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    if (n > 0 && (!(t->t = pf_tls_new(l->o.tls_ctx)) || pf_tls_feed(t->t, rest, n) < 0)) {
+        pf_tls_free(t->t);
+        free(t);
+        return -ENOMEM;
+    }
+    if (h->src_len) {
+        memcpy(&t->peer, &h->src, h->src_len);
+        t->peer_len = h->src_len;
+    } else { /* v2 LOCAL, UNKNOWN: the proxy's */
+        memcpy(&t->peer, &x->peer, x->peer_len);
+        t->peer_len = x->peer_len;
+    }
+    c->tls = t;
+    c->flags = (c->flags & ~MC_HEADER) | MC_HANDSHAKE;
+    clock_stop(l, c, PF_CLOCK_PROXY);
+    clock_start(l, c, PF_CLOCK_HANDSHAKE);
+    mark_dirty(l, c); /* x is freed at settle */
+    return 0;
+}
+
 /* Feed the n bytes read at buf to c's header parser.  Returns how many of
  * them follow the header (the client's, to frame), at buf + n - returned;
- * 0 as long as the header is incomplete, and when c is being refused. */
+ * 0 as long as the header is incomplete, when c is being refused, and
+ * (TLS) when its handshake begins (proxy_to_tls took those bytes). */
 static size_t proxy_read(pf_msgloop *l, pf_mconn *c, const unsigned char *buf, size_t n)
 {
     struct pf_mproxy *x = c->proxy;
@@ -344,8 +377,10 @@ static size_t proxy_read(pf_msgloop *l, pf_mconn *c, const unsigned char *buf, s
     int rc = pf_proxy_feed(&x->p, buf, n, &used);
     if (rc == 0)
         return 0;
+    if (rc > 0 && l->o.tls_ctx && (rc = proxy_to_tls(l, c, buf + used, n - used)) == 0)
+        return 0;
     if (rc < 0) {
-        x->reason = x->p.reason;
+        x->reason = x->p.err ? x->p.reason : "out of memory"; /* proxy_to_tls's */
         c->flags |= MC_ABORT | MC_SKIP | MC_NOREAD;
         c->err = rc;
         mark_dirty(l, c);
@@ -750,7 +785,8 @@ static void read_conn(pf_msgloop *l, pf_mconn *c)
         if (rest == 0) {
             /* A proxy sends the header on its own, the client's first
              * bytes right behind it: read them now rather than in the
-             * next cycle (an EAGAIN costs less than a wake-up). */
+             * next cycle (an EAGAIN costs less than a wake-up).  TLS:
+             * c->tls is set now, so this goes on with the handshake. */
             if (!(c->flags & (MC_HEADER | MC_SKIP)))
                 read_conn(l, c);
             return;
@@ -786,28 +822,9 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->events = EPOLLIN;
-    if (l->o.tls_ctx) {
-        /* OPEN once the handshake completed (tls_input). */
-        c->tls = calloc(1, sizeof(*c->tls));
-        if (!c->tls || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
-            free(c->tls);
-            free(c);
-            goto drop;
-        }
-        memcpy(&c->tls->peer, ss, alen);
-        c->tls->peer_len = alen;
-        c->flags |= MC_HANDSHAKE;
-        clock_start(l, c, PF_CLOCK_IDLE);
-        clock_start(l, c, PF_CLOCK_HANDSHAKE);
-        l->nconns++;
-        l->accepted++;
-        /* The client speaks first, its ClientHello usually here by now:
-         * read it at once, not after another wait. */
-        read_conn(l, c);
-        return;
-    }
     if (l->o.proxy) {
-        /* OPEN once the header is complete (proxy_read). */
+        /* OPEN once the header is complete (proxy_read); with TLS, once
+         * the handshake that follows it completed (proxy_to_tls). */
         c->proxy = malloc(sizeof(*c->proxy));
         if (!c->proxy || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
             free(c->proxy);
@@ -832,6 +849,26 @@ static void add_conn(pf_msgloop *l, int fd, socklen_t alen)
         }
         /* The proxy speaks first, its header usually in the segment that
          * followed the handshake: read it now, not after another wait. */
+        read_conn(l, c);
+        return;
+    }
+    if (l->o.tls_ctx) {
+        /* OPEN once the handshake completed (tls_input). */
+        c->tls = calloc(1, sizeof(*c->tls));
+        if (!c->tls || pf_loop_add(&l->loop, fd, EPOLLIN, conn_tag(c)) < 0) {
+            free(c->tls);
+            free(c);
+            goto drop;
+        }
+        memcpy(&c->tls->peer, ss, alen);
+        c->tls->peer_len = alen;
+        c->flags |= MC_HANDSHAKE;
+        clock_start(l, c, PF_CLOCK_IDLE);
+        clock_start(l, c, PF_CLOCK_HANDSHAKE);
+        l->nconns++;
+        l->accepted++;
+        /* The client speaks first, its ClientHello usually here by now:
+         * read it at once, not after another wait. */
         read_conn(l, c);
         return;
     }

@@ -102,6 +102,11 @@
  * does not complete within handshake_ms of the accept, ends in REFUSED
  * (err: 0 closed by the peer, -ECONNRESET etc., PF_MCLOSE_TLS with
  * pf_tls_reason(pf_mconn_tls(conn)) the reason, PF_MCLOSE_HANDSHAKE).
+ * With o.proxy too (TLS passthrough behind a proxy), the PROXY header
+ * comes first, in plaintext, and is read as without TLS (proxy_ms; its
+ * REFUSED has conn->tls NULL, as the caller tells them apart); the bytes
+ * behind it start the handshake, whose handshake_ms runs from the
+ * header's end and whose OPEN and REFUSED report the header's client.
  * After the handshake a TLS error closes the connection at once (CLOSE,
  * err PF_MCLOSE_TLS); the peer's close_notify, or a FIN between records,
  * is EOF; a FIN inside a record is PF_MCLOSE_TLS.  Output is queued as
@@ -199,7 +204,8 @@ struct pf_mconn {
     int cork;             /* set by the caller: queue, do not write yet */
     struct pf_mproxy *proxy; /* o.proxy: the PROXY header's parser, until
                                 the header is complete and reported */
-    struct pf_mtls *tls;  /* o.tls_ctx: the connection's TLS state */
+    struct pf_mtls *tls;  /* o.tls_ctx: the connection's TLS state (with
+                           * o.proxy: NULL until its header is complete) */
 };
 
 typedef struct {

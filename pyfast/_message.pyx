@@ -174,9 +174,6 @@ cdef class MessageLoop:
             o.board = &(<Board>admission).b
         context = getattr(server, "ssl_context", None)
         if context is not None:
-            if o.proxy:
-                raise ValueError("proxy_protocol with ssl_context is not supported on "
-                                 "message servers yet")
             o.tls_ctx = _ssl_ctx_of(context)
             o.handshake_ms = timeout_ms(getattr(server, "handshake_timeout", 10.0))
             self.ssl_context = context
@@ -385,6 +382,7 @@ cdef class MessageLoop:
             ev.msg.ptr = NULL
             self._run_posted(ev.msg.op, item)
         elif ev.type == PF_MEV_REFUSED:
+            # conn.tls is NULL while a PROXY header is read (pf_msgloop.h)
             if ev.conn.tls != NULL:
                 if ev.err != PF_MCLOSE_SHUTDOWN:
                     _log_tls_refused(decode_address(<const sockaddr *>ev.data, <socklen_t>ev.len),

@@ -134,6 +134,18 @@ handler is unchanged: it gets plaintext messages and sends plaintext.
   logged at INFO.  The peer's close_notify, or a FIN between records, is
   an ordinary EOF (as ``SSLSocket`` with ``suppress_ragged_eofs``).  A
   graceful close sends close_notify before the FIN.
+- Behind a proxy in TCP mode (HAProxy ``mode tcp`` with ``send-proxy`` or
+  ``send-proxy-v2``, TLS passed through), with ``server.proxy_protocol``
+  too (pyfast.proxy): the PROXY header comes first, in plaintext, and is
+  read as on a plaintext server (``proxy_timeout``, ``proxy_trusted``; a
+  missing, malformed or stalled header or an untrusted peer is refused on
+  "pyfast.proxy" and counted in ``stats["proxy_refused"]``); the bytes
+  behind it, in the same read or not, start the handshake, which
+  ``handshake_timeout`` then bounds from the header's end.  A handshake
+  that fails is refused as above, logged with the header's client
+  address; ``client_address`` is that client's (the proxy's for a v2
+  LOCAL or an UNKNOWN header), as on the threaded and cooperative
+  servers.
 - ``self.tls`` (a TLSInfo, None over plaintext): ``getpeercert()``,
   ``version()``, ``cipher()``, ``selected_alpn_protocol()``, as on
   ``ssl.SSLSocket``.
@@ -149,10 +161,9 @@ handler is unchanged: it gets plaintext messages and sends plaintext.
   3.10-3.13's (checked: the ``SSL_CTX`` found must report the context's
   options and verify mode), and ValueError for a context with
   ``sni_callback``, ``keylog_filename`` or ``_msg_callback`` (OpenSSL
-  would call them with an ``ssl.SSLSocket`` the loop does not have), or
-  when the server also has ``proxy_protocol`` (not yet).  The loop threads
-  use the context without the GIL: do not change it (load_cert_chain,
-  set_alpn_protocols...) while the server runs.
+  would call them with an ``ssl.SSLSocket`` the loop does not have).  The
+  loop threads use the context without the GIL: do not change it
+  (load_cert_chain, set_alpn_protocols...) while the server runs.
 
 Where handlers run: on the loop thread, which takes the GIL once per
 batch (as uvloop runs Python on its loop thread).  ``server.loop_threads``

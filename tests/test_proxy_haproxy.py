@@ -27,6 +27,7 @@ import pytest
 import support
 from test_proxy import (_cooperative, _handler_class, _message, _threaded,
                         http_server_logging)
+from test_tls import ca, client_context, server_context  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -157,6 +158,30 @@ def test_behind_haproxy_client_address_is_the_clients(pyfast_impl, serve, haprox
         assert reply == repr(me).encode() + b"|line %d\n" % i
         sock.close()
     assert [addr[0] for addr, _ in seen] == [CLIENT_HOST] * 3
+
+
+def test_message_server_with_tls_behind_haproxy_tcp_passthrough(pyfast_impl, serve, haproxy,
+                                                               server_context,  # noqa: F811
+                                                               client_context):  # noqa: F811
+    """HAProxy in `mode tcp` with send-proxy-v2 passes TLS through: its
+    header, then the client's ClientHello, reach the message loop, which
+    reads the one and handshakes on the rest; client_address is the
+    client's (its TLS session ends at the server, not at HAProxy)."""
+    seen = []
+    server = _message(pyfast_impl)((support.HOST, 0), _handler_class(pyfast_impl, seen, _message))
+    server.proxy_protocol = True
+    server.proxy_trusted = ["127.0.0.1"]
+    server.ssl_context = server_context
+    serve(server)
+    h = haproxy([f"server s1 {support.HOST}:{server.server_address[1]} send-proxy-v2"])
+    for i in range(3):
+        with client_context.wrap_socket(h.connect(), server_hostname="localhost") as sock:
+            assert sock.version() == "TLSv1.3"
+            me = sock.getsockname()
+            sock.sendall(b"line %d\n" % i)
+            assert support.recv_until(sock, b"\n") == repr(me).encode() + b"|line %d\n" % i
+    assert [addr[0] for addr, _ in seen] == [CLIENT_HOST] * 3
+    assert server._message_loop.stats["handshakes"] == 3
 
 
 @pytest.mark.parametrize("send", SEND)

@@ -384,6 +384,221 @@ def test_bad_record_is_the_close_reason_logged_at_info(server_context, client_co
                and "closed TLS connection" in r.getMessage() for r in caplog.records)
 
 
+# ------------------------------ a PROXY header, then TLS (TLS passthrough)
+
+from test_proxy import v1, v2  # noqa: E402
+from test_tls_faults import client_hello  # noqa: E402
+
+
+class WhoEcho(MessageHandler):
+    """Replies "<client_address>|<TLS version>|<line>"."""
+
+    def handle_message(self, msg):
+        self.send_message(f"{self.client_address}|{self.tls.version()}|".encode() + msg)
+
+
+def proxied_tls_handshake(raw, header, context, split=0):
+    """A TLS handshake over raw after header, as HAProxy in `mode tcp` with
+    send-proxy does it: the header and the ClientHello in one send (split:
+    0), or the header in two sends split bytes apart, the ClientHello
+    after it in a third.  Returns the SSLObject and its two memory BIOs."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    if split:
+        raw.sendall(header[:split])
+        time.sleep(0.05)
+        raw.sendall(header[split:])
+        time.sleep(0.05)
+        raw.sendall(outgoing.read())
+    else:
+        raw.sendall(header + outgoing.read())
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            data = raw.recv(65536)
+            if not data:
+                raise ConnectionError("closed during the handshake")
+            incoming.write(data)
+    raw.sendall(outgoing.read())
+    return obj, incoming, outgoing
+
+
+def ask_tls(raw, tls, line):
+    obj, incoming, outgoing = tls
+    obj.write(line)
+    raw.sendall(outgoing.read())
+    while True:
+        try:
+            data = obj.read(65536)
+            if data.endswith(b"\n"):
+                return data
+        except ssl.SSLWantReadError:
+            incoming.write(raw.recv(65536))
+
+
+@pytest.mark.parametrize("header, split, expect", [
+    (v1(("192.0.2.7", 40123)), 0, "('192.0.2.7', 40123)"),
+    (v1(("192.0.2.7", 40123)), 17, "('192.0.2.7', 40123)"),
+    (v2(("2001:db8::5", 7), ("2001:db8::1", 443)), 0, "('2001:db8::5', 7, 0, 0)"),
+    (v2(("2001:db8::5", 7), ("2001:db8::1", 443)), 9, "('2001:db8::5', 7, 0, 0)"),
+    (v2(None, command=0), 0, "peer"),   # LOCAL: the proxy's own address
+], ids=["v1-one-segment", "v1-split", "v2-one-segment", "v2-split", "v2-local"])
+def test_proxy_header_then_tls(server_context, client_context, header, split, expect):
+    """The header (plaintext) and the ClientHello in one segment, or the
+    header split across reads then the ClientHello: the handler sees the
+    header's client as client_address, over TLS 1.3."""
+    with serve(WhoEcho, server_context, proxy_protocol=True) as server:
+        with support.connect(server.server_address) as raw:
+            tls = proxied_tls_handshake(raw, header, client_context, split)
+            peer = str(raw.getsockname())
+            assert ask_tls(raw, tls, b"hi\n") == \
+                f"{peer if expect == 'peer' else expect}|TLSv1.3|hi\n".encode()
+        assert stats(server)["handshakes"] == 1
+        assert stats(server)["proxy_refused"] == stats(server)["tls_refused"] == 0
+
+
+def test_proxy_header_then_tls_the_handler_sees_the_client_certificate(server_context, ca):
+    """A client certificate under CERT_REQUIRED, behind the header: self.tls
+    has it, and the stdlib client (wrap_socket after the header, in its own
+    segment) completes the handshake."""
+    server_ctx = _copy_context(server_context, ca)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    ca.issue_cert("client@example.org").configure_cert(client_ctx)
+    seen = []
+
+    class Who(LineEcho):
+        def setup(self):
+            seen.append((self.client_address, self.tls.version(),
+                         self.tls.getpeercert()["subjectAltName"]))
+
+    with serve(Who, server_ctx, proxy_protocol=True) as server:
+        raw = support.connect(server.server_address)
+        raw.sendall(v1(("192.0.2.8", 8)))
+        with client_ctx.wrap_socket(raw, server_hostname="localhost") as c:
+            c.sendall(b"x\n")
+            assert support.recv_until(c, b"\n") == b"x\n"
+    (address, version, names), = seen
+    assert (address, version) == (("192.0.2.8", 8), "TLSv1.3")
+    assert ("email", "client@example.org") in names
+
+
+def test_proxy_header_then_tls_bad_input(server_context, client_context, caplog):
+    """A bad header: refused for it ("pyfast.proxy", proxy_refused).  A good
+    header then garbage, or a ClientHello cut short by a FIN or a reset:
+    refused at the handshake ("pyfast.tls", tls_refused) with the header's client in the
+    log.  No handler runs for either; a good client is served meanwhile."""
+    caplog.set_level(logging.INFO, logger="pyfast.proxy")
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")   # last: the handler's level
+    opened = []
+
+    class Who(WhoEcho):
+        def setup(self):
+            opened.append(self.client_address)
+
+    with serve(Who, server_context, proxy_protocol=True) as server:
+        address = server.server_address
+        good = support.connect(address)
+        good_tls = proxied_tls_handshake(good, v1(("192.0.2.1", 1)), client_context)
+        for data in (b"PROXY TCP4 nonsense\r\n" + client_hello(),
+                     v1(("192.0.2.44", 44)) + b"GET / HTTP/1.0\r\n\r\n",
+                     v1(("192.0.2.45", 45)) + client_hello()[:40]):
+            with support.connect(address) as s:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                closed_by_server(s)
+        s = support.connect(address)     # reset mid-handshake
+        s.sendall(v1(("192.0.2.47", 47)) + client_hello()[:30])
+        time.sleep(0.05)
+        support.reset_close(s)
+        assert support.wait_until(lambda: stats(server)["proxy_refused"] == 1
+                                  and stats(server)["tls_refused"] == 3)
+        assert any(r.name == "pyfast.proxy" for r in caplog.records)
+        assert refused(caplog, "('192.0.2.44', 44) refused")
+        assert refused(caplog, "('192.0.2.45', 45) ended")
+        assert refused(caplog, "('192.0.2.47', 47) ended")
+        assert ask_tls(good, good_tls, b"ok\n") == b"('192.0.2.1', 1)|TLSv1.3|ok\n"
+        good.close()
+    assert opened == [("192.0.2.1", 1)]
+
+
+def test_proxy_header_then_tls_untrusted_peer_refused_before_any_byte(server_context,
+                                                                       client_context, caplog):
+    caplog.set_level(logging.INFO, logger="pyfast.proxy")
+    with serve(WhoEcho, server_context, proxy_protocol=True,
+               proxy_trusted=["10.0.0.0/8"]) as server:
+        with support.connect(server.server_address) as raw:
+            raw.sendall(v1() + client_hello())
+            assert closed_by_server(raw) == b""
+        assert support.wait_until(lambda: "not in proxy_trusted" in caplog.text)
+        assert stats(server)["proxy_refused"] == 1
+        assert stats(server)["tls_refused"] == stats(server)["handshakes"] == 0
+
+
+def test_proxy_header_then_tls_slow_header_and_slow_handshake_time_out(server_context, caplog):
+    """Half a header: proxy_timeout; a header and no ClientHello:
+    handshake_timeout.  Each refused for its own reason."""
+    caplog.set_level(logging.INFO, logger="pyfast.proxy")
+    caplog.set_level(logging.DEBUG, logger="pyfast.tls")   # last: the handler's level
+    with serve(WhoEcho, server_context, proxy_protocol=True, proxy_timeout=0.3,
+               handshake_timeout=0.3) as server:
+        with support.connect(server.server_address) as half, \
+                support.connect(server.server_address) as silent:
+            half.sendall(v1()[:10])
+            silent.sendall(v1(("192.0.2.46", 46)))
+            assert closed_by_server(half) == b""
+            assert closed_by_server(silent) == b""
+        assert support.wait_until(lambda: "proxy_timeout" in caplog.text)
+        assert refused(caplog, "('192.0.2.46', 46) ended: timed out")
+        assert stats(server)["proxy_refused"] == stats(server)["tls_refused"] == 1
+
+
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_proxy_header_then_tls_many_connections_return_fds(server_context, client_context,
+                                                           loop_threads):
+    """300 connections in a row, good and refused by turns (on one loop, or
+    handed by the accepting loop to another): the server's descriptors
+    come back to their level."""
+    with serve(WhoEcho, server_context, proxy_protocol=True,
+               loop_threads=loop_threads) as server:
+        address = server.server_address
+        hello = client_hello()
+
+        def round_(n):
+            for i in range(n):
+                with support.connect(address) as raw:
+                    if i % 3 == 0:
+                        tls = proxied_tls_handshake(raw, v2(("192.0.2.9", i)), client_context)
+                        assert ask_tls(raw, tls, b"a\n").startswith(b"('192.0.2.9'")
+                    elif i % 3 == 1:
+                        raw.sendall(v1() + hello[:50])
+                        raw.shutdown(socket.SHUT_WR)
+                        closed_by_server(raw)
+                    else:
+                        raw.sendall(b"GARBAGE " * 20)
+                        closed_by_server(raw)
+
+        round_(30)
+        fds = support.fd_count()
+        round_(300)
+        assert support.wait_until(lambda: support.fd_count() <= fds, timeout=20), \
+            (support.fd_count(), fds)
+
+        def total(key):
+            return sum(loop.stats[key] for loop in server._message_loops)
+
+        assert support.wait_until(lambda: total("connections") == 0)
+        assert (total("handshakes"), total("tls_refused"), total("proxy_refused")) \
+            == (110, 110, 110)
+
+
 # ------------------------------------------------------- contexts it refuses
 
 def _serve_forever_raises(context, exc, match, **attrs):
@@ -402,11 +617,6 @@ def test_context_with_an_sni_callback_is_refused_at_start(server_context, ca):
     ctx = _copy_context(server_context, ca)
     ctx.sni_callback = lambda sslobj, name, c: None
     _serve_forever_raises(ctx, ValueError, "sni_callback")
-
-
-def test_proxy_protocol_with_tls_is_refused_at_start(server_context):
-    _serve_forever_raises(server_context, ValueError, "proxy_protocol",
-                          proxy_protocol=True)
 
 
 def test_a_client_context_is_not_served(ca):
