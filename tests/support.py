@@ -196,6 +196,21 @@ def recv_all(sock, limit=1 << 24):
     return bytes(buf)
 
 
+def bio_handshake(raw, obj, outgoing, feed):
+    """Drive the client SSLObject obj's handshake over the socket raw: send
+    what obj wrote to outgoing, call feed() (which reads from raw into obj's
+    incoming BIO) while obj wants to read, and send its last flight."""
+    import ssl
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            feed()
+    raw.sendall(outgoing.read())
+
+
 def reset_close(sock):
     """Close with SO_LINGER 0: the peer gets a RST instead of a FIN."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,

@@ -436,14 +436,7 @@ def _response_records(address, client_context, requests):
         return whole
 
     with raw:
-        while True:
-            try:
-                obj.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                pump()
-        raw.sendall(outgoing.read())
+        support.bio_handshake(raw, obj, outgoing, pump)
         counts = []
         for path in requests:
             obj.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())

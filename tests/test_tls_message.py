@@ -414,17 +414,14 @@ def proxied_tls_handshake(raw, header, context, split=0):
         raw.sendall(outgoing.read())
     else:
         raw.sendall(header + outgoing.read())
-    while True:
-        try:
-            obj.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            raw.sendall(outgoing.read())
-            data = raw.recv(65536)
-            if not data:
-                raise ConnectionError("closed during the handshake")
-            incoming.write(data)
-    raw.sendall(outgoing.read())
+
+    def feed():
+        data = raw.recv(65536)
+        if not data:
+            raise ConnectionError("closed during the handshake")
+        incoming.write(data)
+
+    support.bio_handshake(raw, obj, outgoing, feed)
     return obj, incoming, outgoing
 
 
