@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from pyfast.bench import cgroup_scaling
+from pyfast.bench.runner import pyfast_root
 from support import connect, recv_exact, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 def test_serve_runs_the_server_on_two_workers_with_its_load(server):
     mode, size = cgroup_scaling.LOADS[server]
     proc = subprocess.Popen([sys.executable, "-m", "pyfast.bench.cgroup_scaling", "--serve", "2",
-                             "--server", server], stdout=subprocess.PIPE, text=True)
+                             "--server", server], stdout=subprocess.PIPE, text=True,
+                            cwd=pyfast_root())
     try:
         port = int(proc.stdout.readline().split()[1])
         assert wait_until(lambda: len(psutil.Process(proc.pid).children()) == 2)

@@ -99,10 +99,11 @@ def run_one(workers: int, quota: float, duration: float, server: str = "threadin
     {"rps": requests per second, "cpu_us": the server's CPU microseconds
     per request (parent and workers) over the measure window}."""
     from pyfast import _bench
+    from .runner import pyfast_root
     mode, size = LOADS[server]
     proc = subprocess.Popen([sys.executable, "-m", "pyfast.bench.cgroup_scaling", "--serve",
                              str(workers), "--server", server], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.DEVNULL, text=True, cwd=pyfast_root())
     paths: list[str] = []
     try:
         port = int(proc.stdout.readline().split()[1])

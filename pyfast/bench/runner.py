@@ -117,6 +117,14 @@ def pick_cpus(opts: Options) -> tuple[int | None, int | None]:
     return server, gen
 
 
+def pyfast_root() -> str:
+    """The directory holding the pyfast package this process imported: a
+    subprocess that runs `python -m pyfast...` there finds the same one,
+    not a source tree in the working directory."""
+    import pyfast
+    return os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+
+
 class ServerProcess:
     """`python -m pyfast.bench.servers IMPL SCENARIO` in a child process,
     on `python` (default: this interpreter) and the pyfast it has installed."""
@@ -132,10 +140,7 @@ class ServerProcess:
             cmd += ["--tls", *certificate()]   # BuildError (a RuntimeError) without openssl
         self.stderr = tempfile.TemporaryFile(mode="w+")
         if python is None:
-            # Run from the directory holding the pyfast package this process
-            # imported, so `-m` finds the same one (not a source tree in cwd).
-            import pyfast
-            here = os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
+            here = pyfast_root()
         else:   # another interpreter: its own installed pyfast, not ours
             here = tempfile.gettempdir()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=here)
