@@ -81,25 +81,13 @@ def _uncap(paths: list[str]) -> None:
             pass
 
 
-def _cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of pids so far (those still alive)."""
-    import psutil
-    total = 0.0
-    for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system
-    return total
-
-
 def run_one(workers: int, quota: float, duration: float, server: str = "threading") -> dict:
     """One run of `server` (a key of LOADS) on `workers` capped workers:
     {"rps": requests per second, "cpu_us": the server's CPU microseconds
     per request (parent and workers) over the measure window}."""
     from pyfast import _bench
-    from .runner import pyfast_root
+    import psutil
+    from .runner import pyfast_root, tree_cpu_s
     mode, size = LOADS[server]
     proc = subprocess.Popen([sys.executable, "-m", "pyfast.bench.cgroup_scaling", "--serve",
                              str(workers), "--server", server], stdout=subprocess.PIPE,
@@ -109,14 +97,14 @@ def run_one(workers: int, quota: float, duration: float, server: str = "threadin
         port = int(proc.stdout.readline().split()[1])
         pids = _children(proc.pid, workers) if workers > 1 else [proc.pid]
         paths = _cap(pids, quota)
-        everyone = sorted({proc.pid, *pids})
+        server_ps = psutil.Process(proc.pid)   # the parent and its workers
         marks: list[float] = []
         rfd, wfd = os.pipe()
 
         def mark() -> None:   # the CPU used so far, at each of the window's edges
             for _ in range(2):
                 if os.read(rfd, 1):
-                    marks.append(_cpu_s(everyone))
+                    marks.append(tree_cpu_s(server_ps))
 
         watcher = threading.Thread(target=mark, daemon=True)
         watcher.start()

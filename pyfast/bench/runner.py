@@ -125,6 +125,21 @@ def pyfast_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(pyfast.__file__)))
 
 
+def tree_cpu_s(ps: psutil.Process) -> float:
+    """User+system CPU seconds of process ps so far, its child processes
+    (pyfast.prefork's workers) included: those alive, and those it has
+    waited for."""
+    t = ps.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in ps.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += c.user + c.system
+    return total
+
+
 class ServerProcess:
     """`python -m pyfast.bench.servers IMPL SCENARIO` in a child process,
     on `python` (default: this interpreter) and the pyfast it has installed."""
@@ -174,18 +189,9 @@ class ServerProcess:
         return " | ".join(lines[-n:])
 
     def cpu_s(self) -> float:
-        """User+system CPU seconds of the whole server process so far, its
-        child processes (pyfast.prefork's workers) included: those alive,
-        and those it has waited for."""
-        t = self.ps.cpu_times()
-        total = t.user + t.system + t.children_user + t.children_system
-        for child in self.ps.children(recursive=True):
-            try:
-                c = child.cpu_times()
-            except psutil.Error:
-                continue
-            total += c.user + c.system
-        return total
+        """User+system CPU seconds of the whole server process so far (see
+        tree_cpu_s)."""
+        return tree_cpu_s(self.ps)
 
     def ctx_switches(self) -> dict[tuple[int, str], int]:
         """(pid, thread id) -> context switches so far (voluntary +
